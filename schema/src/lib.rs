@@ -1,0 +1,22 @@
+//! Storage for Kuntalaistili: the diesel schema, models, migrations for SQLite and PostgreSQL, the
+//! connection pool ([`Db`]) and the queries the other crates run. One code path serves both
+//! backends through [`AnyConnection`]; anything backend-specific lives in [`pool`].
+//!
+//! This crate owns the database and nothing else: no HTTP, no protocol logic.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod audit;
+mod error;
+pub mod pool;
+pub mod schema;
+pub mod sessions;
+pub mod throttle;
+pub mod users;
+
+pub use error::DbError;
+pub use pool::{AnyConnection, Backend, Db, PoolOptions};
+
+/// The current instant in UTC as stored in `TIMESTAMP` columns.
+pub fn now_utc() -> chrono::NaiveDateTime {
+    chrono::Utc::now().naive_utc()
+}

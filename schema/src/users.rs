@@ -1,0 +1,152 @@
+//! The customer register's core table: residents, staff and administrators.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+use diesel::result::{DatabaseErrorKind, Error as DieselError};
+
+use crate::pool::AnyConnection;
+use crate::schema::users;
+use crate::DbError;
+
+/// What a person may do beyond using services.
+pub const ROLES: [&str; 3] = ["resident", "staff", "admin"];
+
+/// A person in the register. `national_id_enc` is ciphertext; `national_id_index` a keyed hash for
+/// look-ups. Neither is ever shown as is.
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+#[diesel(table_name = users)]
+pub struct User {
+    pub id: String,
+    pub username: String,
+    pub password_hash: Option<String>,
+    pub role: String,
+    pub disabled: bool,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub street_address: Option<String>,
+    pub postal_code: Option<String>,
+    pub locality: Option<String>,
+    pub country: Option<String>,
+    pub home_municipality: Option<String>,
+    pub preferred_language: String,
+    pub national_id_enc: Option<String>,
+    pub national_id_index: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+impl User {
+    pub fn is_admin(&self) -> bool {
+        self.role == "admin"
+    }
+
+    /// "Given Family", or the username when no name is registered.
+    pub fn display_name(&self) -> String {
+        match (&self.given_name, &self.family_name) {
+            (Some(g), Some(f)) => format!("{g} {f}"),
+            (Some(g), None) => g.clone(),
+            (None, Some(f)) => f.clone(),
+            (None, None) => self.username.clone(),
+        }
+    }
+}
+
+/// A new row; the caller has validated and normalised every field.
+#[derive(Debug, Clone, Insertable)]
+#[diesel(table_name = users)]
+pub struct NewUser {
+    pub id: String,
+    pub username: String,
+    pub password_hash: Option<String>,
+    pub role: String,
+    pub disabled: bool,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub street_address: Option<String>,
+    pub postal_code: Option<String>,
+    pub locality: Option<String>,
+    pub country: Option<String>,
+    pub home_municipality: Option<String>,
+    pub preferred_language: String,
+    pub national_id_enc: Option<String>,
+    pub national_id_index: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+fn conflict(e: DieselError, what: &'static str) -> DbError {
+    match e {
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => DbError::Conflict(what),
+        other => DbError::Query(other),
+    }
+}
+
+pub fn insert(conn: &mut AnyConnection, user: &NewUser) -> Result<(), DbError> {
+    diesel::insert_into(users::table)
+        .values(user)
+        .execute(conn)
+        .map_err(|e| conflict(e, "user (username or national id)"))?;
+    Ok(())
+}
+
+pub fn find_by_username(conn: &mut AnyConnection, username: &str) -> Result<Option<User>, DbError> {
+    Ok(users::table
+        .filter(users::username.eq(username))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn find_by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<User>, DbError> {
+    Ok(users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// All users ordered by username (the register is small enough for the CLI; the admin API pages).
+pub fn list(conn: &mut AnyConnection) -> Result<Vec<User>, DbError> {
+    Ok(users::table
+        .order(users::username.asc())
+        .select(User::as_select())
+        .load(conn)?)
+}
+
+pub fn set_password_hash(
+    conn: &mut AnyConnection,
+    username: &str,
+    hash: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    let n = diesel::update(users::table.filter(users::username.eq(username)))
+        .set((users::password_hash.eq(hash), users::updated_at.eq(now)))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(DbError::NotFound("user"));
+    }
+    Ok(())
+}
+
+/// Disables or re-enables an account; returns the user's id.
+pub fn set_disabled(
+    conn: &mut AnyConnection,
+    username: &str,
+    disabled: bool,
+    now: NaiveDateTime,
+) -> Result<String, DbError> {
+    let id: Option<String> = users::table
+        .filter(users::username.eq(username))
+        .select(users::id)
+        .first(conn)
+        .optional()?;
+    let id = id.ok_or(DbError::NotFound("user"))?;
+    diesel::update(users::table.find(&id))
+        .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
+        .execute(conn)?;
+    Ok(id)
+}
