@@ -1,1 +1,156 @@
-//!
+//! Kuntalaistili composed: configuration, start-up (database, migrations, master key) and the
+//! actix server that mounts every component. The binary (`main.rs`) is only the CLI over this;
+//! the end-to-end tests start the server through the same [`start`].
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod config;
+pub mod demo;
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::time::Duration;
+
+use actix_web::{web, App, HttpResponse, HttpServer};
+use anyhow::Context as _;
+use kuntalaistili_idp::crypto::MasterKeys;
+use kuntalaistili_idp::{IdpSettings, IdpState};
+use kuntalaistili_schema::{Db, PoolOptions};
+
+pub use config::Config;
+
+/// Opens the database pool described by the configuration.
+pub fn open_db(config: &Config) -> anyhow::Result<Db> {
+    let opts = PoolOptions {
+        max_connections: config.database.max_connections,
+        connect_timeout: Duration::from_secs(config.database.connect_timeout_seconds.max(1)),
+    };
+    Db::connect(&config.database.url, &opts).with_context(|| "opening the database")
+}
+
+/// The master key: from the configuration, else from its file, else generated into that file
+/// (readable by the owner only) on first start.
+pub fn load_master_key(config: &Config) -> anyhow::Result<MasterKeys> {
+    if let Some(k) = &config.master_key {
+        return MasterKeys::from_base64(k).context("KUNTALAISTILI_MASTER_KEY / master_key");
+    }
+    let path = config.master_key_path();
+    if !path.exists() {
+        write_new_key(&path)?;
+        tracing::warn!(path = %path.display(), "generated a new master key; back it up: without it, encrypted data cannot be read");
+    }
+    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    MasterKeys::from_base64(&text).with_context(|| format!("master key in {}", path.display()))
+}
+
+fn write_new_key(path: &Path) -> anyhow::Result<()> {
+    use std::io::Write;
+    if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    }
+    let mut opts = std::fs::OpenOptions::new();
+    opts.write(true).create_new(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
+    writeln!(f, "{}", MasterKeys::generate_base64())?;
+    Ok(())
+}
+
+/// The IdP settings derived from the configuration.
+pub fn idp_settings(config: &Config) -> IdpSettings {
+    let mut s = IdpSettings::new(&config.public_url());
+    s.password = config.password;
+    s.session = config.session;
+    s.throttle = config.throttle;
+    s.trust_forwarded_for = config.trust_forwarded_for;
+    s
+}
+
+/// Everything `serve` needs, prepared: database migrated, keys loaded, templates compiled.
+pub fn prepare(config: &Config) -> anyhow::Result<web::Data<IdpState>> {
+    let db = open_db(config)?;
+    let applied = db.migrate().context("applying database migrations")?;
+    if !applied.is_empty() {
+        tracing::info!(count = applied.len(), "applied database migrations");
+    }
+    let keys = load_master_key(config)?;
+    let state = IdpState::new(db, idp_settings(config), keys)?;
+    Ok(web::Data::new(state))
+}
+
+/// A bound, not yet awaited server.
+pub struct Bound {
+    pub server: actix_web::dev::Server,
+    pub addrs: Vec<SocketAddr>,
+}
+
+async fn front_page() -> HttpResponse {
+    // The portal front page belongs to the services; until it exists, `/` leads to the account.
+    HttpResponse::SeeOther()
+        .insert_header((actix_web::http::header::LOCATION, "/account"))
+        .finish()
+}
+
+/// Binds the listener(s) and builds the server. Call inside an actix/tokio runtime.
+pub fn bind(config: &Config, state: web::Data<IdpState>) -> anyhow::Result<Bound> {
+    let secure = state.settings.secure_cookies;
+    let factory = move || {
+        let st = state.clone();
+        App::new()
+            .app_data(st.clone())
+            .wrap(kuntalaistili_idp::error_pages())
+            .wrap(kuntalaistili_idp::security_headers(secure))
+            .wrap_fn(move |req, srv| {
+                use actix_web::dev::Service;
+                let started = std::time::Instant::now();
+                let method = req.method().clone();
+                let path = req.path().to_owned();
+                let metrics = st.metrics.clone();
+                let fut = srv.call(req);
+                async move {
+                    let res = fut.await?;
+                    let status = res.status().as_u16();
+                    metrics.record_status(status);
+                    tracing::info!(%method, %path, status, micros = started.elapsed().as_micros() as u64, "request");
+                    Ok(res)
+                }
+            })
+            .configure(kuntalaistili_idp::configure)
+            .route("/", web::get().to(front_page))
+    };
+    let mut server = HttpServer::new(factory).shutdown_timeout(5);
+    if let Some(w) = config.workers {
+        server = server.workers(w.max(1));
+    }
+    let server = match &config.tls {
+        Some(tls) => server
+            .bind_rustls_0_23(&config.listen, rustls_config(tls)?)
+            .with_context(|| format!("binding {}", config.listen))?,
+        None => server.bind(&config.listen).with_context(|| format!("binding {}", config.listen))?,
+    };
+    let addrs = server.addrs();
+    Ok(Bound { server: server.run(), addrs })
+}
+
+fn rustls_config(tls: &config::TlsConfig) -> anyhow::Result<rustls::ServerConfig> {
+    use rustls_pki_types::pem::PemObject;
+    use rustls_pki_types::{CertificateDer, PrivateKeyDer};
+    let certs = CertificateDer::pem_file_iter(&tls.cert_file)
+        .with_context(|| format!("reading {}", tls.cert_file.display()))?
+        .collect::<Result<Vec<_>, _>>()
+        .with_context(|| format!("parsing {}", tls.cert_file.display()))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key_file)
+        .with_context(|| format!("reading {}", tls.key_file.display()))?;
+    rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .context("TLS certificate and key do not match")
+}
+
+/// Installs the process-wide rustls crypto provider (ring). Idempotent.
+pub fn install_crypto_provider() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+}

@@ -1,1 +1,138 @@
+//! The Kuntalaistili identity provider as actix-web handlers: password login, SSO sessions, the
+//! resident's account page, the customer register's operations, the audit API and the operations
+//! endpoints. Protocol areas (OIDC, SAML, admin, SCIM, authz) join as folders of their own.
 //!
+//! Handlers parse, call and render; storage goes through `kuntalaistili-schema`. This crate never
+//! reads another component's tables.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod audit;
+pub mod crypto;
+pub mod customers;
+pub mod csrf;
+pub mod error;
+pub mod i18n;
+pub mod metrics;
+pub mod ops;
+pub mod password;
+pub mod render;
+pub mod session;
+pub mod settings;
+
+use std::sync::Arc;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use kuntalaistili_schema::Db;
+
+pub use settings::{IdpSettings, SessionSettings, ThrottleSettings};
+
+/// Route paths (part of the public contract).
+pub mod paths {
+    pub const LOGIN: &str = "/login";
+    pub const LOGOUT: &str = "/logout";
+    pub const ACCOUNT: &str = "/account";
+    pub const ACCOUNT_END_SESSION: &str = "/account/sessions/{id}/end";
+    pub const ACCOUNT_END_ALL: &str = "/account/sessions/end-all";
+    pub const HEALTHZ: &str = "/healthz";
+    pub const READYZ: &str = "/readyz";
+    pub const METRICS: &str = "/metrics";
+    pub const STYLESHEET: &str = "/static/style.css";
+}
+
+/// Largest form body the IdP accepts.
+pub const FORM_LIMIT_BYTES: usize = 16 * 1024;
+
+/// Shared state of the IdP (application data).
+pub struct IdpState {
+    pub db: Db,
+    pub settings: IdpSettings,
+    pub keys: Arc<crypto::MasterKeys>,
+    pub hasher: Arc<password::PasswordHasher>,
+    pub templates: Arc<render::Templates>,
+    pub metrics: Arc<metrics::Metrics>,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error(transparent)]
+    Password(#[from] password::PasswordError),
+    #[error("{0}")]
+    Templates(String),
+}
+
+impl IdpState {
+    /// Builds the state; fails on bad Argon2 parameters or a broken template.
+    pub fn new(db: Db, settings: IdpSettings, keys: crypto::MasterKeys) -> Result<IdpState, StartError> {
+        Ok(IdpState {
+            db,
+            hasher: Arc::new(password::PasswordHasher::new(settings.password)?),
+            settings,
+            keys: Arc::new(keys),
+            templates: Arc::new(render::Templates::load().map_err(StartError::Templates)?),
+            metrics: Arc::new(metrics::Metrics::default()),
+        })
+    }
+}
+
+/// The client's address: the peer, or the first `X-Forwarded-For` hop when configured to trust
+/// a reverse proxy.
+pub fn client_ip(req: &HttpRequest, settings: &IdpSettings) -> Option<String> {
+    if settings.trust_forwarded_for {
+        if let Some(ip) = req.connection_info().realip_remote_addr() {
+            return Some(ip.to_owned());
+        }
+    }
+    req.peer_addr().map(|a| a.ip().to_string())
+}
+
+async fn stylesheet_get() -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/css; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+        .body(render::STYLESHEET)
+}
+
+/// Mounts every IdP route.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    use session::{account, login, logout};
+    cfg.app_data(
+        web::FormConfig::default()
+            .limit(FORM_LIMIT_BYTES)
+            .error_handler(error::form_error),
+    )
+    .app_data(web::QueryConfig::default().error_handler(|_, _| error::WebError::BadRequest("error.bad_request").into()))
+    .app_data(web::PathConfig::default().error_handler(|_, _| error::WebError::NotFound.into()))
+    .route(paths::LOGIN, web::get().to(login::session_login_get))
+    .route(paths::LOGIN, web::post().to(login::session_login_post))
+    .route(paths::LOGOUT, web::get().to(logout::session_logout_get))
+    .route(paths::LOGOUT, web::post().to(logout::session_logout_post))
+    .route(paths::ACCOUNT, web::get().to(account::session_account_get))
+    .route(paths::ACCOUNT_END_SESSION, web::post().to(account::session_account_end_post))
+    .route(paths::ACCOUNT_END_ALL, web::post().to(account::session_account_end_all_post))
+    .route(paths::HEALTHZ, web::get().to(ops::ops_healthz_get))
+    .route(paths::READYZ, web::get().to(ops::ops_readyz_get))
+    .route(paths::METRICS, web::get().to(ops::ops_metrics_get))
+    .route(paths::STYLESHEET, web::get().to(stylesheet_get));
+}
+
+/// Security headers for every response. Pages load nothing from elsewhere and run no script.
+pub fn security_headers(secure: bool) -> actix_web::middleware::DefaultHeaders {
+    let mut h = actix_web::middleware::DefaultHeaders::new()
+        .add((
+            header::CONTENT_SECURITY_POLICY,
+            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+        ))
+        .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
+        .add((header::X_FRAME_OPTIONS, "DENY"))
+        .add((header::REFERRER_POLICY, "no-referrer"));
+    if secure {
+        h = h.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"));
+    }
+    h
+}
+
+/// The error-page middleware for every client and server error status.
+pub fn error_pages<B: actix_web::body::MessageBody + 'static>() -> actix_web::middleware::ErrorHandlers<B> {
+    actix_web::middleware::ErrorHandlers::new().default_handler(error::render_error_page)
+}

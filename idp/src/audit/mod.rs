@@ -1,0 +1,72 @@
+//! The IdP's audit API: typed event names and a builder over the storage layer's hash-chained
+//! log. Events are appended inside the transaction of the change they record. The audit issue
+//! extends this (ingest API, browser, statistics); callers keep using [`Event`].
+
+use kuntalaistili_schema::audit::NewEvent;
+
+/// Event types (stable strings: they are stored and exported).
+pub mod kind {
+    pub const LOGIN_SUCCESS: &str = "login.success";
+    pub const LOGIN_FAILURE: &str = "login.failure";
+    pub const LOGIN_THROTTLED: &str = "login.throttled";
+    pub const LOGOUT: &str = "logout";
+    pub const SESSION_ENDED: &str = "session.ended";
+    pub const SESSIONS_ENDED_ALL: &str = "session.ended_all";
+    pub const USER_CREATED: &str = "user.created";
+    pub const USER_PASSWORD_SET: &str = "user.password_set";
+    pub const USER_DISABLED: &str = "user.disabled";
+}
+
+/// A security event about to be recorded.
+#[derive(Debug, Clone)]
+pub struct Event(NewEvent);
+
+impl Event {
+    /// A successful event of `kind`.
+    pub fn success(kind: &str) -> Event {
+        Event::new(kind, "success")
+    }
+
+    /// A failed or refused event of `kind`.
+    pub fn failure(kind: &str) -> Event {
+        Event::new(kind, "failure")
+    }
+
+    fn new(kind: &str, outcome: &str) -> Event {
+        Event(NewEvent {
+            event_type: kind.to_owned(),
+            outcome: outcome.to_owned(),
+            actor: None,
+            subject: None,
+            ip: None,
+            details: serde_json::json!({}),
+        })
+    }
+
+    /// Who did it: a user id, `cli`, or a client id.
+    pub fn actor(mut self, actor: impl Into<String>) -> Event {
+        self.0.actor = Some(actor.into());
+        self
+    }
+
+    /// Whom it concerns (a user id).
+    pub fn subject(mut self, subject: impl Into<String>) -> Event {
+        self.0.subject = Some(subject.into());
+        self
+    }
+
+    pub fn ip(mut self, ip: Option<String>) -> Event {
+        self.0.ip = ip;
+        self
+    }
+
+    /// Extra facts (a JSON object). Never passwords, tokens or national ids.
+    pub fn details(mut self, details: serde_json::Value) -> Event {
+        self.0.details = details;
+        self
+    }
+
+    pub fn into_new(self) -> NewEvent {
+        self.0
+    }
+}

@@ -1,0 +1,253 @@
+//! The customer register: validated creation and maintenance of residents, staff and
+//! administrators. Used by the CLI now and by the admin UI/API and SCIM later.
+
+pub mod hetu;
+
+use chrono::NaiveDateTime;
+use kuntalaistili_schema::pool::{write_tx, AnyConnection};
+use kuntalaistili_schema::users::{self, NewUser, User, ROLES};
+use kuntalaistili_schema::{audit, sessions, DbError};
+
+use crate::audit::{kind, Event};
+use crate::crypto::MasterKeys;
+use crate::password::{PasswordError, PasswordHasher};
+
+#[derive(Debug, thiserror::Error)]
+pub enum CustomerError {
+    #[error("invalid {field}: {reason}")]
+    Invalid { field: &'static str, reason: &'static str },
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Password(#[from] PasswordError),
+}
+
+fn invalid(field: &'static str, reason: &'static str) -> CustomerError {
+    CustomerError::Invalid { field, reason }
+}
+
+/// A person to register, as given by an operator or an API.
+#[derive(Debug, Clone, Default)]
+pub struct NewPerson {
+    pub username: String,
+    pub password: Option<String>,
+    pub role: String,
+    pub given_name: Option<String>,
+    pub family_name: Option<String>,
+    pub email: Option<String>,
+    pub phone: Option<String>,
+    pub street_address: Option<String>,
+    pub postal_code: Option<String>,
+    pub locality: Option<String>,
+    pub country: Option<String>,
+    pub home_municipality: Option<String>,
+    pub preferred_language: Option<String>,
+    pub national_id: Option<String>,
+}
+
+pub const MIN_PASSWORD_CHARS: usize = 8;
+
+/// Lower-cases and checks a username: 1–64 characters of `a-z 0-9 . _ @ -`.
+pub fn normalize_username(raw: &str) -> Result<String, CustomerError> {
+    let u = raw.trim().to_lowercase();
+    if u.is_empty() || u.chars().count() > 64 {
+        return Err(invalid("username", "must be 1-64 characters"));
+    }
+    if !u.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-')) {
+        return Err(invalid("username", "may contain only a-z, 0-9, '.', '_', '@' and '-'"));
+    }
+    Ok(u)
+}
+
+pub fn check_password(password: &str) -> Result<(), CustomerError> {
+    let n = password.chars().count();
+    if n < MIN_PASSWORD_CHARS {
+        return Err(invalid("password", "must be at least 8 characters"));
+    }
+    if password.len() > crate::session::login::MAX_PASSWORD_BYTES {
+        return Err(invalid("password", "must be at most 1024 bytes"));
+    }
+    Ok(())
+}
+
+fn text(v: Option<String>, field: &'static str, max: usize) -> Result<Option<String>, CustomerError> {
+    match v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) {
+        Some(s) if s.chars().count() > max => Err(invalid(field, "is too long")),
+        Some(s) if s.chars().any(char::is_control) => Err(invalid(field, "contains control characters")),
+        other => Ok(other),
+    }
+}
+
+fn email(v: Option<String>) -> Result<Option<String>, CustomerError> {
+    let Some(e) = text(v, "email", 254)? else { return Ok(None) };
+    let mut parts = e.split('@');
+    let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
+        return Err(invalid("email", "must look like name@example.fi"));
+    };
+    if local.is_empty() || !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') || e.contains(char::is_whitespace) {
+        return Err(invalid("email", "must look like name@example.fi"));
+    }
+    Ok(Some(e))
+}
+
+/// Validates and stores a new person; the national id is stored encrypted with a keyed look-up
+/// index. Audited as `user.created` with `actor`.
+pub fn add(
+    conn: &mut AnyConnection,
+    keys: &MasterKeys,
+    hasher: &PasswordHasher,
+    p: NewPerson,
+    actor: &str,
+    now: NaiveDateTime,
+) -> Result<User, CustomerError> {
+    let username = normalize_username(&p.username)?;
+    let role = if p.role.is_empty() { "resident".to_owned() } else { p.role.clone() };
+    if !ROLES.contains(&role.as_str()) {
+        return Err(invalid("role", "must be resident, staff or admin"));
+    }
+    let password_hash = match &p.password {
+        Some(pw) => {
+            check_password(pw)?;
+            Some(hasher.hash(pw)?)
+        }
+        None => None,
+    };
+    let language = p.preferred_language.as_deref().unwrap_or("fi").to_ascii_lowercase();
+    if !["fi", "sv", "en"].contains(&language.as_str()) {
+        return Err(invalid("preferred_language", "must be fi, sv or en"));
+    }
+    let municipality = text(p.home_municipality, "home_municipality", 3)?;
+    if municipality.as_ref().is_some_and(|m| m.len() != 3 || !m.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(invalid("home_municipality", "must be a three-digit municipality code"));
+    }
+    let national_id = match p.national_id {
+        Some(n) => Some(hetu::validate(&n).ok_or_else(|| invalid("national_id", "is not a valid Finnish personal identity code"))?),
+        None => None,
+    };
+    let phone = text(p.phone, "phone", 32)?;
+    if phone.as_ref().is_some_and(|ph| !ph.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')'))) {
+        return Err(invalid("phone", "may contain only digits, spaces and + - ( )"));
+    }
+    let row = NewUser {
+        id: uuid::Uuid::new_v4().to_string(),
+        username,
+        password_hash,
+        role,
+        disabled: false,
+        given_name: text(p.given_name, "given_name", 100)?,
+        family_name: text(p.family_name, "family_name", 100)?,
+        email: email(p.email)?,
+        phone,
+        street_address: text(p.street_address, "street_address", 200)?,
+        postal_code: text(p.postal_code, "postal_code", 16)?,
+        locality: text(p.locality, "locality", 100)?,
+        country: text(p.country, "country", 2)?,
+        home_municipality: municipality,
+        preferred_language: language,
+        national_id_index: national_id.as_deref().map(|n| keys.national_id_index(n)),
+        national_id_enc: national_id.as_deref().map(|n| keys.encrypt_national_id(n)),
+        created_at: now,
+        updated_at: now,
+    };
+    let id = row.id.clone();
+    write_tx(conn, |conn| -> Result<(), DbError> {
+        users::insert(conn, &row)?;
+        audit::append_in_tx(
+            conn,
+            Event::success(kind::USER_CREATED)
+                .actor(actor)
+                .subject(id.clone())
+                .details(serde_json::json!({ "username": row.username, "role": row.role }))
+                .into_new(),
+            now,
+        )?;
+        Ok(())
+    })?;
+    users::find_by_id(conn, &id)?.ok_or(CustomerError::Db(DbError::NotFound("user")))
+}
+
+/// Sets a new password (audited as `user.password_set`).
+pub fn set_password(
+    conn: &mut AnyConnection,
+    hasher: &PasswordHasher,
+    username: &str,
+    password: &str,
+    actor: &str,
+    now: NaiveDateTime,
+) -> Result<(), CustomerError> {
+    let username = normalize_username(username)?;
+    check_password(password)?;
+    let hash = hasher.hash(password)?;
+    write_tx(conn, |conn| -> Result<(), DbError> {
+        users::set_password_hash(conn, &username, &hash, now)?;
+        let id = users::find_by_username(conn, &username)?.map(|u| u.id).unwrap_or_default();
+        audit::append_in_tx(conn, Event::success(kind::USER_PASSWORD_SET).actor(actor).subject(id).into_new(), now)?;
+        Ok(())
+    })?;
+    Ok(())
+}
+
+/// Disables an account and ends all its sessions; returns how many sessions ended.
+pub fn disable(conn: &mut AnyConnection, username: &str, actor: &str, now: NaiveDateTime) -> Result<usize, CustomerError> {
+    let username = normalize_username(username)?;
+    Ok(write_tx(conn, |conn| -> Result<usize, DbError> {
+        let id = users::set_disabled(conn, &username, true, now)?;
+        let ended = sessions::delete_all_for_user(conn, &id)?;
+        audit::append_in_tx(
+            conn,
+            Event::success(kind::USER_DISABLED)
+                .actor(actor)
+                .subject(id)
+                .details(serde_json::json!({ "sessions_ended": ended }))
+                .into_new(),
+            now,
+        )?;
+        Ok(ended)
+    })?)
+}
+
+/// The public view of a person for CLI and API output: no password hash, no national id.
+pub fn public_json(u: &User) -> serde_json::Value {
+    serde_json::json!({
+        "id": u.id,
+        "username": u.username,
+        "role": u.role,
+        "disabled": u.disabled,
+        "given_name": u.given_name,
+        "family_name": u.family_name,
+        "email": u.email,
+        "phone": u.phone,
+        "street_address": u.street_address,
+        "postal_code": u.postal_code,
+        "locality": u.locality,
+        "country": u.country,
+        "home_municipality": u.home_municipality,
+        "preferred_language": u.preferred_language,
+        "has_national_id": u.national_id_enc.is_some(),
+        "has_password": u.password_hash.is_some(),
+        "created_at": format!("{}Z", u.created_at.format("%Y-%m-%dT%H:%M:%S")),
+        "updated_at": format!("{}Z", u.updated_at.format("%Y-%m-%dT%H:%M:%S")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usernames() {
+        assert_eq!(normalize_username(" Maija.M ").unwrap(), "maija.m");
+        assert!(normalize_username("").is_err());
+        assert!(normalize_username("a b").is_err());
+        assert!(normalize_username(&"x".repeat(65)).is_err());
+    }
+
+    #[test]
+    fn emails() {
+        assert_eq!(email(Some("a@b.fi".into())).unwrap().as_deref(), Some("a@b.fi"));
+        assert!(email(Some("a@b".into())).is_err());
+        assert!(email(Some("a@@b.fi".into())).is_err());
+        assert!(email(Some("a b@c.fi".into())).is_err());
+        assert_eq!(email(Some("  ".into())).unwrap(), None);
+    }
+}

@@ -1,0 +1,132 @@
+//! Page rendering: the tera templates (compiled into the binary) and the common page context.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpRequest, HttpResponse};
+use tera::{Context, Tera};
+
+use crate::i18n::{self, Lang, Translations};
+
+/// Every template, by the name it is rendered under.
+pub const TEMPLATES: [(&str, &str); 5] = [
+    ("layout/base.html", include_str!("../../templates/layout/base.html")),
+    ("idp/login.html", include_str!("../../templates/idp/login.html")),
+    ("idp/account.html", include_str!("../../templates/idp/account.html")),
+    ("idp/logout.html", include_str!("../../templates/idp/logout.html")),
+    ("idp/message.html", include_str!("../../templates/idp/message.html")),
+];
+
+pub const STYLESHEET: &str = include_str!("../../templates/static/style.css");
+
+pub struct Templates {
+    tera: Tera,
+    pub tr: Translations,
+}
+
+impl Templates {
+    pub fn load() -> Result<Templates, String> {
+        let mut tera = Tera::default();
+        tera.autoescape_on(vec![".html"]);
+        tera.add_raw_templates(TEMPLATES.to_vec())
+            .map_err(|e| format!("templates: {e:?}"))?;
+        Ok(Templates { tera, tr: Translations::load()? })
+    }
+
+    /// The context every page starts from: language, translations, the current path (for the
+    /// language switch) and the logged-in user's display name.
+    pub fn context(&self, lang: Lang, path: &str, user_name: Option<&str>) -> Context {
+        let mut ctx = Context::new();
+        ctx.insert("lang", lang.code());
+        ctx.insert("tr", self.tr.table(lang));
+        ctx.insert("path", path);
+        if let Some(name) = user_name {
+            ctx.insert("user", &serde_json::json!({ "display_name": name }));
+        }
+        ctx
+    }
+
+    pub fn render(&self, name: &str, ctx: &Context) -> Result<String, tera::Error> {
+        self.tera.render(name, ctx)
+    }
+}
+
+/// Builds an HTML response: no caching, the language cookie when the user just chose one, and any
+/// extra cookies. A template error (a bug, caught by the template test) is logged and answered
+/// with a plain 500.
+pub fn html(
+    templates: &Templates,
+    req: &HttpRequest,
+    status: StatusCode,
+    template: &str,
+    ctx: &Context,
+    cookies: Vec<Cookie<'static>>,
+) -> HttpResponse {
+    let body = match templates.render(template, ctx) {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(template, error = ?e, "template rendering failed");
+            return HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body("Internal error / Sisäinen virhe / Internt fel");
+        }
+    };
+    let mut resp = HttpResponse::build(status);
+    resp.content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(l) = i18n::requested(req) {
+        resp.cookie(
+            Cookie::build(i18n::LANG_COOKIE, l.code())
+                .path("/")
+                .http_only(true)
+                .same_site(SameSite::Lax)
+                .max_age(actix_web::cookie::time::Duration::days(365))
+                .finish(),
+        );
+    }
+    for c in cookies {
+        resp.cookie(c);
+    }
+    resp.body(body)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every template renders in every language with a fixture context, so a template error fails
+    /// the build, not a resident's browser.
+    #[test]
+    fn every_template_renders_in_every_language() {
+        let t = Templates::load().unwrap();
+        for lang in Lang::ALL {
+            let mut ctx = t.context(lang, "/login", Some("Maija Meikäläinen"));
+            ctx.insert("csrf", "token");
+            ctx.insert("next", "/account");
+            ctx.insert("username", "maija");
+            ctx.insert("error", "<script>x</script>");
+            ctx.insert("notice", "notice");
+            ctx.insert("heading", "Heading");
+            ctx.insert("message", "Message");
+            ctx.insert(
+                "me",
+                &serde_json::json!({"username": "maija", "name": "Maija", "email": null,
+                    "phone": null, "address": null, "municipality": "091", "language": "fi",
+                    "has_national_id": true}),
+            );
+            ctx.insert(
+                "sessions",
+                &serde_json::json!([{"id": "s1", "created": "1.1.2026 10.00", "created_iso": "2026-01-01T10:00:00Z",
+                    "last_seen": "x", "last_seen_iso": "x", "ip": "127.0.0.1", "user_agent": null, "current": true}]),
+            );
+            ctx.insert(
+                "logins",
+                &serde_json::json!([{"at": "x", "at_iso": "x", "ok": true, "ip": null}]),
+            );
+            for (name, _) in TEMPLATES.iter().filter(|(n, _)| !n.starts_with("layout/")) {
+                let html = t.render(name, &ctx).unwrap();
+                assert!(html.contains(&format!("<html lang=\"{}\">", lang.code())));
+                assert!(!html.contains("<script>x</script>"), "{name} must escape");
+            }
+        }
+    }
+}

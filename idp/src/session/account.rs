@@ -1,0 +1,173 @@
+//! `/account`: the resident's own data, their live sessions (end one, or all), and recent logins.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::NaiveDateTime;
+use kuntalaistili_schema::pool::write_tx;
+use kuntalaistili_schema::sessions::Session;
+use kuntalaistili_schema::users::User;
+use kuntalaistili_schema::{audit, sessions as store, DbError};
+use serde::Deserialize;
+
+use super::logout::{redirect, CsrfForm};
+use super::{current, removal_cookie};
+use crate::audit::{kind, Event};
+use crate::csrf::{self, Csrf};
+use crate::error::WebError;
+use crate::i18n;
+use crate::{client_ip, render, IdpState};
+
+fn fmt_time(t: NaiveDateTime) -> (String, String) {
+    (t.format("%-d.%-m.%Y %H.%M UTC").to_string(), format!("{}Z", t.format("%Y-%m-%dT%H:%M:%S")))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct AccountQuery {
+    ended: Option<String>,
+}
+
+pub async fn session_account_get(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    query: web::Query<AccountQuery>,
+) -> Result<HttpResponse, WebError> {
+    let lang = i18n::negotiate(&req);
+    let Some((session, user)) = current(&state, &req).await? else {
+        return Ok(redirect("/login?next=/account"));
+    };
+    let st = state.clone();
+    let uid = user.id.clone();
+    let (sessions, logins) = web::block(move || -> Result<_, WebError> {
+        let mut conn = st.db.conn()?;
+        let now = kuntalaistili_schema::now_utc();
+        let sessions = store::list_for_user(&mut conn, &uid, now)?;
+        let mut logins = audit::recent(&mut conn, Some(kind::LOGIN_SUCCESS), Some(&uid), 5)?;
+        logins.extend(audit::recent(&mut conn, Some(kind::LOGIN_FAILURE), Some(&uid), 5)?);
+        logins.sort_by(|a, b| b.seq.cmp(&a.seq));
+        logins.truncate(8);
+        Ok((sessions, logins))
+    })
+    .await??;
+
+    let secure = state.settings.secure_cookies;
+    let csrf = Csrf::ensure(&req, &state.keys, secure);
+    let mut ctx = state.templates.context(lang, "/account", Some(&user.display_name()));
+    ctx.insert("csrf", &csrf.token);
+    ctx.insert("me", &me_json(&user));
+    ctx.insert("sessions", &sessions_json(&sessions, &session.id));
+    let logins: Vec<_> = logins
+        .iter()
+        .map(|e| {
+            let (at, at_iso) = fmt_time(e.occurred_at);
+            serde_json::json!({ "at": at, "at_iso": at_iso, "ok": e.outcome == "success", "ip": e.ip })
+        })
+        .collect();
+    ctx.insert("logins", &logins);
+    if query.ended.is_some() {
+        ctx.insert("notice", &state.templates.tr.text(lang, "account.session_ended"));
+    }
+    Ok(render::html(&state.templates, &req, StatusCode::OK, "idp/account.html", &ctx, csrf.cookies(secure)))
+}
+
+fn me_json(user: &User) -> serde_json::Value {
+    let address: Vec<&str> = [&user.street_address, &user.postal_code, &user.locality, &user.country]
+        .into_iter()
+        .filter_map(|p| p.as_deref())
+        .collect();
+    let name = match (&user.given_name, &user.family_name) {
+        (None, None) => None,
+        _ => Some(user.display_name()),
+    };
+    serde_json::json!({
+        "username": user.username,
+        "name": name,
+        "email": user.email,
+        "phone": user.phone,
+        "address": (!address.is_empty()).then(|| address.join(", ")),
+        "municipality": user.home_municipality,
+        "language": user.preferred_language,
+        "has_national_id": user.national_id_enc.is_some(),
+    })
+}
+
+fn sessions_json(sessions: &[Session], current_id: &str) -> Vec<serde_json::Value> {
+    sessions
+        .iter()
+        .map(|s| {
+            let (created, created_iso) = fmt_time(s.created_at);
+            let (last_seen, last_seen_iso) = fmt_time(s.last_seen_at);
+            serde_json::json!({
+                "id": s.id, "created": created, "created_iso": created_iso,
+                "last_seen": last_seen, "last_seen_iso": last_seen_iso,
+                "ip": s.ip, "user_agent": s.user_agent, "current": s.id == current_id,
+            })
+        })
+        .collect()
+}
+
+/// Ends one of the resident's sessions (another device, or this one).
+pub async fn session_account_end_post(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    end_sessions(state, req, Some(path.into_inner()), form.into_inner()).await
+}
+
+/// "Log out everywhere": ends every session of the resident.
+pub async fn session_account_end_all_post(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    end_sessions(state, req, None, form.into_inner()).await
+}
+
+async fn end_sessions(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    which: Option<String>,
+    form: CsrfForm,
+) -> Result<HttpResponse, WebError> {
+    let secure = state.settings.secure_cookies;
+    if !csrf::verify(&req, &state.keys, secure, form.csrf.as_deref()) {
+        return Err(WebError::Forbidden);
+    }
+    let Some((session, user)) = current(&state, &req).await? else {
+        return Ok(redirect("/login?next=/account"));
+    };
+    let ip = client_ip(&req, &state.settings);
+    let ends_current = which.as_deref().is_none_or(|id| id == session.id);
+    let st = state.clone();
+    let found = web::block(move || -> Result<bool, WebError> {
+        let mut conn = st.db.conn()?;
+        let now = kuntalaistili_schema::now_utc();
+        Ok(write_tx(&mut conn, |conn| -> Result<bool, DbError> {
+            let (found, ev) = match &which {
+                Some(id) => (
+                    store::delete_for_user(conn, &user.id, id)?,
+                    Event::success(kind::SESSION_ENDED).details(serde_json::json!({ "session": id })),
+                ),
+                None => {
+                    let n = store::delete_all_for_user(conn, &user.id)?;
+                    (true, Event::success(kind::SESSIONS_ENDED_ALL).details(serde_json::json!({ "count": n })))
+                }
+            };
+            if found {
+                audit::append_in_tx(conn, ev.actor(user.id.clone()).subject(user.id.clone()).ip(ip).into_new(), now)?;
+            }
+            Ok(found)
+        })?)
+    })
+    .await??;
+    if !found {
+        return Err(WebError::NotFound);
+    }
+    if ends_current {
+        let mut resp = redirect("/login?logged_out=1");
+        resp.add_cookie(&removal_cookie(secure)).map_err(|_| WebError::Internal)?;
+        return Ok(resp);
+    }
+    Ok(redirect("/account?ended=1"))
+}

@@ -1,0 +1,194 @@
+//! The configuration: defaults → TOML file (`--config FILE`) → `KUNTALAISTILI_*` environment.
+
+use std::path::PathBuf;
+
+use figment::providers::{Env, Format, Serialized, Toml};
+use figment::Figment;
+use kuntalaistili_idp::password::PasswordParams;
+use kuntalaistili_idp::{SessionSettings, ThrottleSettings};
+use serde::{Deserialize, Serialize};
+
+/// Everything an operator can set. Every field has a working default, so `kuntalaistili serve`
+/// runs with no file at all.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct Config {
+    /// Address and port to listen on (`KUNTALAISTILI_LISTEN`).
+    pub listen: String,
+    /// Base URL that residents and relying parties see (`KUNTALAISTILI_PUBLIC_URL`); defaults to
+    /// `http://` + `listen`, or `https://` when TLS is configured.
+    pub public_url: Option<String>,
+    /// Directory for generated files (the master key by default).
+    pub data_dir: PathBuf,
+    pub database: DatabaseConfig,
+    /// The master key itself, base64 of 32 bytes (`KUNTALAISTILI_MASTER_KEY`). Takes precedence
+    /// over `master_key_file`.
+    pub master_key: Option<String>,
+    /// File holding the master key; generated on first start when missing.
+    /// Default: `<data_dir>/master.key`.
+    pub master_key_file: Option<PathBuf>,
+    /// Serve HTTPS with these PEM files (rustls).
+    pub tls: Option<TlsConfig>,
+    pub log: LogConfig,
+    /// Argon2id cost for passwords.
+    pub password: PasswordParams,
+    pub session: SessionSettings,
+    pub throttle: ThrottleSettings,
+    /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
+    pub trust_forwarded_for: bool,
+    /// HTTP worker threads; default one per core.
+    pub workers: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DatabaseConfig {
+    /// `sqlite://PATH` (embedded, default `sqlite://kuntalaistili.db`) or `postgres://…`
+    /// (`KUNTALAISTILI_DATABASE_URL`).
+    pub url: String,
+    /// Most connections in the pool.
+    pub max_connections: u32,
+    /// Seconds to wait for a connection before answering "temporarily unavailable".
+    pub connect_timeout_seconds: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TlsConfig {
+    /// PEM certificate chain.
+    pub cert_file: PathBuf,
+    /// PEM private key (PKCS#8, PKCS#1 or SEC1).
+    pub key_file: PathBuf,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogConfig {
+    /// `text` for people, `json` for log collectors.
+    pub format: String,
+    /// Default filter (overridden by `RUST_LOG`), e.g. `info` or `kuntalaistili_idp=debug`.
+    pub level: String,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: "127.0.0.1:8080".to_owned(),
+            public_url: None,
+            data_dir: PathBuf::from("."),
+            database: DatabaseConfig::default(),
+            master_key: None,
+            master_key_file: None,
+            tls: None,
+            log: LogConfig::default(),
+            password: PasswordParams::default(),
+            session: SessionSettings::default(),
+            throttle: ThrottleSettings::default(),
+            trust_forwarded_for: false,
+            workers: None,
+        }
+    }
+}
+
+impl Default for DatabaseConfig {
+    fn default() -> Self {
+        DatabaseConfig {
+            url: "sqlite://kuntalaistili.db".to_owned(),
+            max_connections: 10,
+            connect_timeout_seconds: 3,
+        }
+    }
+}
+
+impl Default for LogConfig {
+    fn default() -> Self {
+        LogConfig { format: "text".to_owned(), level: "info".to_owned() }
+    }
+}
+
+/// Environment names that are not configuration keys.
+const NOT_CONFIG: [&str; 2] = ["config", "test_pg"];
+
+impl Config {
+    /// Loads defaults, then the TOML file if given, then the environment. Nested keys are reached
+    /// with `__` (`KUNTALAISTILI_SESSION__IDLE_TIMEOUT_MINUTES`); the documented flat names
+    /// `KUNTALAISTILI_DATABASE_URL`, `KUNTALAISTILI_LOG_FORMAT` and `KUNTALAISTILI_LOG_LEVEL` work too.
+    pub fn load(file: Option<&std::path::Path>) -> Result<Config, Box<figment::Error>> {
+        let mut fig = Figment::from(Serialized::defaults(Config::default()));
+        if let Some(f) = file {
+            fig = fig.merge(Toml::file_exact(f));
+        }
+        fig = fig.merge(
+            Env::prefixed("KUNTALAISTILI_")
+                .filter(|k| !NOT_CONFIG.contains(&k.as_str()))
+                .map(|k| {
+                    let k = k.as_str().replace("__", ".");
+                    match k.as_str() {
+                        "database_url" => "database.url".into(),
+                        "database_max_connections" => "database.max_connections".into(),
+                        "log_format" => "log.format".into(),
+                        "log_level" => "log.level".into(),
+                        _ => k.into(),
+                    }
+                }),
+        );
+        fig.extract().map_err(Box::new)
+    }
+
+    /// The public base URL without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None if self.tls.is_some() => format!("https://{}", self.listen),
+            None => format!("http://{}", self.listen),
+        }
+    }
+
+    pub fn master_key_path(&self) -> PathBuf {
+        self.master_key_file
+            .clone()
+            .unwrap_or_else(|| self.data_dir.join("master.key"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_env_and_file() {
+        figment::Jail::expect_with(|jail| {
+            let c = Config::load(None)?;
+            assert_eq!(c.listen, "127.0.0.1:8080");
+            assert_eq!(c.database.url, "sqlite://kuntalaistili.db");
+            assert_eq!(c.public_url(), "http://127.0.0.1:8080");
+
+            jail.create_file(
+                "k.toml",
+                "listen = \"0.0.0.0:9000\"\npublic_url = \"https://id.example.fi/\"\nmaster_key_file = \"/etc/k.key\"\n[database]\nurl = \"postgres://db/kl\"\n[password]\nmemory_kib = 65536\n",
+            )?;
+            let c = Config::load(Some(std::path::Path::new("k.toml")))?;
+            assert_eq!(c.listen, "0.0.0.0:9000");
+            assert_eq!(c.public_url(), "https://id.example.fi");
+            assert_eq!(c.database.url, "postgres://db/kl");
+            assert_eq!(c.password.memory_kib, 65536);
+            assert_eq!(c.password.iterations, 2);
+            assert_eq!(c.master_key_path(), PathBuf::from("/etc/k.key"));
+
+            jail.set_env("KUNTALAISTILI_LISTEN", "127.0.0.1:7000");
+            jail.set_env("KUNTALAISTILI_DATABASE_URL", "sqlite:///tmp/x.db");
+            jail.set_env("KUNTALAISTILI_MASTER_KEY", "abc");
+            jail.set_env("KUNTALAISTILI_TEST_PG", "postgres://ignored");
+            jail.set_env("KUNTALAISTILI_SESSION__IDLE_TIMEOUT_MINUTES", "5");
+            let c = Config::load(Some(std::path::Path::new("k.toml")))?;
+            assert_eq!(c.listen, "127.0.0.1:7000");
+            assert_eq!(c.database.url, "sqlite:///tmp/x.db");
+            assert_eq!(c.master_key.as_deref(), Some("abc"));
+            assert_eq!(c.session.idle_timeout_minutes, 5);
+
+            jail.create_file("bad.toml", "lisen = \"typo\"\n")?;
+            assert!(Config::load(Some(std::path::Path::new("bad.toml"))).is_err());
+            Ok(())
+        });
+    }
+}
