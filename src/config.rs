@@ -120,9 +120,9 @@ impl Config {
         }
         fig = fig.merge(
             Env::prefixed("KUNTALAISTILI_")
-                .filter(|k| !NOT_CONFIG.contains(&k.as_str()))
+                .filter(|k| !NOT_CONFIG.contains(&k.as_str().to_ascii_lowercase().as_str()))
                 .map(|k| {
-                    let k = k.as_str().replace("__", ".");
+                    let k = k.as_str().to_ascii_lowercase().replace("__", ".");
                     match k.as_str() {
                         "database_url" => "database.url".into(),
                         "database_max_connections" => "database.max_connections".into(),
@@ -158,7 +158,7 @@ mod tests {
     #[test]
     fn defaults_env_and_file() {
         figment::Jail::expect_with(|jail| {
-            let c = Config::load(None)?;
+            let c = Config::load(None).map_err(|e| *e)?;
             assert_eq!(c.listen, "127.0.0.1:8080");
             assert_eq!(c.database.url, "sqlite://kuntalaistili.db");
             assert_eq!(c.public_url(), "http://127.0.0.1:8080");
@@ -167,7 +167,7 @@ mod tests {
                 "k.toml",
                 "listen = \"0.0.0.0:9000\"\npublic_url = \"https://id.example.fi/\"\nmaster_key_file = \"/etc/k.key\"\n[database]\nurl = \"postgres://db/kl\"\n[password]\nmemory_kib = 65536\n",
             )?;
-            let c = Config::load(Some(std::path::Path::new("k.toml")))?;
+            let c = Config::load(Some(std::path::Path::new("k.toml"))).map_err(|e| *e)?;
             assert_eq!(c.listen, "0.0.0.0:9000");
             assert_eq!(c.public_url(), "https://id.example.fi");
             assert_eq!(c.database.url, "postgres://db/kl");
@@ -180,7 +180,7 @@ mod tests {
             jail.set_env("KUNTALAISTILI_MASTER_KEY", "abc");
             jail.set_env("KUNTALAISTILI_TEST_PG", "postgres://ignored");
             jail.set_env("KUNTALAISTILI_SESSION__IDLE_TIMEOUT_MINUTES", "5");
-            let c = Config::load(Some(std::path::Path::new("k.toml")))?;
+            let c = Config::load(Some(std::path::Path::new("k.toml"))).map_err(|e| *e)?;
             assert_eq!(c.listen, "127.0.0.1:7000");
             assert_eq!(c.database.url, "sqlite:///tmp/x.db");
             assert_eq!(c.master_key.as_deref(), Some("abc"));

@@ -1,1 +1,10 @@
+//! End-to-end tests: one binary (link time), one module per area. Every flow runs on SQLite and
+//! on PostgreSQL (`dual!`).
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod audit_log;
+mod bad_input;
+mod login;
+mod ops;
+mod sessions;
+mod storage;

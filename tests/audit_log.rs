@@ -1,0 +1,78 @@
+//! The hash-chained audit log: intact under concurrent logins, tampering detected.
+
+use diesel::connection::SimpleConnection;
+use kuntalaistili_schema::audit;
+use kuntalaistili_tests::{dual, new_client, Backend, TestApp};
+
+dual!(concurrent_logins_keep_one_unbroken_chain, tampering_and_gaps_are_detected);
+
+async fn concurrent_logins_keep_one_unbroken_chain(b: Backend) {
+    let app = TestApp::start(b).await;
+    for i in 0..6 {
+        app.add_user(&format!("user{i}"), "oikea-salasana").await;
+    }
+    let mut tasks = Vec::new();
+    for i in 0..12 {
+        let client = new_client();
+        let (user, pw) = (format!("user{}", i % 6), if i % 3 == 0 { "väärin" } else { "oikea-salasana" });
+        let csrf = app.csrf_token(&client, "/login").await;
+        let url = app.url("/login");
+        tasks.push(tokio::spawn(async move {
+            client
+                .post(url)
+                .form(&[("csrf", csrf.as_str()), ("username", user.as_str()), ("password", pw)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+                .as_u16()
+        }));
+    }
+    let statuses = futures_util::future::join_all(tasks).await;
+    let ok = statuses.iter().filter(|s| *s.as_ref().unwrap() == 303).count();
+    let failed = statuses.iter().filter(|s| *s.as_ref().unwrap() == 401).count();
+    assert_eq!((ok, failed), (8, 4), "{statuses:?}");
+    let report = app.with_conn(|c| audit::verify(c).unwrap()).await;
+    // 6 user.created + 8 login.success + 4 login.failure
+    assert_eq!(report, audit::VerifyReport { checked: 18, first_broken: None });
+}
+
+async fn tampering_and_gaps_are_detected(b: Backend) {
+    let app = TestApp::start(b).await;
+    app.add_user("hilkka", "oikea-salasana").await;
+    app.login(&app.client, "hilkka", "väärin").await;
+    app.login(&app.client, "hilkka", "oikea-salasana").await;
+    let report = app.with_conn(|c| audit::verify(c).unwrap()).await;
+    assert_eq!(report.first_broken, None);
+    assert_eq!(report.checked, 3);
+
+    // Someone rewrites the failed login as a success.
+    let report = app
+        .with_conn(|c| {
+            c.batch_execute("UPDATE audit_events SET outcome = 'success' WHERE seq = 2").unwrap();
+            audit::verify(c).unwrap()
+        })
+        .await;
+    assert_eq!(report.first_broken, Some((2, "row content changed".to_owned())));
+    assert_eq!(report.checked, 1);
+
+    // Someone deletes the row instead (after restoring it).
+    let report = app
+        .with_conn(|c| {
+            c.batch_execute("UPDATE audit_events SET outcome = 'failure' WHERE seq = 2").unwrap();
+            assert_eq!(audit::verify(c).unwrap().first_broken, None);
+            c.batch_execute("DELETE FROM audit_events WHERE seq = 2").unwrap();
+            audit::verify(c).unwrap()
+        })
+        .await;
+    assert_eq!(report.first_broken, Some((2, "row missing".to_owned())));
+
+    // Or cuts off the tail of the log: the chain head still remembers how long it was.
+    let report = app
+        .with_conn(|c| {
+            c.batch_execute("DELETE FROM audit_events WHERE seq = 3").unwrap();
+            audit::verify(c).unwrap()
+        })
+        .await;
+    assert_eq!(report.first_broken, Some((2, "rows missing at the end of the log".to_owned())));
+}
