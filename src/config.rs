@@ -102,7 +102,10 @@ impl Default for DatabaseConfig {
 
 impl Default for LogConfig {
     fn default() -> Self {
-        LogConfig { format: "text".to_owned(), level: "info".to_owned() }
+        LogConfig {
+            format: "text".to_owned(),
+            level: "info".to_owned(),
+        }
     }
 }
 
@@ -156,6 +159,7 @@ mod tests {
     use super::*;
 
     #[test]
+    #[allow(clippy::result_large_err)]
     fn defaults_env_and_file() {
         figment::Jail::expect_with(|jail| {
             let c = Config::load(None).map_err(|e| *e)?;

@@ -38,7 +38,8 @@ pub fn load_master_key(config: &Config) -> anyhow::Result<MasterKeys> {
         write_new_key(&path)?;
         tracing::warn!(path = %path.display(), "generated a new master key; back it up: without it, encrypted data cannot be read");
     }
-    let text = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+    let text =
+        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
     MasterKeys::from_base64(&text).with_context(|| format!("master key in {}", path.display()))
 }
 
@@ -54,7 +55,9 @@ fn write_new_key(path: &Path) -> anyhow::Result<()> {
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
-    let mut f = opts.open(path).with_context(|| format!("creating {}", path.display()))?;
+    let mut f = opts
+        .open(path)
+        .with_context(|| format!("creating {}", path.display()))?;
     writeln!(f, "{}", MasterKeys::generate_base64())?;
     Ok(())
 }
@@ -129,10 +132,15 @@ pub fn bind(config: &Config, state: web::Data<IdpState>) -> anyhow::Result<Bound
         Some(tls) => server
             .bind_rustls_0_23(&config.listen, rustls_config(tls)?)
             .with_context(|| format!("binding {}", config.listen))?,
-        None => server.bind(&config.listen).with_context(|| format!("binding {}", config.listen))?,
+        None => server
+            .bind(&config.listen)
+            .with_context(|| format!("binding {}", config.listen))?,
     };
     let addrs = server.addrs();
-    Ok(Bound { server: server.run(), addrs })
+    Ok(Bound {
+        server: server.run(),
+        addrs,
+    })
 }
 
 fn rustls_config(tls: &config::TlsConfig) -> anyhow::Result<rustls::ServerConfig> {

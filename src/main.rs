@@ -12,7 +12,11 @@ use kuntalaistili_idp::password::PasswordHasher;
 use kuntalaistili_schema::users;
 
 #[derive(Parser)]
-#[command(name = "kuntalaistili", version, about = "Identity provider and e-service platform for Finnish municipalities")]
+#[command(
+    name = "kuntalaistili",
+    version,
+    about = "Identity provider and e-service platform for Finnish municipalities"
+)]
 struct Cli {
     /// TOML configuration file (environment variables KUNTALAISTILI_* override it).
     #[arg(long, global = true, env = "KUNTALAISTILI_CONFIG")]
@@ -121,8 +125,11 @@ fn main() {
 
 fn init_logging(config: &Config) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     if config.log.format == "json" {
         builder.json().init();
     } else {
@@ -136,7 +143,10 @@ fn read_password_stdin() -> anyhow::Result<String> {
         eprint!("Password: ");
     }
     let mut line = String::new();
-    stdin.lock().read_line(&mut line).context("reading the password from standard input")?;
+    stdin
+        .lock()
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
     let pw = line.trim_end_matches(['\n', '\r']).to_owned();
     if pw.is_empty() {
         bail!("no password on standard input");
@@ -173,7 +183,10 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             if cli.json {
                 println!("{}", serde_json::to_string(&report)?);
             } else if let Some((seq, why)) = &report.first_broken {
-                println!("audit log BROKEN at row {seq}: {why} ({} rows intact before it)", report.checked);
+                println!(
+                    "audit log BROKEN at row {seq}: {why} ({} rows intact before it)",
+                    report.checked
+                );
             } else {
                 println!("audit log intact: {} rows verified", report.checked);
             }
@@ -182,7 +195,9 @@ fn run(cli: Cli) -> anyhow::Result<()> {
             }
             Ok(())
         }
-        Command::Argon2Bench { seconds, threads } => argon2_bench(&config, seconds, threads, cli.json),
+        Command::Argon2Bench { seconds, threads } => {
+            argon2_bench(&config, seconds, threads, cli.json)
+        }
     }
 }
 
@@ -190,15 +205,26 @@ fn serve(config: &Config, demo_user: bool) -> anyhow::Result<()> {
     let started = Instant::now();
     let state = kuntalaistili::prepare(config)?;
     if demo_user && demo::seed(&state)? {
-        println!("demo resident created: username {} password {}", demo::DEMO_USERNAME, demo::DEMO_PASSWORD);
+        println!(
+            "demo resident created: username {} password {}",
+            demo::DEMO_USERNAME,
+            demo::DEMO_PASSWORD
+        );
     }
     let public = state.settings.public_url.clone();
     let system = actix_web::rt::System::new();
     system.block_on(async move {
         let bound = kuntalaistili::bind(config, state)?;
         for a in &bound.addrs {
-            let scheme = if config.tls.is_some() { "https" } else { "http" };
-            println!("Kuntalaistili listening on {scheme}://{a} (public URL {public}), ready in {} ms", started.elapsed().as_millis());
+            let scheme = if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            println!(
+                "Kuntalaistili listening on {scheme}://{a} (public URL {public}), ready in {} ms",
+                started.elapsed().as_millis()
+            );
         }
         bound.server.await.context("server stopped with an error")
     })
@@ -213,7 +239,11 @@ fn users_cmd(config: &Config, cmd: UsersCommand, json: bool) -> anyhow::Result<(
         UsersCommand::Add(a) => {
             let keys = kuntalaistili::load_master_key(config)?;
             let hasher = PasswordHasher::new(config.password)?;
-            let password = if a.password_stdin { Some(read_password_stdin()?) } else { None };
+            let password = if a.password_stdin {
+                Some(read_password_stdin()?)
+            } else {
+                None
+            };
             let role = match (a.admin, a.role) {
                 (true, Some(r)) if r != "admin" => bail!("--admin contradicts --role {r}"),
                 (true, _) => "admin".to_owned(),
@@ -245,10 +275,16 @@ fn users_cmd(config: &Config, cmd: UsersCommand, json: bool) -> anyhow::Result<(
                 let v: Vec<_> = all.iter().map(customers::public_json).collect();
                 println!("{}", serde_json::Value::Array(v));
             } else {
-                println!("{:<24} {:<9} {:<9} {}", "USERNAME", "ROLE", "STATUS", "NAME");
+                println!("{:<24} {:<9} {:<9} NAME", "USERNAME", "ROLE", "STATUS");
                 for u in &all {
                     let status = if u.disabled { "disabled" } else { "active" };
-                    println!("{:<24} {:<9} {:<9} {}", u.username, u.role, status, u.display_name());
+                    println!(
+                        "{:<24} {:<9} {:<9} {}",
+                        u.username,
+                        u.role,
+                        status,
+                        u.display_name()
+                    );
                 }
             }
         }
@@ -257,7 +293,10 @@ fn users_cmd(config: &Config, cmd: UsersCommand, json: bool) -> anyhow::Result<(
             let pw = read_password_stdin()?;
             customers::set_password(&mut conn, &hasher, &username, &pw, "cli", now)?;
             if json {
-                println!("{}", serde_json::json!({ "username": username.trim().to_lowercase(), "password_set": true }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "username": username.trim().to_lowercase(), "password_set": true })
+                );
             } else {
                 println!("password set for {}", username.trim().to_lowercase());
             }
@@ -265,19 +304,31 @@ fn users_cmd(config: &Config, cmd: UsersCommand, json: bool) -> anyhow::Result<(
         UsersCommand::Disable { username } => {
             let ended = customers::disable(&mut conn, &username, "cli", now)?;
             if json {
-                println!("{}", serde_json::json!({ "username": username.trim().to_lowercase(), "disabled": true, "sessions_ended": ended }));
+                println!(
+                    "{}",
+                    serde_json::json!({ "username": username.trim().to_lowercase(), "disabled": true, "sessions_ended": ended })
+                );
             } else {
-                println!("disabled {}; {ended} session(s) ended", username.trim().to_lowercase());
+                println!(
+                    "disabled {}; {ended} session(s) ended",
+                    username.trim().to_lowercase()
+                );
             }
         }
     }
     Ok(())
 }
 
-fn argon2_bench(config: &Config, seconds: u64, threads: Option<usize>, json: bool) -> anyhow::Result<()> {
+fn argon2_bench(
+    config: &Config,
+    seconds: u64,
+    threads: Option<usize>,
+    json: bool,
+) -> anyhow::Result<()> {
     let hasher = PasswordHasher::new(config.password)?;
     let stored = hasher.hash("benchmark password")?;
-    let threads = threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let threads =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
     let deadline = Instant::now() + Duration::from_secs(seconds.max(1));
     let started = Instant::now();
     let total: u64 = std::thread::scope(|s| {
@@ -306,7 +357,10 @@ fn argon2_bench(config: &Config, seconds: u64, threads: Option<usize>, json: boo
                 "hashes_per_second": rate, "memory_kib": p.memory_kib, "iterations": p.iterations, "parallelism": p.parallelism })
         );
     } else {
-        println!("argon2id m={} t={} p={}: {rate:.1} verifications/s on {threads} threads", p.memory_kib, p.iterations, p.parallelism);
+        println!(
+            "argon2id m={} t={} p={}: {rate:.1} verifications/s on {threads} threads",
+            p.memory_kib, p.iterations, p.parallelism
+        );
     }
     Ok(())
 }

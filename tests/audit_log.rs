@@ -4,7 +4,10 @@ use diesel::connection::SimpleConnection;
 use kuntalaistili_schema::audit;
 use kuntalaistili_tests::{dual, new_client, Backend, TestApp};
 
-dual!(concurrent_logins_keep_one_unbroken_chain, tampering_and_gaps_are_detected);
+dual!(
+    concurrent_logins_keep_one_unbroken_chain,
+    tampering_and_gaps_are_detected
+);
 
 async fn concurrent_logins_keep_one_unbroken_chain(b: Backend) {
     let app = TestApp::start(b).await;
@@ -14,13 +17,24 @@ async fn concurrent_logins_keep_one_unbroken_chain(b: Backend) {
     let mut tasks = Vec::new();
     for i in 0..12 {
         let client = new_client();
-        let (user, pw) = (format!("user{}", i % 6), if i % 3 == 0 { "väärin" } else { "oikea-salasana" });
+        let (user, pw) = (
+            format!("user{}", i % 6),
+            if i % 3 == 0 {
+                "väärin"
+            } else {
+                "oikea-salasana"
+            },
+        );
         let csrf = app.csrf_token(&client, "/login").await;
         let url = app.url("/login");
         tasks.push(tokio::spawn(async move {
             client
                 .post(url)
-                .form(&[("csrf", csrf.as_str()), ("username", user.as_str()), ("password", pw)])
+                .form(&[
+                    ("csrf", csrf.as_str()),
+                    ("username", user.as_str()),
+                    ("password", pw),
+                ])
                 .send()
                 .await
                 .unwrap()
@@ -29,12 +43,24 @@ async fn concurrent_logins_keep_one_unbroken_chain(b: Backend) {
         }));
     }
     let statuses = futures_util::future::join_all(tasks).await;
-    let ok = statuses.iter().filter(|s| *s.as_ref().unwrap() == 303).count();
-    let failed = statuses.iter().filter(|s| *s.as_ref().unwrap() == 401).count();
+    let ok = statuses
+        .iter()
+        .filter(|s| *s.as_ref().unwrap() == 303)
+        .count();
+    let failed = statuses
+        .iter()
+        .filter(|s| *s.as_ref().unwrap() == 401)
+        .count();
     assert_eq!((ok, failed), (8, 4), "{statuses:?}");
     let report = app.with_conn(|c| audit::verify(c).unwrap()).await;
     // 6 user.created + 8 login.success + 4 login.failure
-    assert_eq!(report, audit::VerifyReport { checked: 18, first_broken: None });
+    assert_eq!(
+        report,
+        audit::VerifyReport {
+            checked: 18,
+            first_broken: None
+        }
+    );
 }
 
 async fn tampering_and_gaps_are_detected(b: Backend) {
@@ -49,19 +75,25 @@ async fn tampering_and_gaps_are_detected(b: Backend) {
     // Someone rewrites the failed login as a success.
     let report = app
         .with_conn(|c| {
-            c.batch_execute("UPDATE audit_events SET outcome = 'success' WHERE seq = 2").unwrap();
+            c.batch_execute("UPDATE audit_events SET outcome = 'success' WHERE seq = 2")
+                .unwrap();
             audit::verify(c).unwrap()
         })
         .await;
-    assert_eq!(report.first_broken, Some((2, "row content changed".to_owned())));
+    assert_eq!(
+        report.first_broken,
+        Some((2, "row content changed".to_owned()))
+    );
     assert_eq!(report.checked, 1);
 
     // Someone deletes the row instead (after restoring it).
     let report = app
         .with_conn(|c| {
-            c.batch_execute("UPDATE audit_events SET outcome = 'failure' WHERE seq = 2").unwrap();
+            c.batch_execute("UPDATE audit_events SET outcome = 'failure' WHERE seq = 2")
+                .unwrap();
             assert_eq!(audit::verify(c).unwrap().first_broken, None);
-            c.batch_execute("DELETE FROM audit_events WHERE seq = 2").unwrap();
+            c.batch_execute("DELETE FROM audit_events WHERE seq = 2")
+                .unwrap();
             audit::verify(c).unwrap()
         })
         .await;
@@ -70,9 +102,13 @@ async fn tampering_and_gaps_are_detected(b: Backend) {
     // Or cuts off the tail of the log: the chain head still remembers how long it was.
     let report = app
         .with_conn(|c| {
-            c.batch_execute("DELETE FROM audit_events WHERE seq = 3").unwrap();
+            c.batch_execute("DELETE FROM audit_events WHERE seq = 3")
+                .unwrap();
             audit::verify(c).unwrap()
         })
         .await;
-    assert_eq!(report.first_broken, Some((2, "rows missing at the end of the log".to_owned())));
+    assert_eq!(
+        report.first_broken,
+        Some((2, "rows missing at the end of the log".to_owned()))
+    );
 }

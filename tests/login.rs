@@ -27,27 +27,45 @@ async fn login_succeeds_and_creates_server_side_session(b: Backend) {
         .map(|v| v.to_str().unwrap().to_owned())
         .find(|c| c.starts_with("kl_session="))
         .expect("session cookie");
-    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/"));
-    let token = cookie.trim_start_matches("kl_session=").split(';').next().unwrap().to_owned();
+    assert!(
+        cookie.contains("HttpOnly") && cookie.contains("SameSite=Lax") && cookie.contains("Path=/")
+    );
+    let token = cookie
+        .trim_start_matches("kl_session=")
+        .split(';')
+        .next()
+        .unwrap()
+        .to_owned();
     assert!(token.len() >= 43, "256-bit token");
 
     let page = app.client.get(app.url("/account")).send().await.unwrap();
     assert_eq!(page.status(), 200);
     let html = page.text().await.unwrap();
-    assert!(html.contains("Käyttäjä-maija"), "account shows the resident's name");
+    assert!(
+        html.contains("Käyttäjä-maija"),
+        "account shows the resident's name"
+    );
 
     // Stored: one session for the user, keyed by the token's hash, never the token.
     let uid = user.id.clone();
     let (sessions, events) = app
         .with_conn(move |c| {
-            let s = kuntalaistili_schema::sessions::list_for_user(c, &uid, kuntalaistili_schema::now_utc()).unwrap();
+            let s = kuntalaistili_schema::sessions::list_for_user(
+                c,
+                &uid,
+                kuntalaistili_schema::now_utc(),
+            )
+            .unwrap();
             let e = audit::recent(c, Some("login.success"), Some(&uid), 10).unwrap();
             (s, e)
         })
         .await;
     assert_eq!(sessions.len(), 1);
     assert_ne!(sessions[0].token_hash, token);
-    assert_eq!(sessions[0].token_hash, kuntalaistili_idp::crypto::sha256_hex(&token));
+    assert_eq!(
+        sessions[0].token_hash,
+        kuntalaistili_idp::crypto::sha256_hex(&token)
+    );
     assert_eq!(events.len(), 1);
     assert_eq!(events[0].ip.as_deref(), Some("127.0.0.1"));
 }
@@ -57,16 +75,36 @@ async fn wrong_password_is_refused_and_audited(b: Backend) {
     let user = app.add_user("matti", "oikea-salasana").await;
     let resp = app.login(&app.client, "matti", "väärä-salasana").await;
     assert_eq!(resp.status(), 401);
-    assert!(resp.headers().get_all("set-cookie").iter().all(|c| !c.to_str().unwrap().contains("kl_session=")));
+    assert!(resp
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .all(|c| !c.to_str().unwrap().contains("kl_session=")));
     let html = resp.text().await.unwrap();
-    assert!(html.contains("Käyttäjätunnus tai salasana on väärin."), "{html}");
+    assert!(
+        html.contains("Käyttäjätunnus tai salasana on väärin."),
+        "{html}"
+    );
     assert!(html.contains("role=\"alert\""));
-    assert_eq!(app.client.get(app.url("/account")).send().await.unwrap().status(), 303);
+    assert_eq!(
+        app.client
+            .get(app.url("/account"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
     let uid = user.id.clone();
-    let failures = app.with_conn(move |c| audit::recent(c, Some("login.failure"), Some(&uid), 10).unwrap()).await;
+    let failures = app
+        .with_conn(move |c| audit::recent(c, Some("login.failure"), Some(&uid), 10).unwrap())
+        .await;
     assert_eq!(failures.len(), 1);
     assert_eq!(failures[0].outcome, "failure");
-    assert!(!failures[0].details.contains("väärä"), "the password is never logged");
+    assert!(
+        !failures[0].details.contains("väärä"),
+        "the password is never logged"
+    );
 }
 
 async fn unknown_user_gets_same_answer_at_similar_cost(b: Backend) {
@@ -96,9 +134,15 @@ async fn unknown_user_gets_same_answer_at_similar_cost(b: Backend) {
             None => s,
         }
     };
-    assert_eq!(strip(&body_known, "liisa"), strip(&body_unknown, "eiolemassa"));
+    assert_eq!(
+        strip(&body_known, "liisa"),
+        strip(&body_unknown, "eiolemassa")
+    );
     let ratio = unknown.as_secs_f64() / known.as_secs_f64();
-    assert!((0.4..2.5).contains(&ratio), "known {known:?} vs unknown {unknown:?}: the unknown account must cost a hash too");
+    assert!(
+        (0.4..2.5).contains(&ratio),
+        "known {known:?} vs unknown {unknown:?}: the unknown account must cost a hash too"
+    );
 }
 
 async fn account_throttling_blocks_even_the_right_password(b: Backend) {
@@ -112,13 +156,25 @@ async fn account_throttling_blocks_even_the_right_password(b: Backend) {
     assert_eq!(r.status(), 429);
     assert!(r.headers().contains_key("retry-after"));
     let html = r.text().await.unwrap();
-    assert!(html.contains("Liian monta epäonnistunutta kirjautumisyritystä"), "{html}");
+    assert!(
+        html.contains("Liian monta epäonnistunutta kirjautumisyritystä"),
+        "{html}"
+    );
     // An account name that does not exist is throttled the same way: no enumeration.
     for _ in 0..3 {
         app.login(&new_client(), "eiole", "väärin").await;
     }
-    assert_eq!(app.login(&new_client(), "eiole", "väärin").await.status(), 429);
-    let n = app.with_conn(|c| audit::recent(c, Some("login.throttled"), None, 10).unwrap().len()).await;
+    assert_eq!(
+        app.login(&new_client(), "eiole", "väärin").await.status(),
+        429
+    );
+    let n = app
+        .with_conn(|c| {
+            audit::recent(c, Some("login.throttled"), None, 10)
+                .unwrap()
+                .len()
+        })
+        .await;
     assert_eq!(n, 2);
 }
 
@@ -126,10 +182,17 @@ async fn ip_throttling_blocks_many_accounts_from_one_address(b: Backend) {
     let app = TestApp::start_with(b, |c| c.throttle.ip_max_failures = 4).await;
     app.add_user("anna", "oikea-salasana").await;
     for i in 0..4 {
-        let r = app.login(&new_client(), &format!("arvaus{i}"), "väärin").await;
+        let r = app
+            .login(&new_client(), &format!("arvaus{i}"), "väärin")
+            .await;
         assert_eq!(r.status(), if i < 3 { 401 } else { 429 }, "attempt {i}");
     }
-    assert_eq!(app.login(&new_client(), "anna", "oikea-salasana").await.status(), 429);
+    assert_eq!(
+        app.login(&new_client(), "anna", "oikea-salasana")
+            .await
+            .status(),
+        429
+    );
 }
 
 async fn login_without_valid_csrf_token_is_refused(b: Backend) {
@@ -152,7 +215,11 @@ async fn login_without_valid_csrf_token_is_refused(b: Backend) {
     let r = app
         .client
         .post(app.url("/login"))
-        .form(&[("csrf", foreign.as_str()), ("username", "ville"), ("password", "oikea-salasana")])
+        .form(&[
+            ("csrf", foreign.as_str()),
+            ("username", "ville"),
+            ("password", "oikea-salasana"),
+        ])
         .send()
         .await
         .unwrap();
@@ -160,10 +227,22 @@ async fn login_without_valid_csrf_token_is_refused(b: Backend) {
     // No cookie at all.
     let r = new_client()
         .post(app.url("/login"))
-        .form(&[("csrf", foreign.as_str()), ("username", "ville"), ("password", "oikea-salasana")])
+        .form(&[
+            ("csrf", foreign.as_str()),
+            ("username", "ville"),
+            ("password", "oikea-salasana"),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 403);
-    assert_eq!(app.client.get(app.url("/account")).send().await.unwrap().status(), 303);
+    assert_eq!(
+        app.client
+            .get(app.url("/account"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
 }

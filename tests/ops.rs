@@ -2,7 +2,10 @@
 
 use kuntalaistili_tests::{dual, Backend, TestApp};
 
-dual!(health_readiness_and_metrics, database_down_fails_readiness_and_shows_clear_login_error);
+dual!(
+    health_readiness_and_metrics,
+    database_down_fails_readiness_and_shows_clear_login_error
+);
 
 async fn health_readiness_and_metrics(b: Backend) {
     let app = TestApp::start(b).await;
@@ -11,13 +14,32 @@ async fn health_readiness_and_metrics(b: Backend) {
     assert_eq!(r.status(), 200);
     let r = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 200);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["status"], "ready");
-    assert_eq!(app.login(&app.client, "reija", "oikea-salasana").await.status(), 303);
-    assert_eq!(app.login(&kuntalaistili_tests::new_client(), "reija", "väärin").await.status(), 401);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["status"],
+        "ready"
+    );
+    assert_eq!(
+        app.login(&app.client, "reija", "oikea-salasana")
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        app.login(&kuntalaistili_tests::new_client(), "reija", "väärin")
+            .await
+            .status(),
+        401
+    );
     let r = app.client.get(app.url("/metrics")).send().await.unwrap();
-    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/plain"));
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
     let text = r.text().await.unwrap();
-    assert!(text.contains("kuntalaistili_logins_total{result=\"success\"} 1"), "{text}");
+    assert!(
+        text.contains("kuntalaistili_logins_total{result=\"success\"} 1"),
+        "{text}"
+    );
     assert!(text.contains("kuntalaistili_logins_total{result=\"failure\"} 1"));
     assert!(text.contains("kuntalaistili_sessions_active 1"));
     assert!(text.contains("kuntalaistili_db_up 1"));
@@ -31,19 +53,45 @@ async fn database_down_fails_readiness_and_shows_clear_login_error(b: Backend) {
     app.db.take_down();
     let r = app.client.get(app.url("/readyz")).send().await.unwrap();
     assert_eq!(r.status(), 503);
-    assert_eq!(r.json::<serde_json::Value>().await.unwrap()["reason"], "database");
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["reason"],
+        "database"
+    );
     let r = app
         .client
         .post(app.url("/login"))
-        .form(&[("csrf", csrf.as_str()), ("username", "dora"), ("password", "oikea-salasana")])
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("username", "dora"),
+            ("password", "oikea-salasana"),
+        ])
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), 503);
     let html = r.text().await.unwrap();
-    assert!(html.contains("Palvelu ei ole juuri nyt käytettävissä"), "{html}");
+    assert!(
+        html.contains("Palvelu ei ole juuri nyt käytettävissä"),
+        "{html}"
+    );
     // The process is still there and healthy.
-    assert_eq!(app.client.get(app.url("/healthz")).send().await.unwrap().status(), 200);
-    let metrics = app.client.get(app.url("/metrics")).send().await.unwrap().text().await.unwrap();
+    assert_eq!(
+        app.client
+            .get(app.url("/healthz"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        200
+    );
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     assert!(metrics.contains("kuntalaistili_db_up 0"));
 }

@@ -27,9 +27,16 @@ fn migrations_revert_cleanly_and_reapply() {
         let (_t, db) = migrated(b);
         let reverted = db.revert_all().unwrap();
         assert!(!reverted.is_empty());
-        assert_eq!(describe_tables(&mut db.conn().unwrap()).unwrap(), vec![], "{b:?}: down.sql leaves tables behind");
+        assert_eq!(
+            describe_tables(&mut db.conn().unwrap()).unwrap(),
+            vec![],
+            "{b:?}: down.sql leaves tables behind"
+        );
         assert!(!db.migrate().unwrap().is_empty());
-        assert!(db.migrate().unwrap().is_empty(), "{b:?}: second migrate is a no-op");
+        assert!(
+            db.migrate().unwrap().is_empty(),
+            "{b:?}: second migrate is a no-op"
+        );
     }
 }
 

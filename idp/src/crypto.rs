@@ -141,7 +141,10 @@ mod tests {
         assert_eq!(k.decrypt_national_id(&enc).unwrap(), "131052-308T");
         // Another key cannot read it.
         assert_eq!(keys().decrypt_national_id(&enc), Err(KeyError::Decrypt));
-        assert_eq!(k.national_id_index("131052-308T"), k.national_id_index("131052-308T"));
+        assert_eq!(
+            k.national_id_index("131052-308T"),
+            k.national_id_index("131052-308T")
+        );
     }
 
     #[test]

@@ -36,7 +36,11 @@ impl Csrf {
             },
             _ => {
                 let v = random_token();
-                Csrf { token: keys.csrf_token(&v), cookie_value: v, fresh: true }
+                Csrf {
+                    token: keys.csrf_token(&v),
+                    cookie_value: v,
+                    fresh: true,
+                }
             }
         }
     }

@@ -79,7 +79,10 @@ impl ResponseError for WebError {
 }
 
 /// Maps form-extractor failures (size, content type, encoding) to [`WebError`].
-pub fn form_error(err: actix_web::error::UrlencodedError, _req: &actix_web::HttpRequest) -> actix_web::Error {
+pub fn form_error(
+    err: actix_web::error::UrlencodedError,
+    _req: &actix_web::HttpRequest,
+) -> actix_web::Error {
     use actix_web::error::UrlencodedError as U;
     let e = match err {
         U::Overflow { .. } | U::UnknownLength => WebError::TooLarge,
@@ -110,7 +113,12 @@ pub fn render_error_page<B: MessageBody + 'static>(
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|ct| ct.starts_with("text/html") || ct.contains("json") || ct.contains("xml") || ct.starts_with("text/plain"));
+        .is_some_and(|ct| {
+            ct.starts_with("text/html")
+                || ct.contains("json")
+                || ct.contains("xml")
+                || ct.starts_with("text/plain")
+        });
     if already_rendered {
         return Ok(ErrorHandlerResponse::Response(res.map_into_left_body()));
     }
@@ -123,13 +131,22 @@ pub fn render_error_page<B: MessageBody + 'static>(
     let (req, _old) = res.into_parts();
     let Some(state) = req.app_data::<web::Data<IdpState>>() else {
         let resp = HttpResponse::build(status).finish().map_into_boxed_body();
-        return Ok(ErrorHandlerResponse::Response(ServiceResponse::new(req, resp).map_into_right_body()));
+        return Ok(ErrorHandlerResponse::Response(
+            ServiceResponse::new(req, resp).map_into_right_body(),
+        ));
     };
     let lang = i18n::negotiate(&req);
     let mut ctx = state.templates.context(lang, req.path(), None);
     ctx.insert("heading", &state.templates.tr.text(lang, "error.title"));
     ctx.insert("message", &state.templates.tr.text(lang, key));
-    let resp: HttpResponse<BoxBody> = render::html(&state.templates, &req, status, "idp/message.html", &ctx, vec![]);
+    let resp: HttpResponse<BoxBody> = render::html(
+        &state.templates,
+        &req,
+        status,
+        "idp/message.html",
+        &ctx,
+        vec![],
+    );
     Ok(ErrorHandlerResponse::Response(
         ServiceResponse::new(req, resp).map_into_right_body(),
     ))

@@ -104,7 +104,11 @@ impl Translations {
                 toml::from_str(src).map_err(|e| format!("templates/i18n/{code}.toml: {e}"))?;
             serde_json::to_value(table).map_err(|e| e.to_string())
         };
-        Ok(Translations { fi: parse(0)?, sv: parse(1)?, en: parse(2)? })
+        Ok(Translations {
+            fi: parse(0)?,
+            sv: parse(1)?,
+            en: parse(2)?,
+        })
     }
 
     pub fn table(&self, lang: Lang) -> &serde_json::Value {
@@ -162,7 +166,10 @@ mod tests {
 
     #[test]
     fn accept_language_quality_order() {
-        assert_eq!(from_accept_language("de, sv;q=0.8, en;q=0.9"), Some(Lang::En));
+        assert_eq!(
+            from_accept_language("de, sv;q=0.8, en;q=0.9"),
+            Some(Lang::En)
+        );
         assert_eq!(from_accept_language("sv-FI"), Some(Lang::Sv));
         assert_eq!(from_accept_language("de, fr"), None);
         assert_eq!(from_accept_language("en;q=0"), None);

@@ -8,8 +8,8 @@
 
 pub mod audit;
 pub mod crypto;
-pub mod customers;
 pub mod csrf;
+pub mod customers;
 pub mod error;
 pub mod i18n;
 pub mod metrics;
@@ -63,7 +63,11 @@ pub enum StartError {
 
 impl IdpState {
     /// Builds the state; fails on bad Argon2 parameters or a broken template.
-    pub fn new(db: Db, settings: IdpSettings, keys: crypto::MasterKeys) -> Result<IdpState, StartError> {
+    pub fn new(
+        db: Db,
+        settings: IdpSettings,
+        keys: crypto::MasterKeys,
+    ) -> Result<IdpState, StartError> {
         Ok(IdpState {
             db,
             hasher: Arc::new(password::PasswordHasher::new(settings.password)?),
@@ -101,15 +105,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .limit(FORM_LIMIT_BYTES)
             .error_handler(error::form_error),
     )
-    .app_data(web::QueryConfig::default().error_handler(|_, _| error::WebError::BadRequest("error.bad_request").into()))
+    .app_data(
+        web::QueryConfig::default()
+            .error_handler(|_, _| error::WebError::BadRequest("error.bad_request").into()),
+    )
     .app_data(web::PathConfig::default().error_handler(|_, _| error::WebError::NotFound.into()))
     .route(paths::LOGIN, web::get().to(login::session_login_get))
     .route(paths::LOGIN, web::post().to(login::session_login_post))
     .route(paths::LOGOUT, web::get().to(logout::session_logout_get))
     .route(paths::LOGOUT, web::post().to(logout::session_logout_post))
     .route(paths::ACCOUNT, web::get().to(account::session_account_get))
-    .route(paths::ACCOUNT_END_SESSION, web::post().to(account::session_account_end_post))
-    .route(paths::ACCOUNT_END_ALL, web::post().to(account::session_account_end_all_post))
+    .route(
+        paths::ACCOUNT_END_SESSION,
+        web::post().to(account::session_account_end_post),
+    )
+    .route(
+        paths::ACCOUNT_END_ALL,
+        web::post().to(account::session_account_end_all_post),
+    )
     .route(paths::HEALTHZ, web::get().to(ops::ops_healthz_get))
     .route(paths::READYZ, web::get().to(ops::ops_readyz_get))
     .route(paths::METRICS, web::get().to(ops::ops_metrics_get))
@@ -133,6 +146,7 @@ pub fn security_headers(secure: bool) -> actix_web::middleware::DefaultHeaders {
 }
 
 /// The error-page middleware for every client and server error status.
-pub fn error_pages<B: actix_web::body::MessageBody + 'static>() -> actix_web::middleware::ErrorHandlers<B> {
+pub fn error_pages<B: actix_web::body::MessageBody + 'static>(
+) -> actix_web::middleware::ErrorHandlers<B> {
     actix_web::middleware::ErrorHandlers::new().default_handler(error::render_error_page)
 }

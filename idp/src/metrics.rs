@@ -50,22 +50,44 @@ impl Metrics {
         use std::fmt::Write;
         let mut out = String::with_capacity(2048);
         let get = |c: &AtomicU64| c.load(Ordering::Relaxed);
-        let _ = writeln!(out, "# HELP kuntalaistili_build_info Version of the running server.");
+        let _ = writeln!(
+            out,
+            "# HELP kuntalaistili_build_info Version of the running server."
+        );
         let _ = writeln!(out, "# TYPE kuntalaistili_build_info gauge");
-        let _ = writeln!(out, "kuntalaistili_build_info{{version=\"{}\"}} 1", env!("CARGO_PKG_VERSION"));
-        let _ = writeln!(out, "# HELP kuntalaistili_http_responses_total HTTP responses by status class.");
+        let _ = writeln!(
+            out,
+            "kuntalaistili_build_info{{version=\"{}\"}} 1",
+            env!("CARGO_PKG_VERSION")
+        );
+        let _ = writeln!(
+            out,
+            "# HELP kuntalaistili_http_responses_total HTTP responses by status class."
+        );
         let _ = writeln!(out, "# TYPE kuntalaistili_http_responses_total counter");
         for (i, c) in self.http_by_class.iter().enumerate() {
-            let _ = writeln!(out, "kuntalaistili_http_responses_total{{class=\"{}xx\"}} {}", i + 1, get(c));
+            let _ = writeln!(
+                out,
+                "kuntalaistili_http_responses_total{{class=\"{}xx\"}} {}",
+                i + 1,
+                get(c)
+            );
         }
-        let _ = writeln!(out, "# HELP kuntalaistili_logins_total Password login attempts by result.");
+        let _ = writeln!(
+            out,
+            "# HELP kuntalaistili_logins_total Password login attempts by result."
+        );
         let _ = writeln!(out, "# TYPE kuntalaistili_logins_total counter");
         for (result, c) in [
             ("success", &self.logins_success),
             ("failure", &self.logins_failure),
             ("throttled", &self.logins_throttled),
         ] {
-            let _ = writeln!(out, "kuntalaistili_logins_total{{result=\"{result}\"}} {}", get(c));
+            let _ = writeln!(
+                out,
+                "kuntalaistili_logins_total{{result=\"{result}\"}} {}",
+                get(c)
+            );
         }
         let _ = writeln!(out, "# HELP kuntalaistili_logouts_total Logouts.");
         let _ = writeln!(out, "# TYPE kuntalaistili_logouts_total counter");
@@ -76,7 +98,10 @@ impl Metrics {
             let _ = writeln!(out, "{name} {value}");
         }
         if let Some(rss) = resident_bytes() {
-            let _ = writeln!(out, "# HELP process_resident_memory_bytes Resident memory size in bytes.");
+            let _ = writeln!(
+                out,
+                "# HELP process_resident_memory_bytes Resident memory size in bytes."
+            );
             let _ = writeln!(out, "# TYPE process_resident_memory_bytes gauge");
             let _ = writeln!(out, "process_resident_memory_bytes {rss}");
         }
@@ -85,7 +110,10 @@ impl Metrics {
             .duration_since(SystemTime::UNIX_EPOCH)
             .map(|d| d.as_secs_f64())
             .unwrap_or(0.0);
-        let _ = writeln!(out, "# HELP process_start_time_seconds Start time of the process since the Unix epoch.");
+        let _ = writeln!(
+            out,
+            "# HELP process_start_time_seconds Start time of the process since the Unix epoch."
+        );
         let _ = writeln!(out, "# TYPE process_start_time_seconds gauge");
         let _ = writeln!(out, "process_start_time_seconds {start}");
         out

@@ -54,7 +54,10 @@ impl PasswordHasher {
         let params = Params::new(p.memory_kib, p.iterations, p.parallelism, None)
             .map_err(|e| PasswordError::Params(e.to_string()))?;
         let argon = Argon2::new(Algorithm::Argon2id, Version::V0x13, params);
-        let mut hasher = PasswordHasher { argon, dummy_hash: String::new() };
+        let mut hasher = PasswordHasher {
+            argon,
+            dummy_hash: String::new(),
+        };
         hasher.dummy_hash = hasher.hash("kuntalaistili dummy password for timing")?;
         Ok(hasher)
     }
@@ -81,7 +84,10 @@ impl PasswordHasher {
         };
         // Verify with the parameters stored in the hash (older hashes keep working after a
         // parameter change), but always on Argon2id.
-        let ok = self.argon.verify_password(password.as_bytes(), &parsed).is_ok();
+        let ok = self
+            .argon
+            .verify_password(password.as_bytes(), &parsed)
+            .is_ok();
         ok && real
     }
 }
@@ -91,7 +97,12 @@ mod tests {
     use super::*;
 
     fn fast() -> PasswordHasher {
-        PasswordHasher::new(PasswordParams { memory_kib: 1024, iterations: 1, parallelism: 1 }).unwrap()
+        PasswordHasher::new(PasswordParams {
+            memory_kib: 1024,
+            iterations: 1,
+            parallelism: 1,
+        })
+        .unwrap()
     }
 
     #[test]

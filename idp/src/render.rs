@@ -9,11 +9,26 @@ use crate::i18n::{self, Lang, Translations};
 
 /// Every template, by the name it is rendered under.
 pub const TEMPLATES: [(&str, &str); 5] = [
-    ("layout/base.html", include_str!("../../templates/layout/base.html")),
-    ("idp/login.html", include_str!("../../templates/idp/login.html")),
-    ("idp/account.html", include_str!("../../templates/idp/account.html")),
-    ("idp/logout.html", include_str!("../../templates/idp/logout.html")),
-    ("idp/message.html", include_str!("../../templates/idp/message.html")),
+    (
+        "layout/base.html",
+        include_str!("../../templates/layout/base.html"),
+    ),
+    (
+        "idp/login.html",
+        include_str!("../../templates/idp/login.html"),
+    ),
+    (
+        "idp/account.html",
+        include_str!("../../templates/idp/account.html"),
+    ),
+    (
+        "idp/logout.html",
+        include_str!("../../templates/idp/logout.html"),
+    ),
+    (
+        "idp/message.html",
+        include_str!("../../templates/idp/message.html"),
+    ),
 ];
 
 pub const STYLESHEET: &str = include_str!("../../templates/static/style.css");
@@ -29,7 +44,10 @@ impl Templates {
         tera.autoescape_on(vec![".html"]);
         tera.add_raw_templates(TEMPLATES.to_vec())
             .map_err(|e| format!("templates: {e:?}"))?;
-        Ok(Templates { tera, tr: Translations::load()? })
+        Ok(Templates {
+            tera,
+            tr: Translations::load()?,
+        })
     }
 
     /// The context every page starts from: language, translations, the current path (for the

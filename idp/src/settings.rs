@@ -16,7 +16,10 @@ pub struct SessionSettings {
 
 impl Default for SessionSettings {
     fn default() -> Self {
-        SessionSettings { idle_timeout_minutes: 60, absolute_timeout_hours: 12 }
+        SessionSettings {
+            idle_timeout_minutes: 60,
+            absolute_timeout_hours: 12,
+        }
     }
 }
 

@@ -181,14 +181,28 @@ pub fn verify(conn: &mut AnyConnection) -> Result<VerifyReport, DbError> {
         .select((audit_head::seq, audit_head::hash))
         .first(conn)?;
     if head_seq != expected_seq - 1 {
-        return Ok(broken(checked, expected_seq, "rows missing at the end of the log"));
+        return Ok(broken(
+            checked,
+            expected_seq,
+            "rows missing at the end of the log",
+        ));
     }
     if head_hash != prev {
-        return Ok(broken(checked, head_seq, "chain head does not match the last row"));
+        return Ok(broken(
+            checked,
+            head_seq,
+            "chain head does not match the last row",
+        ));
     }
-    Ok(VerifyReport { checked, first_broken: None })
+    Ok(VerifyReport {
+        checked,
+        first_broken: None,
+    })
 }
 
 fn broken(checked: i64, seq: i64, why: &str) -> VerifyReport {
-    VerifyReport { checked, first_broken: Some((seq, why.to_owned())) }
+    VerifyReport {
+        checked,
+        first_broken: Some((seq, why.to_owned())),
+    }
 }

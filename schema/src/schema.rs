@@ -73,4 +73,10 @@ diesel::table! {
 }
 
 diesel::joinable!(sessions -> users (user_id));
-diesel::allow_tables_to_appear_in_same_query!(users, sessions, login_throttle, audit_head, audit_events);
+diesel::allow_tables_to_appear_in_same_query!(
+    users,
+    sessions,
+    login_throttle,
+    audit_head,
+    audit_events
+);

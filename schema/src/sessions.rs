@@ -76,11 +76,7 @@ pub fn list_for_user(
 }
 
 /// Ends one session of a user; returns whether it existed.
-pub fn delete_for_user(
-    conn: &mut AnyConnection,
-    user_id: &str,
-    id: &str,
-) -> Result<bool, DbError> {
+pub fn delete_for_user(conn: &mut AnyConnection, user_id: &str, id: &str) -> Result<bool, DbError> {
     let n = diesel::delete(
         sessions::table
             .filter(sessions::id.eq(id))

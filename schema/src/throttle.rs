@@ -65,8 +65,18 @@ pub fn record_failure(
                 .optional()?,
         };
         let mut row = match existing {
-            Some(r) if r.window_start + policy.window > now || r.blocked_until.is_some_and(|b| b > now) => r,
-            Some(r) => Row { failures: 0, window_start: now, blocked_until: None, ..r },
+            Some(r)
+                if r.window_start + policy.window > now
+                    || r.blocked_until.is_some_and(|b| b > now) =>
+            {
+                r
+            }
+            Some(r) => Row {
+                failures: 0,
+                window_start: now,
+                blocked_until: None,
+                ..r
+            },
             None => {
                 let fresh = Row {
                     throttle_key: key.to_owned(),

@@ -80,7 +80,9 @@ pub struct NewUser {
 
 fn conflict(e: DieselError, what: &'static str) -> DbError {
     match e {
-        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => DbError::Conflict(what),
+        DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
+            DbError::Conflict(what)
+        }
         other => DbError::Query(other),
     }
 }

@@ -70,10 +70,16 @@ impl TestDb {
                 let mut conn = diesel::PgConnection::establish(&admin).unwrap_or_else(|e| {
                     panic!("PostgreSQL for tests is not reachable at {admin}: {e} (set KUNTALAISTILI_TEST_PG)")
                 });
-                conn.batch_execute(&format!("CREATE DATABASE {name}")).unwrap();
+                conn.batch_execute(&format!("CREATE DATABASE {name}"))
+                    .unwrap();
                 let mut u = url::Url::parse(&admin).unwrap();
                 u.set_path(&format!("/{name}"));
-                TestDb { url: u.to_string(), backend, pg_name: Some(name), dir }
+                TestDb {
+                    url: u.to_string(),
+                    backend,
+                    pg_name: Some(name),
+                    dir,
+                }
             }
         }
     }
@@ -132,13 +138,15 @@ pub struct TestApp {
 
 /// A base configuration for tests: random port, the given database, a fixed master key.
 pub fn test_config(db: &TestDb) -> Config {
-    let mut c = Config::default();
-    c.listen = "127.0.0.1:0".to_owned();
+    let mut c = Config {
+        listen: "127.0.0.1:0".to_owned(),
+        master_key: Some("q4Tq7e1xXl7P3xqAo8m1oR2J3u8G1S9kq0mYQn2n9VQ=".to_owned()),
+        data_dir: db.dir().to_owned(),
+        workers: Some(2),
+        ..Config::default()
+    };
     c.database.url = db.url.clone();
     c.database.connect_timeout_seconds = 1;
-    c.master_key = Some("q4Tq7e1xXl7P3xqAo8m1oR2J3u8G1S9kq0mYQn2n9VQ=".to_owned());
-    c.data_dir = db.dir().to_owned();
-    c.workers = Some(2);
     c
 }
 
@@ -151,11 +159,17 @@ impl TestApp {
     /// port unless `tweak` sets one).
     pub async fn start_with(backend: Backend, tweak: impl FnOnce(&mut Config)) -> TestApp {
         kuntalaistili::install_crypto_provider();
-        let db = tokio::task::spawn_blocking(move || TestDb::new(backend)).await.unwrap();
+        let db = tokio::task::spawn_blocking(move || TestDb::new(backend))
+            .await
+            .unwrap();
         let mut config = test_config(&db);
         tweak(&mut config);
         // Reserve a port so the public URL is known before the server starts.
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         config.listen = format!("127.0.0.1:{port}");
         let base = format!("http://127.0.0.1:{port}");
         let cfg = config.clone();
@@ -175,12 +189,22 @@ impl TestApp {
                 let _ = tx_err.send(Err(e));
             }
         });
-        let (system, handle, state) = tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
-            .await
-            .unwrap()
-            .expect("server did not start in time")
-            .expect("server failed to start");
-        TestApp { base, client: new_client(), state, config, system, handle, thread: Some(thread), db }
+        let (system, handle, state) =
+            tokio::task::spawn_blocking(move || rx.recv_timeout(Duration::from_secs(30)))
+                .await
+                .unwrap()
+                .expect("server did not start in time")
+                .expect("server failed to start");
+        TestApp {
+            base,
+            client: new_client(),
+            state,
+            config,
+            system,
+            handle,
+            thread: Some(thread),
+            db,
+        }
     }
 
     pub fn url(&self, path: &str) -> String {
@@ -240,16 +264,33 @@ impl TestApp {
 
     /// GETs the login page with `client` and returns the CSRF token of its form.
     pub async fn csrf_token(&self, client: &reqwest::Client, path: &str) -> String {
-        let body = client.get(self.url(path)).send().await.unwrap().text().await.unwrap();
+        let body = client
+            .get(self.url(path))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
         csrf_from(&body).unwrap_or_else(|| panic!("no CSRF field on {path}: {body}"))
     }
 
     /// Submits the login form with `client`.
-    pub async fn login(&self, client: &reqwest::Client, username: &str, password: &str) -> reqwest::Response {
+    pub async fn login(
+        &self,
+        client: &reqwest::Client,
+        username: &str,
+        password: &str,
+    ) -> reqwest::Response {
         let csrf = self.csrf_token(client, "/login").await;
         client
             .post(self.url("/login"))
-            .form(&[("csrf", csrf.as_str()), ("username", username), ("password", password), ("next", "/account")])
+            .form(&[
+                ("csrf", csrf.as_str()),
+                ("username", username),
+                ("password", password),
+                ("next", "/account"),
+            ])
             .send()
             .await
             .unwrap()

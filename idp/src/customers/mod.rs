@@ -15,7 +15,10 @@ use crate::password::{PasswordError, PasswordHasher};
 #[derive(Debug, thiserror::Error)]
 pub enum CustomerError {
     #[error("invalid {field}: {reason}")]
-    Invalid { field: &'static str, reason: &'static str },
+    Invalid {
+        field: &'static str,
+        reason: &'static str,
+    },
     #[error(transparent)]
     Db(#[from] DbError),
     #[error(transparent)]
@@ -53,8 +56,14 @@ pub fn normalize_username(raw: &str) -> Result<String, CustomerError> {
     if u.is_empty() || u.chars().count() > 64 {
         return Err(invalid("username", "must be 1-64 characters"));
     }
-    if !u.chars().all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-')) {
-        return Err(invalid("username", "may contain only a-z, 0-9, '.', '_', '@' and '-'"));
+    if !u
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || matches!(c, '.' | '_' | '@' | '-'))
+    {
+        return Err(invalid(
+            "username",
+            "may contain only a-z, 0-9, '.', '_', '@' and '-'",
+        ));
     }
     Ok(u)
 }
@@ -70,21 +79,34 @@ pub fn check_password(password: &str) -> Result<(), CustomerError> {
     Ok(())
 }
 
-fn text(v: Option<String>, field: &'static str, max: usize) -> Result<Option<String>, CustomerError> {
+fn text(
+    v: Option<String>,
+    field: &'static str,
+    max: usize,
+) -> Result<Option<String>, CustomerError> {
     match v.map(|s| s.trim().to_owned()).filter(|s| !s.is_empty()) {
         Some(s) if s.chars().count() > max => Err(invalid(field, "is too long")),
-        Some(s) if s.chars().any(char::is_control) => Err(invalid(field, "contains control characters")),
+        Some(s) if s.chars().any(char::is_control) => {
+            Err(invalid(field, "contains control characters"))
+        }
         other => Ok(other),
     }
 }
 
 fn email(v: Option<String>) -> Result<Option<String>, CustomerError> {
-    let Some(e) = text(v, "email", 254)? else { return Ok(None) };
+    let Some(e) = text(v, "email", 254)? else {
+        return Ok(None);
+    };
     let mut parts = e.split('@');
     let (Some(local), Some(domain), None) = (parts.next(), parts.next(), parts.next()) else {
         return Err(invalid("email", "must look like name@example.fi"));
     };
-    if local.is_empty() || !domain.contains('.') || domain.starts_with('.') || domain.ends_with('.') || e.contains(char::is_whitespace) {
+    if local.is_empty()
+        || !domain.contains('.')
+        || domain.starts_with('.')
+        || domain.ends_with('.')
+        || e.contains(char::is_whitespace)
+    {
         return Err(invalid("email", "must look like name@example.fi"));
     }
     Ok(Some(e))
@@ -101,7 +123,11 @@ pub fn add(
     now: NaiveDateTime,
 ) -> Result<User, CustomerError> {
     let username = normalize_username(&p.username)?;
-    let role = if p.role.is_empty() { "resident".to_owned() } else { p.role.clone() };
+    let role = if p.role.is_empty() {
+        "resident".to_owned()
+    } else {
+        p.role.clone()
+    };
     if !ROLES.contains(&role.as_str()) {
         return Err(invalid("role", "must be resident, staff or admin"));
     }
@@ -112,21 +138,42 @@ pub fn add(
         }
         None => None,
     };
-    let language = p.preferred_language.as_deref().unwrap_or("fi").to_ascii_lowercase();
+    let language = p
+        .preferred_language
+        .as_deref()
+        .unwrap_or("fi")
+        .to_ascii_lowercase();
     if !["fi", "sv", "en"].contains(&language.as_str()) {
         return Err(invalid("preferred_language", "must be fi, sv or en"));
     }
     let municipality = text(p.home_municipality, "home_municipality", 3)?;
-    if municipality.as_ref().is_some_and(|m| m.len() != 3 || !m.bytes().all(|b| b.is_ascii_digit())) {
-        return Err(invalid("home_municipality", "must be a three-digit municipality code"));
+    if municipality
+        .as_ref()
+        .is_some_and(|m| m.len() != 3 || !m.bytes().all(|b| b.is_ascii_digit()))
+    {
+        return Err(invalid(
+            "home_municipality",
+            "must be a three-digit municipality code",
+        ));
     }
     let national_id = match p.national_id {
-        Some(n) => Some(hetu::validate(&n).ok_or_else(|| invalid("national_id", "is not a valid Finnish personal identity code"))?),
+        Some(n) => Some(hetu::validate(&n).ok_or_else(|| {
+            invalid(
+                "national_id",
+                "is not a valid Finnish personal identity code",
+            )
+        })?),
         None => None,
     };
     let phone = text(p.phone, "phone", 32)?;
-    if phone.as_ref().is_some_and(|ph| !ph.chars().all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')'))) {
-        return Err(invalid("phone", "may contain only digits, spaces and + - ( )"));
+    if phone.as_ref().is_some_and(|ph| {
+        !ph.chars()
+            .all(|c| c.is_ascii_digit() || matches!(c, '+' | ' ' | '-' | '(' | ')'))
+    }) {
+        return Err(invalid(
+            "phone",
+            "may contain only digits, spaces and + - ( )",
+        ));
     }
     let row = NewUser {
         id: uuid::Uuid::new_v4().to_string(),
@@ -180,15 +227,29 @@ pub fn set_password(
     let hash = hasher.hash(password)?;
     write_tx(conn, |conn| -> Result<(), DbError> {
         users::set_password_hash(conn, &username, &hash, now)?;
-        let id = users::find_by_username(conn, &username)?.map(|u| u.id).unwrap_or_default();
-        audit::append_in_tx(conn, Event::success(kind::USER_PASSWORD_SET).actor(actor).subject(id).into_new(), now)?;
+        let id = users::find_by_username(conn, &username)?
+            .map(|u| u.id)
+            .unwrap_or_default();
+        audit::append_in_tx(
+            conn,
+            Event::success(kind::USER_PASSWORD_SET)
+                .actor(actor)
+                .subject(id)
+                .into_new(),
+            now,
+        )?;
         Ok(())
     })?;
     Ok(())
 }
 
 /// Disables an account and ends all its sessions; returns how many sessions ended.
-pub fn disable(conn: &mut AnyConnection, username: &str, actor: &str, now: NaiveDateTime) -> Result<usize, CustomerError> {
+pub fn disable(
+    conn: &mut AnyConnection,
+    username: &str,
+    actor: &str,
+    now: NaiveDateTime,
+) -> Result<usize, CustomerError> {
     let username = normalize_username(username)?;
     Ok(write_tx(conn, |conn| -> Result<usize, DbError> {
         let id = users::set_disabled(conn, &username, true, now)?;
@@ -244,7 +305,10 @@ mod tests {
 
     #[test]
     fn emails() {
-        assert_eq!(email(Some("a@b.fi".into())).unwrap().as_deref(), Some("a@b.fi"));
+        assert_eq!(
+            email(Some("a@b.fi".into())).unwrap().as_deref(),
+            Some("a@b.fi")
+        );
         assert!(email(Some("a@b".into())).is_err());
         assert!(email(Some("a@@b.fi".into())).is_err());
         assert!(email(Some("a b@c.fi".into())).is_err());

@@ -18,7 +18,10 @@ use crate::i18n;
 use crate::{client_ip, render, IdpState};
 
 fn fmt_time(t: NaiveDateTime) -> (String, String) {
-    (t.format("%-d.%-m.%Y %H.%M UTC").to_string(), format!("{}Z", t.format("%Y-%m-%dT%H:%M:%S")))
+    (
+        t.format("%-d.%-m.%Y %H.%M UTC").to_string(),
+        format!("{}Z", t.format("%Y-%m-%dT%H:%M:%S")),
+    )
 }
 
 #[derive(Debug, Deserialize)]
@@ -42,8 +45,13 @@ pub async fn session_account_get(
         let now = kuntalaistili_schema::now_utc();
         let sessions = store::list_for_user(&mut conn, &uid, now)?;
         let mut logins = audit::recent(&mut conn, Some(kind::LOGIN_SUCCESS), Some(&uid), 5)?;
-        logins.extend(audit::recent(&mut conn, Some(kind::LOGIN_FAILURE), Some(&uid), 5)?);
-        logins.sort_by(|a, b| b.seq.cmp(&a.seq));
+        logins.extend(audit::recent(
+            &mut conn,
+            Some(kind::LOGIN_FAILURE),
+            Some(&uid),
+            5,
+        )?);
+        logins.sort_by_key(|e| std::cmp::Reverse(e.seq));
         logins.truncate(8);
         Ok((sessions, logins))
     })
@@ -51,7 +59,9 @@ pub async fn session_account_get(
 
     let secure = state.settings.secure_cookies;
     let csrf = Csrf::ensure(&req, &state.keys, secure);
-    let mut ctx = state.templates.context(lang, "/account", Some(&user.display_name()));
+    let mut ctx = state
+        .templates
+        .context(lang, "/account", Some(&user.display_name()));
     ctx.insert("csrf", &csrf.token);
     ctx.insert("me", &me_json(&user));
     ctx.insert("sessions", &sessions_json(&sessions, &session.id));
@@ -64,16 +74,31 @@ pub async fn session_account_get(
         .collect();
     ctx.insert("logins", &logins);
     if query.ended.is_some() {
-        ctx.insert("notice", &state.templates.tr.text(lang, "account.session_ended"));
+        ctx.insert(
+            "notice",
+            &state.templates.tr.text(lang, "account.session_ended"),
+        );
     }
-    Ok(render::html(&state.templates, &req, StatusCode::OK, "idp/account.html", &ctx, csrf.cookies(secure)))
+    Ok(render::html(
+        &state.templates,
+        &req,
+        StatusCode::OK,
+        "idp/account.html",
+        &ctx,
+        csrf.cookies(secure),
+    ))
 }
 
 fn me_json(user: &User) -> serde_json::Value {
-    let address: Vec<&str> = [&user.street_address, &user.postal_code, &user.locality, &user.country]
-        .into_iter()
-        .filter_map(|p| p.as_deref())
-        .collect();
+    let address: Vec<&str> = [
+        &user.street_address,
+        &user.postal_code,
+        &user.locality,
+        &user.country,
+    ]
+    .into_iter()
+    .filter_map(|p| p.as_deref())
+    .collect();
     let name = match (&user.given_name, &user.family_name) {
         (None, None) => None,
         _ => Some(user.display_name()),
@@ -147,15 +172,27 @@ async fn end_sessions(
             let (found, ev) = match &which {
                 Some(id) => (
                     store::delete_for_user(conn, &user.id, id)?,
-                    Event::success(kind::SESSION_ENDED).details(serde_json::json!({ "session": id })),
+                    Event::success(kind::SESSION_ENDED)
+                        .details(serde_json::json!({ "session": id })),
                 ),
                 None => {
                     let n = store::delete_all_for_user(conn, &user.id)?;
-                    (true, Event::success(kind::SESSIONS_ENDED_ALL).details(serde_json::json!({ "count": n })))
+                    (
+                        true,
+                        Event::success(kind::SESSIONS_ENDED_ALL)
+                            .details(serde_json::json!({ "count": n })),
+                    )
                 }
             };
             if found {
-                audit::append_in_tx(conn, ev.actor(user.id.clone()).subject(user.id.clone()).ip(ip).into_new(), now)?;
+                audit::append_in_tx(
+                    conn,
+                    ev.actor(user.id.clone())
+                        .subject(user.id.clone())
+                        .ip(ip)
+                        .into_new(),
+                    now,
+                )?;
             }
             Ok(found)
         })?)
@@ -166,7 +203,8 @@ async fn end_sessions(
     }
     if ends_current {
         let mut resp = redirect("/login?logged_out=1");
-        resp.add_cookie(&removal_cookie(secure)).map_err(|_| WebError::Internal)?;
+        resp.add_cookie(&removal_cookie(secure))
+            .map_err(|_| WebError::Internal)?;
         return Ok(resp);
     }
     Ok(redirect("/account?ended=1"))

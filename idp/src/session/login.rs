@@ -58,7 +58,14 @@ fn login_page(state: &IdpState, req: &HttpRequest, lang: Lang, f: FormState<'_>)
     if let Some(n) = &f.notice {
         ctx.insert("notice", n);
     }
-    render::html(&state.templates, req, f.status, "idp/login.html", &ctx, csrf.cookies(secure))
+    render::html(
+        &state.templates,
+        req,
+        f.status,
+        "idp/login.html",
+        &ctx,
+        csrf.cookies(secure),
+    )
 }
 
 pub async fn session_login_get(
@@ -76,15 +83,27 @@ pub async fn session_login_get(
         &state,
         &req,
         lang,
-        FormState { status: StatusCode::OK, error: None, notice, username: "", next: &next },
+        FormState {
+            status: StatusCode::OK,
+            error: None,
+            notice,
+            username: "",
+            next: &next,
+        },
     )
 }
 
 /// What checking the password concluded.
 enum Outcome {
-    Success { token: String },
-    Invalid { blocked_until: Option<NaiveDateTime> },
-    Throttled { until: NaiveDateTime },
+    Success {
+        token: String,
+    },
+    Invalid {
+        blocked_until: Option<NaiveDateTime>,
+    },
+    Throttled {
+        until: NaiveDateTime,
+    },
 }
 
 pub async fn session_login_post(
@@ -104,7 +123,13 @@ pub async fn session_login_post(
             &state,
             &req,
             lang,
-            FormState { status, error: Some(tr(key)), notice: None, username: &shown_username, next: &next },
+            FormState {
+                status,
+                error: Some(tr(key)),
+                notice: None,
+                username: &shown_username,
+                next: &next,
+            },
         )
     };
 
@@ -132,7 +157,9 @@ pub async fn session_login_post(
         .map(|s| s.chars().take(256).collect::<String>());
     let old_session = token_hash(&req, secure);
     let st = state.clone();
-    let outcome = web::block(move || authenticate(&st, &username, &password, ip, user_agent, old_session)).await??;
+    let outcome =
+        web::block(move || authenticate(&st, &username, &password, ip, user_agent, old_session))
+            .await??;
 
     match outcome {
         Outcome::Success { token } => {
@@ -147,11 +174,16 @@ pub async fn session_login_post(
             }
             Ok(resp.finish())
         }
-        Outcome::Invalid { blocked_until: None } => {
+        Outcome::Invalid {
+            blocked_until: None,
+        } => {
             inc(&state.metrics.logins_failure);
             Ok(again(StatusCode::UNAUTHORIZED, "login.error_invalid"))
         }
-        Outcome::Invalid { blocked_until: Some(until) } | Outcome::Throttled { until } => {
+        Outcome::Invalid {
+            blocked_until: Some(until),
+        }
+        | Outcome::Throttled { until } => {
             inc(&state.metrics.logins_throttled);
             let minutes = ((until - kuntalaistili_schema::now_utc()).num_seconds() + 59) / 60;
             let msg = tr("login.error_throttled").replace("{minutes}", &minutes.max(1).to_string());
@@ -167,9 +199,12 @@ pub async fn session_login_post(
                     next: &next,
                 },
             );
-            let secs = (until - kuntalaistili_schema::now_utc()).num_seconds().max(1);
+            let secs = (until - kuntalaistili_schema::now_utc())
+                .num_seconds()
+                .max(1);
             if let Ok(v) = actix_web::http::header::HeaderValue::from_str(&secs.to_string()) {
-                resp.headers_mut().insert(actix_web::http::header::RETRY_AFTER, v);
+                resp.headers_mut()
+                    .insert(actix_web::http::header::RETRY_AFTER, v);
             }
             Ok(resp)
         }
@@ -184,7 +219,13 @@ fn policies(state: &IdpState) -> (Policy, Policy) {
         block: Duration::minutes(t.block_minutes),
         max_block: Duration::minutes(t.max_block_minutes),
     };
-    (base, Policy { max_failures: t.ip_max_failures, ..base })
+    (
+        base,
+        Policy {
+            max_failures: t.ip_max_failures,
+            ..base
+        },
+    )
 }
 
 /// Blocking: throttle check, Argon2 verification, and on success the new session with its audit
@@ -269,7 +310,8 @@ fn authenticate(
         }
         _ => {
             let (account_policy, ip_policy) = policies(state);
-            let mut blocked = throttle::record_failure(&mut conn, &account_key, now, &account_policy)?;
+            let mut blocked =
+                throttle::record_failure(&mut conn, &account_key, now, &account_policy)?;
             if let Some(k) = &ip_key {
                 blocked = blocked.max(throttle::record_failure(&mut conn, k, now, &ip_policy)?);
             }
@@ -280,7 +322,9 @@ fn authenticate(
                 ev = ev.subject(u.id.clone());
             }
             audit::append(&mut conn, ev.into_new(), now)?;
-            Ok(Outcome::Invalid { blocked_until: blocked })
+            Ok(Outcome::Invalid {
+                blocked_until: blocked,
+            })
         }
     }
 }

@@ -20,16 +20,28 @@ pub struct CsrfForm {
     pub csrf: Option<String>,
 }
 
-pub async fn session_logout_get(state: web::Data<IdpState>, req: HttpRequest) -> Result<HttpResponse, WebError> {
+pub async fn session_logout_get(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, WebError> {
     let lang = i18n::negotiate(&req);
     let Some((_, user)) = current(&state, &req).await? else {
         return Ok(redirect("/login"));
     };
     let secure = state.settings.secure_cookies;
     let csrf = Csrf::ensure(&req, &state.keys, secure);
-    let mut ctx = state.templates.context(lang, "/logout", Some(&user.display_name()));
+    let mut ctx = state
+        .templates
+        .context(lang, "/logout", Some(&user.display_name()));
     ctx.insert("csrf", &csrf.token);
-    Ok(render::html(&state.templates, &req, StatusCode::OK, "idp/logout.html", &ctx, csrf.cookies(secure)))
+    Ok(render::html(
+        &state.templates,
+        &req,
+        StatusCode::OK,
+        "idp/logout.html",
+        &ctx,
+        csrf.cookies(secure),
+    ))
 }
 
 pub async fn session_logout_post(
@@ -67,7 +79,8 @@ pub async fn session_logout_post(
         inc(&state.metrics.logouts);
     }
     let mut resp = redirect("/login?logged_out=1");
-    resp.add_cookie(&removal_cookie(secure)).map_err(|_| WebError::Internal)?;
+    resp.add_cookie(&removal_cookie(secure))
+        .map_err(|_| WebError::Internal)?;
     Ok(resp)
 }
 

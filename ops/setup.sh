@@ -1,0 +1,20 @@
+#!/usr/bin/env bash
+# Installs what Kuntalaistili needs on a fresh Debian-based rust-svc machine (idempotent).
+# Rust toolchain and cargo-nextest are expected to be present; everything else comes from apt.
+set -euo pipefail
+
+need=()
+for pkg in build-essential pkg-config libssl-dev libsqlite3-dev libpq-dev postgresql-client; do
+  dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
+done
+if [ ${#need[@]} -gt 0 ]; then
+  echo "installing: ${need[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+fi
+
+if ! cargo nextest --version >/dev/null 2>&1; then
+  echo "installing cargo-nextest"
+  cargo install --locked cargo-nextest
+fi
