@@ -121,8 +121,13 @@ pub fn sha256_hex(s: &str) -> String {
 
 /// Constant-time string equality.
 pub fn ct_eq(a: &str, b: &str) -> bool {
+    ct_eq_bytes(a.as_bytes(), b.as_bytes())
+}
+
+/// Constant-time byte equality (the length is not secret).
+pub fn ct_eq_bytes(a: &[u8], b: &[u8]) -> bool {
     use subtle::ConstantTimeEq;
-    a.len() == b.len() && bool::from(a.as_bytes().ct_eq(b.as_bytes()))
+    a.len() == b.len() && bool::from(a.ct_eq(b))
 }
 
 #[cfg(test)]

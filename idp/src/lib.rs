@@ -49,6 +49,8 @@ pub struct IdpState {
     pub settings: IdpSettings,
     pub keys: Arc<crypto::MasterKeys>,
     pub hasher: Arc<password::PasswordHasher>,
+    /// Where request-time password hashing runs.
+    pub hash_pool: password::HashPool,
     pub templates: Arc<render::Templates>,
     pub metrics: Arc<metrics::Metrics>,
 }
@@ -59,6 +61,8 @@ pub enum StartError {
     Password(#[from] password::PasswordError),
     #[error("{0}")]
     Templates(String),
+    #[error("starting the password hashing threads: {0}")]
+    Threads(#[from] std::io::Error),
 }
 
 impl IdpState {
@@ -68,9 +72,15 @@ impl IdpState {
         settings: IdpSettings,
         keys: crypto::MasterKeys,
     ) -> Result<IdpState, StartError> {
+        let hasher = Arc::new(password::PasswordHasher::new(settings.password)?);
+        let threads = match settings.password.threads {
+            0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
+            n => n,
+        };
         Ok(IdpState {
             db,
-            hasher: Arc::new(password::PasswordHasher::new(settings.password)?),
+            hash_pool: password::HashPool::new(hasher.clone(), threads)?,
+            hasher,
             settings,
             keys: Arc::new(keys),
             templates: Arc::new(render::Templates::load().map_err(StartError::Templates)?),

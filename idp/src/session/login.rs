@@ -7,7 +7,8 @@ use chrono::{Duration, NaiveDateTime};
 use kuntalaistili_schema::pool::write_tx;
 use kuntalaistili_schema::sessions::{self as store, Session};
 use kuntalaistili_schema::throttle::{self, Policy};
-use kuntalaistili_schema::{audit, users, DbError};
+use kuntalaistili_schema::users::{self, User};
+use kuntalaistili_schema::{audit, DbError};
 use serde::Deserialize;
 
 use super::{expiry, safe_next, session_cookie, token_hash};
@@ -156,10 +157,7 @@ pub async fn session_login_post(
         .and_then(|v| v.to_str().ok())
         .map(|s| s.chars().take(256).collect::<String>());
     let old_session = token_hash(&req, secure);
-    let st = state.clone();
-    let outcome =
-        web::block(move || authenticate(&st, &username, &password, ip, user_agent, old_session))
-            .await??;
+    let outcome = authenticate(&state, username, password, ip, user_agent, old_session).await?;
 
     match outcome {
         Outcome::Success { token } => {
@@ -228,103 +226,131 @@ fn policies(state: &IdpState) -> (Policy, Policy) {
     )
 }
 
-/// Blocking: throttle check, Argon2 verification, and on success the new session with its audit
-/// row in one transaction.
-fn authenticate(
-    state: &IdpState,
-    username: &str,
-    password: &str,
+/// Throttle check and account look-up (blocking), Argon2 verification on the hashing pool, then
+/// the new session with its audit row in one transaction, or the counted failure.
+async fn authenticate(
+    state: &web::Data<IdpState>,
+    username: String,
+    password: String,
     ip: Option<String>,
     user_agent: Option<String>,
     old_session: Option<String>,
 ) -> Result<Outcome, WebError> {
     let account_key = format!("acct:{username}");
     let ip_key = ip.as_ref().map(|ip| format!("ip:{ip}"));
-    let mut conn = state.db.conn()?;
-    let now = kuntalaistili_schema::now_utc();
 
-    let mut blocked = throttle::blocked_until(&mut conn, &account_key, now)?;
-    if let Some(k) = &ip_key {
-        blocked = blocked.max(throttle::blocked_until(&mut conn, k, now)?);
-    }
-    if let Some(until) = blocked {
-        audit::append(
-            &mut conn,
-            Event::failure(kind::LOGIN_THROTTLED)
-                .ip(ip.clone())
-                .details(serde_json::json!({ "username": username }))
-                .into_new(),
-            now,
-        )?;
-        return Ok(Outcome::Throttled { until });
-    }
-
-    let user = users::find_by_username(&mut conn, username)?;
-    // Return the connection while hashing: Argon2 takes tens of milliseconds.
-    drop(conn);
-    let usable = user.as_ref().filter(|u| !u.disabled);
-    let stored = usable.and_then(|u| u.password_hash.as_deref());
-    // Unknown or disabled accounts are verified against the dummy hash: same cost, same answer.
-    let ok = state.hasher.verify(stored, password) && usable.is_some();
-    let mut conn = state.db.conn()?;
-    let now = kuntalaistili_schema::now_utc();
-
-    match (ok, usable) {
-        (true, Some(user)) => {
-            let token = random_token();
-            let session = Session {
-                id: uuid::Uuid::new_v4().to_string(),
-                token_hash: sha256_hex(&token),
-                user_id: user.id.clone(),
-                acr: "password".to_owned(),
-                auth_time: now,
-                created_at: now,
-                last_seen_at: now,
-                expires_at: expiry(state, now, now),
-                ip: ip.clone(),
-                user_agent,
-            };
-            write_tx(&mut conn, |conn| -> Result<(), DbError> {
-                // A login always starts a new session (no fixation); the browser's previous one ends.
-                if let Some(old) = &old_session {
-                    if let Some((prev, _)) = store::find_active(conn, old, now)? {
-                        store::delete_for_user(conn, &prev.user_id, &prev.id)?;
-                    }
-                }
-                store::insert(conn, &session)?;
-                throttle::clear(conn, &account_key)?;
-                audit::append_in_tx(
-                    conn,
-                    Event::success(kind::LOGIN_SUCCESS)
-                        .actor(user.id.clone())
-                        .subject(user.id.clone())
-                        .ip(ip.clone())
-                        .details(serde_json::json!({ "session": session.id, "acr": "password" }))
+    let (st, acct, ipk, name, addr) = (
+        state.clone(),
+        account_key.clone(),
+        ip_key.clone(),
+        username.clone(),
+        ip.clone(),
+    );
+    let checked = web::block(
+        move || -> Result<Result<Option<User>, NaiveDateTime>, WebError> {
+            let mut conn = st.db.conn()?;
+            let now = kuntalaistili_schema::now_utc();
+            let mut blocked = throttle::blocked_until(&mut conn, &acct, now)?;
+            if let Some(k) = &ipk {
+                blocked = blocked.max(throttle::blocked_until(&mut conn, k, now)?);
+            }
+            if let Some(until) = blocked {
+                audit::append(
+                    &mut conn,
+                    Event::failure(kind::LOGIN_THROTTLED)
+                        .ip(addr)
+                        .details(serde_json::json!({ "username": name }))
                         .into_new(),
                     now,
                 )?;
-                Ok(())
-            })?;
-            tracing::info!(user = %user.id, session = %session.id, "login succeeded");
-            Ok(Outcome::Success { token })
-        }
-        _ => {
-            let (account_policy, ip_policy) = policies(state);
-            let mut blocked =
-                throttle::record_failure(&mut conn, &account_key, now, &account_policy)?;
-            if let Some(k) = &ip_key {
-                blocked = blocked.max(throttle::record_failure(&mut conn, k, now, &ip_policy)?);
+                return Ok(Err(until));
             }
-            let mut ev = Event::failure(kind::LOGIN_FAILURE)
-                .ip(ip)
-                .details(serde_json::json!({ "username": username, "blocked": blocked.is_some() }));
-            if let Some(u) = &user {
-                ev = ev.subject(u.id.clone());
+            Ok(Ok(users::find_by_username(&mut conn, &name)?))
+        },
+    )
+    .await??;
+    let user = match checked {
+        Ok(user) => user,
+        Err(until) => return Ok(Outcome::Throttled { until }),
+    };
+
+    // Unknown or disabled accounts are verified against the dummy hash: same cost, same answer.
+    let usable = user.filter(|u| !u.disabled);
+    let stored = usable.as_ref().and_then(|u| u.password_hash.clone());
+    let ok = state
+        .hash_pool
+        .verify(stored, password)
+        .await
+        .map_err(|e| {
+            tracing::error!(error = %e, "password verification failed to run");
+            WebError::Unavailable
+        })?;
+
+    let st = state.clone();
+    web::block(move || -> Result<Outcome, WebError> {
+        let mut conn = st.db.conn()?;
+        let now = kuntalaistili_schema::now_utc();
+        match (ok, usable) {
+            (true, Some(user)) => {
+                let token = random_token();
+                let session = Session {
+                    id: uuid::Uuid::new_v4().to_string(),
+                    token_hash: sha256_hex(&token),
+                    user_id: user.id.clone(),
+                    acr: "password".to_owned(),
+                    auth_time: now,
+                    created_at: now,
+                    last_seen_at: now,
+                    expires_at: expiry(&st, now, now),
+                    ip: ip.clone(),
+                    user_agent,
+                };
+                write_tx(&mut conn, |conn| -> Result<(), DbError> {
+                    // A login always starts a new session (no fixation); the browser's previous
+                    // one ends.
+                    if let Some(old) = &old_session {
+                        if let Some((prev, _)) = store::find_active(conn, old, now)? {
+                            store::delete_for_user(conn, &prev.user_id, &prev.id)?;
+                        }
+                    }
+                    store::insert(conn, &session)?;
+                    throttle::clear(conn, &account_key)?;
+                    audit::append_in_tx(
+                        conn,
+                        Event::success(kind::LOGIN_SUCCESS)
+                            .actor(user.id.clone())
+                            .subject(user.id.clone())
+                            .ip(ip.clone())
+                            .details(
+                                serde_json::json!({ "session": session.id, "acr": "password" }),
+                            )
+                            .into_new(),
+                        now,
+                    )?;
+                    Ok(())
+                })?;
+                tracing::info!(user = %user.id, session = %session.id, "login succeeded");
+                Ok(Outcome::Success { token })
             }
-            audit::append(&mut conn, ev.into_new(), now)?;
-            Ok(Outcome::Invalid {
-                blocked_until: blocked,
-            })
+            (_, usable) => {
+                let (account_policy, ip_policy) = policies(&st);
+                let mut blocked =
+                    throttle::record_failure(&mut conn, &account_key, now, &account_policy)?;
+                if let Some(k) = &ip_key {
+                    blocked = blocked.max(throttle::record_failure(&mut conn, k, now, &ip_policy)?);
+                }
+                let mut ev = Event::failure(kind::LOGIN_FAILURE).ip(ip).details(
+                    serde_json::json!({ "username": username, "blocked": blocked.is_some() }),
+                );
+                if let Some(u) = &usable {
+                    ev = ev.subject(u.id.clone());
+                }
+                audit::append(&mut conn, ev.into_new(), now)?;
+                Ok(Outcome::Invalid {
+                    blocked_until: blocked,
+                })
+            }
         }
-    }
+    })
+    .await?
 }
