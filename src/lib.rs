@@ -3,6 +3,7 @@
 //! the end-to-end tests start the server through the same [`start`].
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod cli;
 pub mod config;
 pub mod demo;
 

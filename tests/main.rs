@@ -4,6 +4,7 @@
 
 mod audit_log;
 mod bad_input;
+mod cli;
 mod login;
 mod ops;
 mod sessions;

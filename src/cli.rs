@@ -1,0 +1,415 @@
+//! The `kuntalaistili` command line: serve, migrate, manage users, verify the audit log. Lives in
+//! the library so tests can run commands in-process with their own input and output.
+
+use std::io::{BufRead, Write};
+use std::path::PathBuf;
+use std::time::{Duration, Instant};
+
+use crate::{config::Config, demo};
+use anyhow::{bail, Context};
+use clap::{Args, Parser, Subcommand};
+use kuntalaistili_idp::customers::{self, NewPerson};
+use kuntalaistili_idp::password::PasswordHasher;
+use kuntalaistili_schema::users;
+
+#[derive(Parser)]
+#[command(
+    name = "kuntalaistili",
+    version,
+    about = "Identity provider and e-service platform for Finnish municipalities"
+)]
+struct Cli {
+    /// TOML configuration file (environment variables KUNTALAISTILI_* override it).
+    #[arg(long, global = true, env = "KUNTALAISTILI_CONFIG")]
+    config: Option<PathBuf>,
+    /// Print machine-readable JSON.
+    #[arg(long, global = true)]
+    json: bool,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Migrate the database and run the server.
+    Serve {
+        /// Create a demo resident (maija / kuntalainen2026) if missing.
+        #[arg(long)]
+        demo: bool,
+    },
+    /// Apply pending database migrations and exit.
+    Migrate,
+    /// Manage residents, staff and administrators.
+    #[command(subcommand)]
+    Users(UsersCommand),
+    /// The audit log.
+    #[command(subcommand)]
+    Audit(AuditCommand),
+    /// Measure the raw Argon2id hash rate of the configured parameters (for capacity planning and
+    /// the login benchmark).
+    Argon2Bench {
+        /// How long to measure.
+        #[arg(long, default_value_t = 10)]
+        seconds: u64,
+        /// Parallel hashing threads (default: cores).
+        #[arg(long)]
+        threads: Option<usize>,
+    },
+}
+
+#[derive(Subcommand)]
+enum UsersCommand {
+    /// Register a person.
+    Add(AddUser),
+    /// List everyone in the register.
+    List,
+    /// Set a new password, read from standard input.
+    SetPassword {
+        username: String,
+        /// Read the password from standard input (required: passwords never go on the command line).
+        #[arg(long, required = true)]
+        password_stdin: bool,
+    },
+    /// Disable an account and end its sessions.
+    Disable { username: String },
+}
+
+#[derive(Args)]
+struct AddUser {
+    username: String,
+    /// Read the password from standard input.
+    #[arg(long)]
+    password_stdin: bool,
+    #[arg(long)]
+    email: Option<String>,
+    #[arg(long)]
+    given_name: Option<String>,
+    #[arg(long)]
+    family_name: Option<String>,
+    #[arg(long)]
+    phone: Option<String>,
+    /// Finnish personal identity code (stored encrypted).
+    #[arg(long)]
+    national_id: Option<String>,
+    /// Home municipality code (three digits, e.g. 091 for Helsinki).
+    #[arg(long)]
+    municipality: Option<String>,
+    /// Preferred language: fi, sv or en.
+    #[arg(long)]
+    language: Option<String>,
+    /// Make the user an administrator (same as --role admin).
+    #[arg(long)]
+    admin: bool,
+    /// resident (default), staff or admin.
+    #[arg(long)]
+    role: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum AuditCommand {
+    /// Check the hash chain; report the first broken or missing row.
+    Verify,
+}
+
+/// Input and output of one command run.
+pub struct Io<'a> {
+    pub stdin: &'a mut dyn BufRead,
+    /// Whether standard input is a terminal (then the password prompt is shown).
+    pub interactive: bool,
+    pub out: &'a mut dyn Write,
+}
+
+/// Parses `args` (including the program name) and runs the command; returns the exit code.
+/// Errors are printed to `io.out` as JSON with `--json`, else returned.
+pub fn run_args<I, T>(args: I, io: &mut Io<'_>) -> anyhow::Result<i32>
+where
+    I: IntoIterator<Item = T>,
+    T: Into<std::ffi::OsString> + Clone,
+{
+    let cli = Cli::try_parse_from(args)?;
+    let json = cli.json;
+    match run(cli, io) {
+        Ok(code) => Ok(code),
+        Err(e) if json => {
+            writeln!(
+                io.out,
+                "{}",
+                serde_json::json!({ "error": format!("{e:#}") })
+            )?;
+            Ok(1)
+        }
+        Err(e) => Err(e),
+    }
+}
+
+/// Sets up logging to standard error as the configuration says (once per process).
+pub fn init_logging(config: &Config) {
+    use tracing_subscriber::EnvFilter;
+    let filter =
+        EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&config.log.level));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    let _ = if config.log.format == "json" {
+        builder.json().try_init()
+    } else {
+        builder.try_init()
+    };
+}
+
+fn read_password_stdin(io: &mut Io<'_>) -> anyhow::Result<String> {
+    if io.interactive {
+        eprint!("Password: ");
+    }
+    let mut line = String::new();
+    io.stdin
+        .read_line(&mut line)
+        .context("reading the password from standard input")?;
+    let pw = line.trim_end_matches(['\n', '\r']).to_owned();
+    if pw.is_empty() {
+        bail!("no password on standard input");
+    }
+    Ok(pw)
+}
+
+fn run(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    let config = Config::load(cli.config.as_deref()).context("loading configuration")?;
+    init_logging(&config);
+    crate::install_crypto_provider();
+    match cli.command {
+        Command::Serve { demo } => serve(&config, demo, io),
+        Command::Migrate => {
+            let db = crate::open_db(&config)?;
+            let applied = db.migrate()?;
+            if cli.json {
+                writeln!(io.out, "{}", serde_json::json!({ "applied": applied }))?;
+            } else if applied.is_empty() {
+                writeln!(io.out, "database is up to date")?;
+            } else {
+                for v in &applied {
+                    writeln!(io.out, "applied {v}")?;
+                }
+            }
+            Ok(0)
+        }
+        Command::Users(cmd) => users_cmd(&config, cmd, cli.json, io),
+        Command::Audit(AuditCommand::Verify) => {
+            let db = crate::open_db(&config)?;
+            db.migrate()?;
+            let mut conn = db.conn()?;
+            let report = kuntalaistili_schema::audit::verify(&mut conn)?;
+            if cli.json {
+                writeln!(io.out, "{}", serde_json::to_string(&report)?)?;
+            } else if let Some((seq, why)) = &report.first_broken {
+                writeln!(
+                    io.out,
+                    "audit log BROKEN at row {seq}: {why} ({} rows intact before it)",
+                    report.checked
+                )?;
+            } else {
+                writeln!(io.out, "audit log intact: {} rows verified", report.checked)?;
+            }
+            if report.first_broken.is_some() {
+                return Ok(2);
+            }
+            Ok(0)
+        }
+        Command::Argon2Bench { seconds, threads } => {
+            argon2_bench(&config, seconds, threads, cli.json, io)
+        }
+    }
+}
+
+fn serve(config: &Config, demo_user: bool, io: &mut Io<'_>) -> anyhow::Result<i32> {
+    let started = Instant::now();
+    let state = crate::prepare(config)?;
+    if demo_user && demo::seed(&state)? {
+        writeln!(
+            io.out,
+            "demo resident created: username {} password {}",
+            demo::DEMO_USERNAME,
+            demo::DEMO_PASSWORD
+        )?;
+    }
+    let public = state.settings.public_url.clone();
+    let system = actix_web::rt::System::new();
+    system.block_on(async move {
+        let bound = crate::bind(config, state)?;
+        for a in &bound.addrs {
+            let scheme = if config.tls.is_some() {
+                "https"
+            } else {
+                "http"
+            };
+            writeln!(
+                io.out,
+                "Kuntalaistili listening on {scheme}://{a} (public URL {public}), ready in {} ms",
+                started.elapsed().as_millis()
+            )?;
+        }
+        io.out.flush()?;
+        bound.server.await.context("server stopped with an error")?;
+        Ok(0)
+    })
+}
+
+fn users_cmd(
+    config: &Config,
+    cmd: UsersCommand,
+    json: bool,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    let db = crate::open_db(config)?;
+    db.migrate()?;
+    let mut conn = db.conn()?;
+    let now = kuntalaistili_schema::now_utc();
+    match cmd {
+        UsersCommand::Add(a) => {
+            let keys = crate::load_master_key(config)?;
+            let hasher = PasswordHasher::new(config.password)?;
+            let password = if a.password_stdin {
+                Some(read_password_stdin(io)?)
+            } else {
+                None
+            };
+            let role = match (a.admin, a.role) {
+                (true, Some(r)) if r != "admin" => bail!("--admin contradicts --role {r}"),
+                (true, _) => "admin".to_owned(),
+                (false, r) => r.unwrap_or_else(|| "resident".to_owned()),
+            };
+            let person = NewPerson {
+                username: a.username,
+                password,
+                role,
+                given_name: a.given_name,
+                family_name: a.family_name,
+                email: a.email,
+                phone: a.phone,
+                home_municipality: a.municipality,
+                preferred_language: a.language,
+                national_id: a.national_id,
+                ..NewPerson::default()
+            };
+            let user = customers::add(&mut conn, &keys, &hasher, person, "cli", now)?;
+            if json {
+                writeln!(io.out, "{}", customers::public_json(&user))?;
+            } else {
+                writeln!(
+                    io.out,
+                    "created {} ({}, {})",
+                    user.username, user.role, user.id
+                )?;
+            }
+        }
+        UsersCommand::List => {
+            let all = users::list(&mut conn)?;
+            if json {
+                let v: Vec<_> = all.iter().map(customers::public_json).collect();
+                writeln!(io.out, "{}", serde_json::Value::Array(v))?;
+            } else {
+                writeln!(
+                    io.out,
+                    "{:<24} {:<9} {:<9} NAME",
+                    "USERNAME", "ROLE", "STATUS"
+                )?;
+                for u in &all {
+                    let status = if u.disabled { "disabled" } else { "active" };
+                    writeln!(
+                        io.out,
+                        "{:<24} {:<9} {:<9} {}",
+                        u.username,
+                        u.role,
+                        status,
+                        u.display_name()
+                    )?;
+                }
+            }
+        }
+        UsersCommand::SetPassword { username, .. } => {
+            let hasher = PasswordHasher::new(config.password)?;
+            let pw = read_password_stdin(io)?;
+            customers::set_password(&mut conn, &hasher, &username, &pw, "cli", now)?;
+            if json {
+                writeln!(
+                    io.out,
+                    "{}",
+                    serde_json::json!({ "username": username.trim().to_lowercase(), "password_set": true })
+                )?;
+            } else {
+                writeln!(
+                    io.out,
+                    "password set for {}",
+                    username.trim().to_lowercase()
+                )?;
+            }
+        }
+        UsersCommand::Disable { username } => {
+            let ended = customers::disable(&mut conn, &username, "cli", now)?;
+            if json {
+                writeln!(
+                    io.out,
+                    "{}",
+                    serde_json::json!({ "username": username.trim().to_lowercase(), "disabled": true, "sessions_ended": ended })
+                )?;
+            } else {
+                writeln!(
+                    io.out,
+                    "disabled {}; {ended} session(s) ended",
+                    username.trim().to_lowercase()
+                )?;
+            }
+        }
+    }
+    Ok(0)
+}
+
+fn argon2_bench(
+    config: &Config,
+    seconds: u64,
+    threads: Option<usize>,
+    json: bool,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    let hasher = PasswordHasher::new(config.password)?;
+    let stored = hasher.hash("benchmark password")?;
+    let threads =
+        threads.unwrap_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()));
+    let deadline = Instant::now() + Duration::from_secs(seconds.max(1));
+    let started = Instant::now();
+    let total: u64 = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..threads)
+            .map(|_| {
+                let (h, st) = (&hasher, &stored);
+                s.spawn(move || {
+                    // The same code path as the server's hashing threads: reused Argon2 memory.
+                    let mut blocks = Vec::new();
+                    let mut n = 0u64;
+                    while Instant::now() < deadline {
+                        if h.verify_with(Some(st), "benchmark password", &mut blocks) {
+                            n += 1;
+                        }
+                    }
+                    n
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap_or(0)).sum()
+    });
+    let rate = total as f64 / started.elapsed().as_secs_f64();
+    let p = config.password;
+    if json {
+        writeln!(
+            io.out,
+            "{}",
+            serde_json::json!({ "hashes": total, "threads": threads, "seconds": started.elapsed().as_secs_f64(),
+                "hashes_per_second": rate, "memory_kib": p.memory_kib, "iterations": p.iterations, "parallelism": p.parallelism })
+        )?;
+    } else {
+        writeln!(
+            io.out,
+            "argon2id m={} t={} p={}: {rate:.1} verifications/s on {threads} threads",
+            p.memory_kib, p.iterations, p.parallelism
+        )?;
+    }
+    Ok(0)
+}

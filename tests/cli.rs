@@ -1,0 +1,266 @@
+//! The operator CLI contract (`users …`, `migrate`, `audit verify`, `--json`), run in-process
+//! against real databases on both backends.
+
+use kuntalaistili::cli::{run_args, Io};
+use kuntalaistili_schema::users;
+use kuntalaistili_schema::{Db, PoolOptions};
+use kuntalaistili_tests::{dual, Backend, TestDb};
+
+dual!(
+    users_commands_manage_the_register,
+    bad_cli_input_gets_clear_errors
+);
+
+struct Cli {
+    config: std::path::PathBuf,
+}
+
+impl Cli {
+    fn new(db: &TestDb) -> Cli {
+        let config = db.dir().join("kuntalaistili.toml");
+        let key_file = db.dir().join("master.key");
+        std::fs::write(
+            &config,
+            format!(
+                "master_key_file = \"{}\"\n[database]\nurl = \"{}\"\n[log]\nlevel = \"error\"\n",
+                key_file.display(),
+                db.url
+            ),
+        )
+        .unwrap();
+        Cli { config }
+    }
+
+    /// Runs `kuntalaistili --config FILE ARGS…` with `stdin`; returns the exit code and output.
+    fn run(&self, args: &[&str], stdin: &str) -> (i32, String) {
+        let mut input = std::io::Cursor::new(stdin.as_bytes().to_vec());
+        let mut out = Vec::new();
+        let mut io = Io {
+            stdin: &mut input,
+            interactive: false,
+            out: &mut out,
+        };
+        let mut argv = vec!["kuntalaistili", "--config", self.config.to_str().unwrap()];
+        argv.extend_from_slice(args);
+        let code = run_args(argv, &mut io).unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
+        (code, String::from_utf8(out).unwrap())
+    }
+
+    fn json(&self, args: &[&str], stdin: &str) -> (i32, serde_json::Value) {
+        let (code, out) = self.run(args, stdin);
+        (
+            code,
+            serde_json::from_str(&out).unwrap_or_else(|e| panic!("{args:?} printed {out:?}: {e}")),
+        )
+    }
+}
+
+async fn users_commands_manage_the_register(b: Backend) {
+    tokio::task::spawn_blocking(move || {
+        let db = TestDb::new(b);
+        let cli = Cli::new(&db);
+        let (code, v) = cli.json(&["migrate", "--json"], "");
+        assert_eq!(code, 0);
+        assert_eq!(v["applied"].as_array().unwrap().len(), 1);
+
+        let (code, maija) = cli.json(
+            &[
+                "users",
+                "add",
+                "Maija",
+                "--password-stdin",
+                "--email",
+                "maija@example.fi",
+                "--given-name",
+                "Maija",
+                "--family-name",
+                "Meikäläinen",
+                "--national-id",
+                "131052-308T",
+                "--municipality",
+                "091",
+                "--language",
+                "sv",
+                "--json",
+            ],
+            "salasana-123\n",
+        );
+        assert_eq!(code, 0, "{maija}");
+        assert_eq!(maija["username"], "maija");
+        assert_eq!(maija["role"], "resident");
+        assert_eq!(maija["has_password"], true);
+        assert_eq!(maija["has_national_id"], true);
+        assert_eq!(maija["preferred_language"], "sv");
+        assert!(maija.get("password_hash").is_none() && !maija.to_string().contains("131052"));
+
+        let (code, admin) = cli.json(
+            &[
+                "users",
+                "add",
+                "paakayttaja",
+                "--password-stdin",
+                "--admin",
+                "--json",
+            ],
+            "hallinta-salasana\n",
+        );
+        assert_eq!((code, admin["role"].as_str()), (0, Some("admin")));
+
+        let (code, dup) = cli.json(&["users", "add", "maija", "--json"], "");
+        assert_eq!(code, 1);
+        assert!(
+            dup["error"].as_str().unwrap().contains("already exists"),
+            "{dup}"
+        );
+
+        let (code, list) = cli.json(&["users", "list", "--json"], "");
+        assert_eq!(code, 0);
+        let names: Vec<_> = list
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["username"].as_str().unwrap().to_owned())
+            .collect();
+        assert_eq!(names, ["maija", "paakayttaja"]);
+        let (_, text) = cli.run(&["users", "list"], "");
+        assert!(text.contains("maija") && text.contains("Maija Meikäläinen"));
+
+        // What was stored: the national id encrypted, the password as Argon2id.
+        let store = Db::connect(&db.url, &PoolOptions::default()).unwrap();
+        let stored = users::find_by_username(&mut store.conn().unwrap(), "maija")
+            .unwrap()
+            .unwrap();
+        assert!(stored
+            .national_id_enc
+            .as_deref()
+            .unwrap()
+            .starts_with("v1:"));
+        assert!(stored
+            .password_hash
+            .as_deref()
+            .unwrap()
+            .starts_with("$argon2id$v=19$m=19456,t=2,p=1$"));
+        let old_hash = stored.password_hash.clone();
+
+        let (code, v) = cli.json(
+            &[
+                "users",
+                "set-password",
+                "maija",
+                "--password-stdin",
+                "--json",
+            ],
+            "uusi-salasana-456\n",
+        );
+        assert_eq!((code, v["password_set"].as_bool()), (0, Some(true)));
+        let stored = users::find_by_username(&mut store.conn().unwrap(), "maija")
+            .unwrap()
+            .unwrap();
+        assert_ne!(stored.password_hash, old_hash);
+        let hasher = kuntalaistili_idp::password::PasswordHasher::new(Default::default()).unwrap();
+        assert!(hasher.verify(stored.password_hash.as_deref(), "uusi-salasana-456"));
+
+        let (code, v) = cli.json(&["users", "disable", "maija", "--json"], "");
+        assert_eq!((code, v["disabled"].as_bool()), (0, Some(true)));
+        assert!(
+            users::find_by_username(&mut store.conn().unwrap(), "maija")
+                .unwrap()
+                .unwrap()
+                .disabled
+        );
+
+        // Every change above is in the audit log, and the chain is intact.
+        let (code, v) = cli.json(&["audit", "verify", "--json"], "");
+        assert_eq!(code, 0);
+        assert_eq!(v["checked"], 4, "{v}");
+        assert!(v["first_broken"].is_null());
+    })
+    .await
+    .unwrap();
+}
+
+async fn bad_cli_input_gets_clear_errors(b: Backend) {
+    tokio::task::spawn_blocking(move || {
+        let db = TestDb::new(b);
+        let cli = Cli::new(&db);
+        for (args, stdin, needle) in [
+            (
+                vec!["users", "add", "a b", "--json"],
+                "",
+                "invalid username",
+            ),
+            (
+                vec![
+                    "users",
+                    "add",
+                    "x",
+                    "--national-id",
+                    "131052-308U",
+                    "--json",
+                ],
+                "",
+                "personal identity code",
+            ),
+            (
+                vec!["users", "add", "x", "--password-stdin", "--json"],
+                "short\n",
+                "at least 8",
+            ),
+            (
+                vec!["users", "add", "x", "--password-stdin", "--json"],
+                "",
+                "no password",
+            ),
+            (
+                vec!["users", "add", "x", "--email", "not-an-email", "--json"],
+                "",
+                "invalid email",
+            ),
+            (
+                vec!["users", "add", "x", "--role", "king", "--json"],
+                "",
+                "invalid role",
+            ),
+            (
+                vec!["users", "add", "x", "--municipality", "91", "--json"],
+                "",
+                "municipality",
+            ),
+            (
+                vec!["users", "disable", "nobody", "--json"],
+                "",
+                "not found",
+            ),
+            (
+                vec![
+                    "users",
+                    "set-password",
+                    "nobody",
+                    "--password-stdin",
+                    "--json",
+                ],
+                "hyvä-salasana\n",
+                "not found",
+            ),
+        ] {
+            let (code, v) = cli.json(&args, stdin);
+            assert_eq!(code, 1, "{args:?}");
+            let msg = v["error"].as_str().unwrap();
+            assert!(msg.contains(needle), "{args:?}: {msg}");
+        }
+        // Nothing half-created.
+        let (_, list) = cli.json(&["users", "list", "--json"], "");
+        assert_eq!(list, serde_json::json!([]));
+        // A usage error is clap's, not a panic.
+        let mut out = Vec::new();
+        let mut input = std::io::Cursor::new(Vec::new());
+        let mut io = Io {
+            stdin: &mut input,
+            interactive: false,
+            out: &mut out,
+        };
+        assert!(run_args(["kuntalaistili", "users", "frobnicate"], &mut io).is_err());
+    })
+    .await
+    .unwrap();
+}
