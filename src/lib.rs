@@ -98,9 +98,41 @@ async fn front_page() -> HttpResponse {
         .finish()
 }
 
+/// Every ten minutes, drops expired sessions and stale throttling counters (on every node; the
+/// deletes are idempotent).
+fn spawn_housekeeping(state: web::Data<IdpState>) {
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(Duration::from_secs(600));
+        loop {
+            tick.tick().await;
+            let st = state.clone();
+            let window = chrono::Duration::minutes(st.settings.throttle.window_minutes);
+            let result = web::block(
+                move || -> Result<(usize, usize), kuntalaistili_schema::DbError> {
+                    let mut conn = st.db.conn()?;
+                    let now = kuntalaistili_schema::now_utc();
+                    Ok((
+                        kuntalaistili_schema::sessions::delete_expired(&mut conn, now)?,
+                        kuntalaistili_schema::throttle::delete_stale(&mut conn, now, window)?,
+                    ))
+                },
+            )
+            .await;
+            match result {
+                Ok(Ok((sessions, counters))) => {
+                    tracing::debug!(sessions, counters, "housekeeping removed expired rows")
+                }
+                Ok(Err(e)) => tracing::warn!(error = %e, "housekeeping failed"),
+                Err(e) => tracing::warn!(error = %e, "housekeeping could not run"),
+            }
+        }
+    });
+}
+
 /// Binds the listener(s) and builds the server. Call inside an actix/tokio runtime.
 pub fn bind(config: &Config, state: web::Data<IdpState>) -> anyhow::Result<Bound> {
     let secure = state.settings.secure_cookies;
+    spawn_housekeeping(state.clone());
     let factory = move || {
         let st = state.clone();
         App::new()

@@ -9,6 +9,7 @@ dual!(
     logout_requires_csrf_token,
     log_out_everywhere_ends_every_session,
     ending_another_session_keeps_this_one,
+    housekeeping_removes_only_expired_rows,
 );
 
 fn set_cookies(r: &reqwest::Response) -> Vec<String> {
@@ -270,4 +271,40 @@ async fn ending_another_session_keeps_this_one(b: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 404);
+}
+
+async fn housekeeping_removes_only_expired_rows(b: Backend) {
+    let app = TestApp::start(b).await;
+    app.add_user("kaisa", "oikea-salasana").await;
+    assert_eq!(
+        app.login(&app.client, "kaisa", "oikea-salasana")
+            .await
+            .status(),
+        303
+    );
+    assert_eq!(
+        app.login(&new_client(), "kaisa", "väärin").await.status(),
+        401
+    );
+    let (now_sessions, now_counters, later_sessions, later_counters) = app
+        .with_conn(|c| {
+            use chrono::Duration;
+            let now = kuntalaistili_schema::now_utc();
+            let window = Duration::minutes(15);
+            let a = sessions::delete_expired(c, now).unwrap();
+            let b = kuntalaistili_schema::throttle::delete_stale(c, now, window).unwrap();
+            // Thirteen hours on, past the absolute session lifetime and the counting window.
+            let later = now + Duration::hours(13);
+            let c2 = sessions::delete_expired(c, later).unwrap();
+            let d = kuntalaistili_schema::throttle::delete_stale(c, later, window).unwrap();
+            (a, b, c2, d)
+        })
+        .await;
+    assert_eq!(
+        (now_sessions, now_counters),
+        (0, 0),
+        "nothing live is removed"
+    );
+    assert_eq!(later_sessions, 1);
+    assert_eq!(later_counters, 2, "the account and the address counter");
 }

@@ -124,3 +124,21 @@ fn insert_ignoring_conflict(conn: &mut AnyConnection, row: &Row) -> Result<(), D
     };
     Ok(())
 }
+
+/// Housekeeping: drops counters whose window has passed and that block nothing.
+pub fn delete_stale(
+    conn: &mut AnyConnection,
+    now: NaiveDateTime,
+    window: Duration,
+) -> Result<usize, DbError> {
+    Ok(diesel::delete(
+        login_throttle::table
+            .filter(login_throttle::window_start.lt(now - window))
+            .filter(
+                login_throttle::blocked_until
+                    .is_null()
+                    .or(login_throttle::blocked_until.lt(now)),
+            ),
+    )
+    .execute(conn)?)
+}
