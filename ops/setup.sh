@@ -4,7 +4,9 @@
 set -euo pipefail
 
 need=()
-for pkg in build-essential pkg-config libssl-dev libsqlite3-dev libpq-dev postgresql-client; do
+# chromium + fonts: the browser tests; wrk: ops/bench.
+for pkg in build-essential pkg-config libssl-dev libsqlite3-dev libpq-dev postgresql-client \
+           chromium fonts-dejavu-core wrk; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -17,4 +19,10 @@ fi
 if ! cargo nextest --version >/dev/null 2>&1; then
   echo "installing cargo-nextest"
   cargo install --locked cargo-nextest
+fi
+
+# Browser-test drivers (playwright-core, axe-core) from npm, pinned by package-lock.json.
+browser_dir="$(dirname "$0")/../tests/interop/browser"
+if [ ! -d "$browser_dir/node_modules/playwright-core" ] || [ ! -d "$browser_dir/node_modules/axe-core" ]; then
+  (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -4,6 +4,7 @@
 
 mod audit_log;
 mod bad_input;
+mod browser;
 mod cli;
 mod login;
 mod ops;

@@ -110,7 +110,12 @@ fn me_json(user: &User) -> serde_json::Value {
         "phone": user.phone,
         "address": (!address.is_empty()).then(|| address.join(", ")),
         "municipality": user.home_municipality,
-        "language": user.preferred_language,
+        // Each language by its own name, as in the language switch.
+        "language": match user.preferred_language.as_str() {
+            "sv" => "Svenska",
+            "en" => "English",
+            _ => "Suomi",
+        },
         "has_national_id": user.national_id_enc.is_some(),
     })
 }
