@@ -10,3 +10,4 @@ mod login;
 mod ops;
 mod sessions;
 mod storage;
+mod tls;
