@@ -12,6 +12,7 @@ dual!(
     account_throttling_blocks_even_the_right_password,
     ip_throttling_blocks_many_accounts_from_one_address,
     login_without_valid_csrf_token_is_refused,
+    disabled_account_cannot_log_in_and_looks_like_a_wrong_password,
 );
 
 async fn login_succeeds_and_creates_server_side_session(b: Backend) {
@@ -245,4 +246,36 @@ async fn login_without_valid_csrf_token_is_refused(b: Backend) {
             .status(),
         303
     );
+}
+
+async fn disabled_account_cannot_log_in_and_looks_like_a_wrong_password(b: Backend) {
+    let app = TestApp::start(b).await;
+    app.add_user("poistettu", "oikea-salasana").await;
+    assert_eq!(
+        app.login(&new_client(), "poistettu", "oikea-salasana")
+            .await
+            .status(),
+        303
+    );
+    let ended = app
+        .with_conn(|c| {
+            kuntalaistili_idp::customers::disable(
+                c,
+                "poistettu",
+                "test",
+                kuntalaistili_schema::now_utc(),
+            )
+            .unwrap()
+        })
+        .await;
+    assert_eq!(ended, 1, "disabling ends the live session");
+    let r = app
+        .login(&new_client(), "poistettu", "oikea-salasana")
+        .await;
+    assert_eq!(r.status(), 401);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("Käyttäjätunnus tai salasana on väärin."));
 }

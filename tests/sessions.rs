@@ -10,6 +10,7 @@ dual!(
     log_out_everywhere_ends_every_session,
     ending_another_session_keeps_this_one,
     housekeeping_removes_only_expired_rows,
+    idle_timeout_ends_the_session,
 );
 
 fn set_cookies(r: &reqwest::Response) -> Vec<String> {
@@ -307,4 +308,19 @@ async fn housekeeping_removes_only_expired_rows(b: Backend) {
     );
     assert_eq!(later_sessions, 1);
     assert_eq!(later_counters, 2, "the account and the address counter");
+}
+
+async fn idle_timeout_ends_the_session(b: Backend) {
+    // With a zero idle timeout a session is over as soon as it starts.
+    let app = TestApp::start_with(b, |c| c.session.idle_timeout_minutes = 0).await;
+    app.add_user("hetki", "oikea-salasana").await;
+    assert_eq!(
+        app.login(&app.client, "hetki", "oikea-salasana")
+            .await
+            .status(),
+        303
+    );
+    let r = app.client.get(app.url("/account")).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/login?next=/account");
 }
