@@ -27,18 +27,18 @@ struct Row {
     blocked_until: Option<NaiveDateTime>,
 }
 
-/// When `key` is blocked at `now`, until when.
+/// When any of `keys` is blocked at `now`, until when the longest block lasts (one query).
 pub fn blocked_until(
     conn: &mut AnyConnection,
-    key: &str,
+    keys: &[&str],
     now: NaiveDateTime,
 ) -> Result<Option<NaiveDateTime>, DbError> {
-    let until: Option<Option<NaiveDateTime>> = login_throttle::table
-        .find(key)
+    let until: Vec<Option<NaiveDateTime>> = login_throttle::table
+        .filter(login_throttle::throttle_key.eq_any(keys))
+        .filter(login_throttle::blocked_until.gt(now))
         .select(login_throttle::blocked_until)
-        .first(conn)
-        .optional()?;
-    Ok(until.flatten().filter(|u| *u > now))
+        .load(conn)?;
+    Ok(until.into_iter().flatten().max())
 }
 
 /// Counts one failure for `key`; returns the block that is now in force, if any.

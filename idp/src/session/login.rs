@@ -250,10 +250,10 @@ async fn authenticate(
         move || -> Result<Result<Option<User>, NaiveDateTime>, WebError> {
             let mut conn = st.db.conn()?;
             let now = kuntalaistili_schema::now_utc();
-            let mut blocked = throttle::blocked_until(&mut conn, &acct, now)?;
-            if let Some(k) = &ipk {
-                blocked = blocked.max(throttle::blocked_until(&mut conn, k, now)?);
-            }
+            let keys: Vec<&str> = std::iter::once(acct.as_str())
+                .chain(ipk.as_deref())
+                .collect();
+            let blocked = throttle::blocked_until(&mut conn, &keys, now)?;
             if let Some(until) = blocked {
                 audit::append(
                     &mut conn,
