@@ -13,6 +13,7 @@ dual!(
     ip_throttling_blocks_many_accounts_from_one_address,
     login_without_valid_csrf_token_is_refused,
     disabled_account_cannot_log_in_and_looks_like_a_wrong_password,
+    successful_login_resets_the_account_counter,
 );
 
 async fn login_succeeds_and_creates_server_side_session(b: Backend) {
@@ -278,4 +279,32 @@ async fn disabled_account_cannot_log_in_and_looks_like_a_wrong_password(b: Backe
         .await
         .unwrap()
         .contains("Käyttäjätunnus tai salasana on väärin."));
+}
+
+async fn successful_login_resets_the_account_counter(b: Backend) {
+    let app = TestApp::start_with(b, |c| c.throttle.account_max_failures = 3).await;
+    app.add_user("nollaus", "oikea-salasana").await;
+    for _ in 0..2 {
+        assert_eq!(
+            app.login(&new_client(), "nollaus", "väärin").await.status(),
+            401
+        );
+    }
+    assert_eq!(
+        app.login(&new_client(), "nollaus", "oikea-salasana")
+            .await
+            .status(),
+        303
+    );
+    for _ in 0..2 {
+        assert_eq!(
+            app.login(&new_client(), "nollaus", "väärin").await.status(),
+            401,
+            "counter was reset"
+        );
+    }
+    assert_eq!(
+        app.login(&new_client(), "nollaus", "väärin").await.status(),
+        429
+    );
 }

@@ -74,13 +74,15 @@ pub fn append_in_tx(
     event: NewEvent,
     now: NaiveDateTime,
 ) -> Result<AuditEvent, DbError> {
-    diesel::update(audit_head::table.find(1))
+    // Taking the next number locks the head row; RETURNING saves a round trip (diesel offers it
+    // per backend only, so run it on the inner connection).
+    let bump = diesel::update(audit_head::table.find(1))
         .set(audit_head::seq.eq(audit_head::seq + 1))
-        .execute(conn)?;
-    let (seq, prev_hash): (i64, String) = audit_head::table
-        .find(1)
-        .select((audit_head::seq, audit_head::hash))
-        .first(conn)?;
+        .returning((audit_head::seq, audit_head::hash));
+    let (seq, prev_hash): (i64, String) = match conn {
+        AnyConnection::Postgresql(pg) => bump.get_result(pg)?,
+        AnyConnection::Sqlite(lite) => bump.get_result(lite)?,
+    };
     let mut row = AuditEvent {
         seq,
         id: uuid::Uuid::now_v7().to_string(),

@@ -27,18 +27,32 @@ struct Row {
     blocked_until: Option<NaiveDateTime>,
 }
 
-/// When any of `keys` is blocked at `now`, until when the longest block lasts (one query).
-pub fn blocked_until(
+/// The counters of `keys` (one query).
+#[derive(Debug, Clone, Default)]
+pub struct Status {
+    /// Until when the longest block in force lasts.
+    pub blocked_until: Option<NaiveDateTime>,
+    /// The keys that have a counter at all (so a success knows whether there is one to clear).
+    pub counted: Vec<String>,
+}
+
+pub fn status(
     conn: &mut AnyConnection,
     keys: &[&str],
     now: NaiveDateTime,
-) -> Result<Option<NaiveDateTime>, DbError> {
-    let until: Vec<Option<NaiveDateTime>> = login_throttle::table
+) -> Result<Status, DbError> {
+    let rows: Vec<(String, Option<NaiveDateTime>)> = login_throttle::table
         .filter(login_throttle::throttle_key.eq_any(keys))
-        .filter(login_throttle::blocked_until.gt(now))
-        .select(login_throttle::blocked_until)
+        .select((login_throttle::throttle_key, login_throttle::blocked_until))
         .load(conn)?;
-    Ok(until.into_iter().flatten().max())
+    Ok(Status {
+        blocked_until: rows
+            .iter()
+            .filter_map(|(_, b)| *b)
+            .filter(|b| *b > now)
+            .max(),
+        counted: rows.into_iter().map(|(k, _)| k).collect(),
+    })
 }
 
 /// Counts one failure for `key`; returns the block that is now in force, if any.

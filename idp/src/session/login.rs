@@ -247,14 +247,14 @@ async fn authenticate(
         ip.clone(),
     );
     let checked = web::block(
-        move || -> Result<Result<Option<User>, NaiveDateTime>, WebError> {
+        move || -> Result<Result<(Option<User>, bool), NaiveDateTime>, WebError> {
             let mut conn = st.db.conn()?;
             let now = kuntalaistili_schema::now_utc();
             let keys: Vec<&str> = std::iter::once(acct.as_str())
                 .chain(ipk.as_deref())
                 .collect();
-            let blocked = throttle::blocked_until(&mut conn, &keys, now)?;
-            if let Some(until) = blocked {
+            let status = throttle::status(&mut conn, &keys, now)?;
+            if let Some(until) = status.blocked_until {
                 audit::append(
                     &mut conn,
                     Event::failure(kind::LOGIN_THROTTLED)
@@ -265,12 +265,13 @@ async fn authenticate(
                 )?;
                 return Ok(Err(until));
             }
-            Ok(Ok(users::find_by_username(&mut conn, &name)?))
+            let counted = status.counted.contains(&acct);
+            Ok(Ok((users::find_by_username(&mut conn, &name)?, counted)))
         },
     )
     .await??;
-    let user = match checked {
-        Ok(user) => user,
+    let (user, account_counted) = match checked {
+        Ok(found) => found,
         Err(until) => return Ok(Outcome::Throttled { until }),
     };
 
@@ -314,7 +315,9 @@ async fn authenticate(
                         }
                     }
                     store::insert(conn, &session)?;
-                    throttle::clear(conn, &account_key)?;
+                    if account_counted {
+                        throttle::clear(conn, &account_key)?;
+                    }
                     audit::append_in_tx(
                         conn,
                         Event::success(kind::LOGIN_SUCCESS)
