@@ -13,7 +13,8 @@ pub const ROLES: [&str; 3] = ["resident", "staff", "admin"];
 
 /// A person in the register. `national_id_enc` is ciphertext; `national_id_index` a keyed hash for
 /// look-ups. Neither is ever shown as is.
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable)]
+/// New rows are inserted as a whole `User`; the caller has validated and normalised every field.
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
 #[diesel(table_name = users)]
 pub struct User {
     pub id: String,
@@ -53,31 +54,6 @@ impl User {
     }
 }
 
-/// A new row; the caller has validated and normalised every field.
-#[derive(Debug, Clone, Insertable)]
-#[diesel(table_name = users)]
-pub struct NewUser {
-    pub id: String,
-    pub username: String,
-    pub password_hash: Option<String>,
-    pub role: String,
-    pub disabled: bool,
-    pub given_name: Option<String>,
-    pub family_name: Option<String>,
-    pub email: Option<String>,
-    pub phone: Option<String>,
-    pub street_address: Option<String>,
-    pub postal_code: Option<String>,
-    pub locality: Option<String>,
-    pub country: Option<String>,
-    pub home_municipality: Option<String>,
-    pub preferred_language: String,
-    pub national_id_enc: Option<String>,
-    pub national_id_index: Option<String>,
-    pub created_at: NaiveDateTime,
-    pub updated_at: NaiveDateTime,
-}
-
 fn conflict(e: DieselError, what: &'static str) -> DbError {
     match e {
         DieselError::DatabaseError(DatabaseErrorKind::UniqueViolation, _) => {
@@ -87,7 +63,7 @@ fn conflict(e: DieselError, what: &'static str) -> DbError {
     }
 }
 
-pub fn insert(conn: &mut AnyConnection, user: &NewUser) -> Result<(), DbError> {
+pub fn insert(conn: &mut AnyConnection, user: &User) -> Result<(), DbError> {
     diesel::insert_into(users::table)
         .values(user)
         .execute(conn)

@@ -5,7 +5,7 @@ pub mod hetu;
 
 use chrono::NaiveDateTime;
 use kuntalaistili_schema::pool::{write_tx, AnyConnection};
-use kuntalaistili_schema::users::{self, NewUser, User, ROLES};
+use kuntalaistili_schema::users::{self, User, ROLES};
 use kuntalaistili_schema::{audit, sessions, DbError};
 
 use crate::audit::{kind, Event};
@@ -175,7 +175,7 @@ pub fn add(
             "may contain only digits, spaces and + - ( )",
         ));
     }
-    let row = NewUser {
+    let row = User {
         id: uuid::Uuid::new_v4().to_string(),
         username,
         password_hash,
@@ -196,21 +196,20 @@ pub fn add(
         created_at: now,
         updated_at: now,
     };
-    let id = row.id.clone();
     write_tx(conn, |conn| -> Result<(), DbError> {
         users::insert(conn, &row)?;
         audit::append_in_tx(
             conn,
             Event::success(kind::USER_CREATED)
                 .actor(actor)
-                .subject(id.clone())
+                .subject(row.id.clone())
                 .details(serde_json::json!({ "username": row.username, "role": row.role }))
                 .into_new(),
             now,
         )?;
         Ok(())
     })?;
-    users::find_by_id(conn, &id)?.ok_or(CustomerError::Db(DbError::NotFound("user")))
+    Ok(row)
 }
 
 /// Sets a new password (audited as `user.password_set`).
