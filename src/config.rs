@@ -34,6 +34,7 @@ pub struct Config {
     pub password: PasswordParams,
     pub session: SessionSettings,
     pub throttle: ThrottleSettings,
+    pub keys: KeysConfig,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
     pub trust_forwarded_for: bool,
     /// HTTP worker threads; default one per core.
@@ -61,6 +62,37 @@ pub struct TlsConfig {
     pub key_file: PathBuf,
 }
 
+/// Token-signing key rotation (`kuntalaistili keys rotate`).
+#[derive(Debug, Clone, Copy, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeysConfig {
+    /// Seconds a new key is published in the JWKS before it starts signing.
+    pub prepublish_seconds: i64,
+    /// Seconds a retired key stays published after it stops signing (at least the longest token
+    /// lifetime).
+    pub keep_after_retirement_seconds: i64,
+}
+
+impl Default for KeysConfig {
+    fn default() -> Self {
+        KeysConfig {
+            prepublish_seconds: 24 * 3600,
+            keep_after_retirement_seconds: 24 * 3600,
+        }
+    }
+}
+
+impl KeysConfig {
+    pub fn policy(&self) -> kuntalaistili_metadata::keys::RotationPolicy {
+        kuntalaistili_metadata::keys::RotationPolicy {
+            prepublish: chrono::Duration::seconds(self.prepublish_seconds.max(0)),
+            keep_after_retirement: chrono::Duration::seconds(
+                self.keep_after_retirement_seconds.max(0),
+            ),
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -84,6 +116,7 @@ impl Default for Config {
             password: PasswordParams::default(),
             session: SessionSettings::default(),
             throttle: ThrottleSettings::default(),
+            keys: KeysConfig::default(),
             trust_forwarded_for: false,
             workers: None,
         }

@@ -81,6 +81,15 @@ pub fn prepare(config: &Config) -> anyhow::Result<web::Data<IdpState>> {
         tracing::info!(count = applied.len(), "applied database migrations");
     }
     let keys = load_master_key(config)?;
+    let created = kuntalaistili_metadata::keys::ensure(
+        &mut *db.conn()?,
+        &keys,
+        kuntalaistili_schema::now_utc(),
+    )
+    .context("creating the first signing keys")?;
+    if !created.is_empty() {
+        tracing::info!(count = created.len(), "created signing keys");
+    }
     let state = IdpState::new(db, idp_settings(config), keys)?;
     Ok(web::Data::new(state))
 }
@@ -111,6 +120,7 @@ fn spawn_housekeeping(state: web::Data<IdpState>) {
                 move || -> Result<(usize, usize), kuntalaistili_schema::DbError> {
                     let mut conn = st.db.conn()?;
                     let now = kuntalaistili_schema::now_utc();
+                    kuntalaistili_schema::signing_keys::delete_expired(&mut conn, now)?;
                     Ok((
                         kuntalaistili_schema::sessions::delete_expired(&mut conn, now)?,
                         kuntalaistili_schema::throttle::delete_stale(&mut conn, now, window)?,

@@ -61,7 +61,10 @@ async fn users_commands_manage_the_register(b: Backend) {
         let cli = Cli::new(&db);
         let (code, v) = cli.json(&["migrate", "--json"], "");
         assert_eq!(code, 0);
-        assert_eq!(v["applied"].as_array().unwrap().len(), 1);
+        let applied = v["applied"].as_array().unwrap();
+        assert!(applied.iter().any(|m| m.as_str().unwrap().starts_with("20261126000001")), "{v}");
+        let (_, again) = cli.json(&["migrate", "--json"], "");
+        assert_eq!(again["applied"], serde_json::json!([]), "a second migrate applies nothing");
 
         let (code, maija) = cli.json(
             &[
@@ -168,6 +171,35 @@ async fn users_commands_manage_the_register(b: Backend) {
                 .unwrap()
                 .disabled
         );
+
+        // Signing keys: listed, and rotated on request with the new key pre-published.
+        let (code, list) = cli.json(&["keys", "list", "--json"], "");
+        assert_eq!(code, 0);
+        assert_eq!(list.as_array().unwrap().len(), 2);
+        assert!(list
+            .as_array()
+            .unwrap()
+            .iter()
+            .all(|k| k["state"] == "signing"));
+        let (code, rotated) = cli.json(
+            &[
+                "keys",
+                "rotate",
+                "--alg",
+                "ES256",
+                "--prepublish-seconds",
+                "3600",
+                "--json",
+            ],
+            "",
+        );
+        assert_eq!(code, 0);
+        assert_eq!(rotated["rotated"][0]["state"], "pre-published");
+        let (_, list) = cli.json(&["keys", "list", "--json"], "");
+        assert_eq!(list.as_array().unwrap().len(), 3);
+        let (code, err) = cli.json(&["keys", "rotate", "--alg", "HS256", "--json"], "");
+        assert_eq!(code, 1);
+        assert!(err["error"].as_str().unwrap().contains("ES256 or RS256"));
 
         // Every change above is in the audit log, and the chain is intact.
         let (code, v) = cli.json(&["audit", "verify", "--json"], "");

@@ -7,12 +7,12 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod audit;
-pub mod crypto;
 pub mod csrf;
 pub mod customers;
 pub mod error;
 pub mod i18n;
 pub mod metrics;
+pub mod oidc;
 pub mod ops;
 pub mod password;
 pub mod render;
@@ -25,6 +25,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use kuntalaistili_schema::Db;
 
+pub use kuntalaistili_metadata::crypto;
 pub use settings::{IdpSettings, SessionSettings, ThrottleSettings};
 
 /// Route paths (part of the public contract).
@@ -38,6 +39,7 @@ pub mod paths {
     pub const READYZ: &str = "/readyz";
     pub const METRICS: &str = "/metrics";
     pub const STYLESHEET: &str = "/static/style.css";
+    pub const JWKS: &str = "/oauth2/jwks";
 }
 
 /// Largest form body the IdP accepts.
@@ -136,7 +138,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(paths::HEALTHZ, web::get().to(ops::ops_healthz_get))
     .route(paths::READYZ, web::get().to(ops::ops_readyz_get))
     .route(paths::METRICS, web::get().to(ops::ops_metrics_get))
-    .route(paths::STYLESHEET, web::get().to(stylesheet_get));
+    .route(paths::STYLESHEET, web::get().to(stylesheet_get))
+    .route(paths::JWKS, web::get().to(oidc::jwks::oidc_jwks_get));
 }
 
 /// Security headers for every response. Pages load nothing from elsewhere and run no script.

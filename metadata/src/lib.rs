@@ -1,5 +1,9 @@
-//! Keys and metadata (to be filled by the OpenID Connect and SAML issues): signing and encryption
-//! keys with rotation (private parts encrypted with the master key), JWKS, the OIDC discovery
-//! document, IdP SAML metadata, and parsing/validation of remote SAML metadata.
+//! Keys and metadata: the master key and what is derived from it ([`crypto`]), token-signing keys
+//! with rotation and the JWKS ([`keys`]). OIDC discovery, IdP SAML metadata and remote metadata
+//! validation join here with the OIDC and SAML work.
 //!
-//! Intentionally empty today: nothing here is used yet, and nothing is faked.
+//! No HTTP here; storage goes through `kuntalaistili-schema`.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod crypto;
+pub mod keys;

@@ -10,9 +10,12 @@ mod error;
 pub mod pool;
 pub mod schema;
 pub mod sessions;
+pub mod signing_keys;
 pub mod throttle;
 pub mod users;
 
+/// The query error other crates meet through [`pool::write_tx`].
+pub use diesel::result::Error as QueryError;
 pub use error::DbError;
 pub use pool::{AnyConnection, Backend, Db, PoolOptions};
 

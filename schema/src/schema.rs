@@ -78,5 +78,19 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     login_throttle,
     audit_head,
-    audit_events
+    audit_events,
+    signing_keys
 );
+
+diesel::table! {
+    signing_keys (kid) {
+        kid -> Text,
+        alg -> Text,
+        public_jwk -> Text,
+        private_key_enc -> Text,
+        created_at -> Timestamp,
+        activates_at -> Timestamp,
+        retires_at -> Nullable<Timestamp>,
+        expires_at -> Nullable<Timestamp>,
+    }
+}

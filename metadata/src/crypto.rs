@@ -26,6 +26,7 @@ pub struct MasterKeys {
     csrf: [u8; 32],
     national_id_enc: [u8; 32],
     national_id_index: [u8; 32],
+    key_wrap: [u8; 32],
 }
 
 impl std::fmt::Debug for MasterKeys {
@@ -55,6 +56,7 @@ impl MasterKeys {
             csrf: hmac(&master, b"kuntalaistili/csrf/v1"),
             national_id_enc: hmac(&master, b"kuntalaistili/national-id-enc/v1"),
             national_id_index: hmac(&master, b"kuntalaistili/national-id-index/v1"),
+            key_wrap: hmac(&master, b"kuntalaistili/key-wrap/v1"),
         })
     }
 
@@ -72,32 +74,20 @@ impl MasterKeys {
 
     /// Encrypts a national identification number (AES-256-GCM, random nonce): `v1:` + base64.
     pub fn encrypt_national_id(&self, national_id: &str) -> String {
-        let cipher = Aes256Gcm::new((&self.national_id_enc).into());
-        let mut nonce = [0u8; 12];
-        rand::rngs::OsRng.fill_bytes(&mut nonce);
-        // Encryption with a valid key and nonce cannot fail for inputs this small.
-        let ct = cipher
-            .encrypt(Nonce::from_slice(&nonce), national_id.as_bytes())
-            .unwrap_or_default();
-        let mut out = nonce.to_vec();
-        out.extend_from_slice(&ct);
-        format!("v1:{}", STANDARD.encode(out))
+        seal(&self.national_id_enc, national_id.as_bytes())
     }
 
     pub fn decrypt_national_id(&self, stored: &str) -> Result<String, KeyError> {
-        let raw = stored
-            .strip_prefix("v1:")
-            .and_then(|b| STANDARD.decode(b).ok())
-            .ok_or(KeyError::Decrypt)?;
-        if raw.len() < 12 + 16 {
-            return Err(KeyError::Decrypt);
-        }
-        let (nonce, ct) = raw.split_at(12);
-        let cipher = Aes256Gcm::new((&self.national_id_enc).into());
-        let plain = cipher
-            .decrypt(Nonce::from_slice(nonce), ct)
-            .map_err(|_| KeyError::Decrypt)?;
-        String::from_utf8(plain).map_err(|_| KeyError::Decrypt)
+        String::from_utf8(open(&self.national_id_enc, stored)?).map_err(|_| KeyError::Decrypt)
+    }
+
+    /// Encrypts a private key for storage (its own derived key).
+    pub fn wrap_private_key(&self, der: &[u8]) -> String {
+        seal(&self.key_wrap, der)
+    }
+
+    pub fn unwrap_private_key(&self, stored: &str) -> Result<Vec<u8>, KeyError> {
+        open(&self.key_wrap, stored)
     }
 
     /// Deterministic keyed index of a national id, so a person can be found by it without the
@@ -105,6 +95,34 @@ impl MasterKeys {
     pub fn national_id_index(&self, national_id: &str) -> String {
         hex::encode(hmac(&self.national_id_index, national_id.as_bytes()))
     }
+}
+
+/// AES-256-GCM with a random nonce: `v1:` + base64(nonce ‖ ciphertext ‖ tag).
+fn seal(key: &[u8; 32], plain: &[u8]) -> String {
+    let cipher = Aes256Gcm::new(key.into());
+    let mut nonce = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut nonce);
+    // Encryption with a valid key and nonce cannot fail for inputs this small.
+    let ct = cipher
+        .encrypt(Nonce::from_slice(&nonce), plain)
+        .unwrap_or_default();
+    let mut out = nonce.to_vec();
+    out.extend_from_slice(&ct);
+    format!("v1:{}", STANDARD.encode(out))
+}
+
+fn open(key: &[u8; 32], stored: &str) -> Result<Vec<u8>, KeyError> {
+    let raw = stored
+        .strip_prefix("v1:")
+        .and_then(|b| STANDARD.decode(b).ok())
+        .ok_or(KeyError::Decrypt)?;
+    if raw.len() < 12 + 16 {
+        return Err(KeyError::Decrypt);
+    }
+    let (nonce, ct) = raw.split_at(12);
+    Aes256Gcm::new(key.into())
+        .decrypt(Nonce::from_slice(nonce), ct)
+        .map_err(|_| KeyError::Decrypt)
 }
 
 /// 256 random bits, URL-safe base64 (session tokens, CSRF cookies).

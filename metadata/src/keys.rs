@@ -1,0 +1,415 @@
+//! Token-signing keys: ES256 (preferred) and RS256, stored with the private part encrypted under
+//! the master key, published as a JWKS, rotated without a flag day. A rotation pre-publishes the
+//! successor (relying parties fetch it with the JWKS), switches signing after a delay, and keeps
+//! the old key published until the tokens it signed have expired. Every node reads the same rows,
+//! so nodes sharing a database sign and publish alike.
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use chrono::{Duration, NaiveDateTime};
+use kuntalaistili_schema::pool::{write_tx, AnyConnection};
+use kuntalaistili_schema::signing_keys::{self, SigningKey};
+use kuntalaistili_schema::DbError;
+use serde_json::{json, Value};
+use sha2::{Digest, Sha256};
+
+use crate::crypto::{KeyError, MasterKeys};
+
+/// Signature algorithms we sign with. `none` and HMAC are never used for signing and never
+/// accepted when verifying.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Alg {
+    Es256,
+    Rs256,
+}
+
+impl Alg {
+    pub const ALL: [Alg; 2] = [Alg::Es256, Alg::Rs256];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Alg::Es256 => "ES256",
+            Alg::Rs256 => "RS256",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Alg> {
+        match s {
+            "ES256" => Some(Alg::Es256),
+            "RS256" => Some(Alg::Rs256),
+            _ => None,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum KeysError {
+    #[error(transparent)]
+    Db(#[from] DbError),
+    #[error(transparent)]
+    Key(#[from] KeyError),
+    #[error("key material: {0}")]
+    Crypto(String),
+    #[error("no active {0} signing key")]
+    NoActiveKey(&'static str),
+}
+
+impl From<kuntalaistili_schema::QueryError> for KeysError {
+    fn from(e: kuntalaistili_schema::QueryError) -> Self {
+        KeysError::Db(DbError::Query(e))
+    }
+}
+
+fn crypto_err(e: impl std::fmt::Display) -> KeysError {
+    KeysError::Crypto(e.to_string())
+}
+
+fn b64(bytes: &[u8]) -> String {
+    URL_SAFE_NO_PAD.encode(bytes)
+}
+
+/// RFC 7638 thumbprint of a public JWK: the key id.
+fn thumbprint(jwk: &Value) -> String {
+    let canonical = match jwk["kty"].as_str() {
+        Some("EC") => json!({ "crv": jwk["crv"], "kty": "EC", "x": jwk["x"], "y": jwk["y"] }),
+        _ => json!({ "e": jwk["e"], "kty": "RSA", "n": jwk["n"] }),
+    };
+    // serde_json keeps object keys sorted (no preserve_order feature), as RFC 7638 requires.
+    b64(&Sha256::digest(canonical.to_string().as_bytes()))
+}
+
+/// A new key pair: the public JWK (with `kid`, `alg`, `use`) and the private key (P-256: the
+/// 32-byte scalar; RSA: PKCS#8 DER).
+pub fn generate(alg: Alg) -> Result<(Value, Vec<u8>), KeysError> {
+    let mut rng = rand::rngs::OsRng;
+    let (mut jwk, der) = match alg {
+        Alg::Es256 => {
+            let key = p256::ecdsa::SigningKey::random(&mut rng);
+            let point = key.verifying_key().to_encoded_point(false);
+            let (Some(x), Some(y)) = (point.x(), point.y()) else {
+                return Err(KeysError::Crypto("P-256 point without coordinates".into()));
+            };
+            (
+                json!({ "kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y) }),
+                key.to_bytes().to_vec(),
+            )
+        }
+        Alg::Rs256 => {
+            use rsa::traits::PublicKeyParts;
+            let key = rsa::RsaPrivateKey::new(&mut rng, 2048).map_err(crypto_err)?;
+            let jwk = json!({ "kty": "RSA", "n": b64(&key.n().to_bytes_be()), "e": b64(&key.e().to_bytes_be()) });
+            let der = rsa::pkcs8::EncodePrivateKey::to_pkcs8_der(&key).map_err(crypto_err)?;
+            (jwk, der.as_bytes().to_vec())
+        }
+    };
+    let kid = thumbprint(&jwk);
+    jwk["kid"] = json!(kid);
+    jwk["alg"] = json!(alg.as_str());
+    jwk["use"] = json!("sig");
+    Ok((jwk, der))
+}
+
+/// How rotation is timed.
+#[derive(Debug, Clone, Copy)]
+pub struct RotationPolicy {
+    /// How long a new key is published before it signs (relying parties refresh their JWKS).
+    pub prepublish: Duration,
+    /// How long a retired key stays published after it stops signing (longest token lifetime).
+    pub keep_after_retirement: Duration,
+}
+
+fn new_row(
+    master: &MasterKeys,
+    alg: Alg,
+    now: NaiveDateTime,
+    activates_at: NaiveDateTime,
+) -> Result<SigningKey, KeysError> {
+    let (jwk, der) = generate(alg)?;
+    Ok(SigningKey {
+        kid: jwk["kid"].as_str().unwrap_or_default().to_owned(),
+        alg: alg.as_str().to_owned(),
+        public_jwk: jwk.to_string(),
+        private_key_enc: master.wrap_private_key(&der),
+        created_at: now,
+        activates_at,
+        retires_at: None,
+        expires_at: None,
+    })
+}
+
+fn signs_at(k: &SigningKey, now: NaiveDateTime) -> bool {
+    k.activates_at <= now && k.retires_at.is_none_or(|r| r > now)
+}
+
+/// Creates a signing key for every algorithm that has none in force; returns the new key ids.
+/// Called at start-up, so a fresh installation signs at once.
+pub fn ensure(
+    conn: &mut AnyConnection,
+    master: &MasterKeys,
+    now: NaiveDateTime,
+) -> Result<Vec<String>, KeysError> {
+    let published = signing_keys::published(conn, now)?;
+    let mut created = Vec::new();
+    for alg in Alg::ALL {
+        if published
+            .iter()
+            .any(|k| k.alg == alg.as_str() && signs_at(k, now))
+        {
+            continue;
+        }
+        let row = new_row(master, alg, now, now)?;
+        signing_keys::insert(conn, &row)?;
+        tracing::info!(kid = %row.kid, alg = alg.as_str(), "created signing key");
+        created.push(row.kid);
+    }
+    Ok(created)
+}
+
+/// Pre-publishes a successor for `alg` that signs from `now + prepublish`; the keys signing now
+/// retire then and stay published for `keep_after_retirement` more.
+pub fn rotate(
+    conn: &mut AnyConnection,
+    master: &MasterKeys,
+    alg: Alg,
+    now: NaiveDateTime,
+    policy: RotationPolicy,
+) -> Result<SigningKey, KeysError> {
+    let activates_at = now + policy.prepublish;
+    let row = new_row(master, alg, now, activates_at)?;
+    write_tx(conn, |conn| -> Result<(), KeysError> {
+        for old in signing_keys::published(conn, now)? {
+            if old.alg == alg.as_str()
+                && old.retires_at.is_none_or(|r| r > activates_at)
+                && old.activates_at < activates_at
+            {
+                signing_keys::schedule_retirement(
+                    conn,
+                    &old.kid,
+                    activates_at,
+                    activates_at + policy.keep_after_retirement,
+                )?;
+            }
+        }
+        signing_keys::insert(conn, &row)?;
+        Ok(())
+    })?;
+    tracing::info!(kid = %row.kid, alg = alg.as_str(), activates_at = %row.activates_at, "rotated signing key");
+    Ok(row)
+}
+
+/// The published keys as a JWKS document (public parts only).
+pub fn jwks(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<Value, KeysError> {
+    let keys: Vec<Value> = signing_keys::published(conn, now)?
+        .iter()
+        .filter_map(|k| serde_json::from_str(&k.public_jwk).ok())
+        .collect();
+    Ok(json!({ "keys": keys }))
+}
+
+enum Private {
+    Ec(p256::ecdsa::SigningKey),
+    Rsa(Box<rsa::pkcs1v15::SigningKey<Sha256>>),
+}
+
+/// A key that signs now.
+pub struct Signer {
+    pub kid: String,
+    pub alg: Alg,
+    key: Private,
+}
+
+impl std::fmt::Debug for Signer {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Signer")
+            .field("kid", &self.kid)
+            .field("alg", &self.alg)
+            .finish()
+    }
+}
+
+/// The key of `alg` that signs at `now`: the most recently activated one.
+pub fn signer(
+    conn: &mut AnyConnection,
+    master: &MasterKeys,
+    alg: Alg,
+    now: NaiveDateTime,
+) -> Result<Signer, KeysError> {
+    let row = signing_keys::published(conn, now)?
+        .into_iter()
+        .filter(|k| k.alg == alg.as_str() && signs_at(k, now))
+        .max_by(|a, b| {
+            a.activates_at
+                .cmp(&b.activates_at)
+                .then_with(|| a.kid.cmp(&b.kid))
+        })
+        .ok_or(KeysError::NoActiveKey(alg.as_str()))?;
+    let der = master.unwrap_private_key(&row.private_key_enc)?;
+    let key = match alg {
+        Alg::Es256 => Private::Ec(p256::ecdsa::SigningKey::from_slice(&der).map_err(crypto_err)?),
+        Alg::Rs256 => {
+            use rsa::pkcs8::DecodePrivateKey as _;
+            let k = rsa::RsaPrivateKey::from_pkcs8_der(&der).map_err(crypto_err)?;
+            Private::Rsa(Box::new(rsa::pkcs1v15::SigningKey::<Sha256>::new(k)))
+        }
+    };
+    Ok(Signer {
+        kid: row.kid,
+        alg,
+        key,
+    })
+}
+
+impl Signer {
+    /// The raw JWS signature (ES256: r ‖ s, 64 bytes; RS256: PKCS #1 v1.5).
+    pub fn sign(&self, message: &[u8]) -> Vec<u8> {
+        use rsa::signature::{SignatureEncoding as _, Signer as _};
+        match &self.key {
+            Private::Ec(k) => {
+                let sig: p256::ecdsa::Signature = k.sign(message);
+                sig.to_bytes().to_vec()
+            }
+            Private::Rsa(k) => k.sign(message).to_vec(),
+        }
+    }
+
+    /// A compact JWS (JWT) over `claims` with this key's `kid`.
+    pub fn sign_jwt(&self, claims: &Value) -> String {
+        let header = json!({ "alg": self.alg.as_str(), "kid": self.kid, "typ": "JWT" });
+        let input = format!(
+            "{}.{}",
+            b64(header.to_string().as_bytes()),
+            b64(claims.to_string().as_bytes())
+        );
+        let sig = self.sign(input.as_bytes());
+        format!("{input}.{}", b64(&sig))
+    }
+}
+
+/// Verifies a compact JWS against a JWKS and returns its claims. The header's `alg` must be one we
+/// sign with and match the key's own `alg` (no `none`, no HMAC with a public key as the secret).
+pub fn verify_jwt(jwks: &Value, token: &str) -> Option<Value> {
+    let mut parts = token.split('.');
+    let (Some(h), Some(c), Some(s), None) =
+        (parts.next(), parts.next(), parts.next(), parts.next())
+    else {
+        return None;
+    };
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
+    let alg = Alg::parse(header["alg"].as_str()?)?;
+    let kid = header["kid"].as_str()?;
+    let jwk = jwks["keys"].as_array()?.iter().find(|k| k["kid"] == kid)?;
+    if jwk["alg"].as_str() != Some(alg.as_str()) {
+        return None;
+    }
+    let sig = URL_SAFE_NO_PAD.decode(s).ok()?;
+    let input = format!("{h}.{c}");
+    if !verify_signature(jwk, alg, input.as_bytes(), &sig) {
+        return None;
+    }
+    serde_json::from_slice(&URL_SAFE_NO_PAD.decode(c).ok()?).ok()
+}
+
+fn verify_signature(jwk: &Value, alg: Alg, message: &[u8], sig: &[u8]) -> bool {
+    use rsa::signature::Verifier as _;
+    let field = |name: &str| {
+        jwk[name]
+            .as_str()
+            .and_then(|v| URL_SAFE_NO_PAD.decode(v).ok())
+    };
+    match alg {
+        Alg::Es256 => {
+            let (Some(x), Some(y)) = (field("x"), field("y")) else {
+                return false;
+            };
+            let mut sec1 = vec![0x04];
+            sec1.extend_from_slice(&x);
+            sec1.extend_from_slice(&y);
+            let (Ok(key), Ok(sig)) = (
+                p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1),
+                p256::ecdsa::Signature::from_slice(sig),
+            ) else {
+                return false;
+            };
+            key.verify(message, &sig).is_ok()
+        }
+        Alg::Rs256 => {
+            let (Some(n), Some(e)) = (field("n"), field("e")) else {
+                return false;
+            };
+            let Ok(key) = rsa::RsaPublicKey::new(
+                rsa::BigUint::from_bytes_be(&n),
+                rsa::BigUint::from_bytes_be(&e),
+            ) else {
+                return false;
+            };
+            let Ok(sig) = rsa::pkcs1v15::Signature::try_from(sig) else {
+                return false;
+            };
+            rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key)
+                .verify(message, &sig)
+                .is_ok()
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn generated_keys_sign_and_verify_and_refuse_tampering() {
+        for alg in Alg::ALL {
+            let (jwk, der) = generate(alg).unwrap();
+            assert_eq!(jwk["kid"].as_str().unwrap(), thumbprint(&jwk));
+            assert!(
+                jwk.get("d").is_none() && jwk.get("p").is_none(),
+                "public part only"
+            );
+            let master = MasterKeys::from_base64(&MasterKeys::generate_base64()).unwrap();
+            let row = SigningKey {
+                kid: jwk["kid"].as_str().unwrap().to_owned(),
+                alg: alg.as_str().to_owned(),
+                public_jwk: jwk.to_string(),
+                private_key_enc: master.wrap_private_key(&der),
+                created_at: chrono::Utc::now().naive_utc(),
+                activates_at: chrono::Utc::now().naive_utc(),
+                retires_at: None,
+                expires_at: None,
+            };
+            let der = master.unwrap_private_key(&row.private_key_enc).unwrap();
+            let key = match alg {
+                Alg::Es256 => Private::Ec(p256::ecdsa::SigningKey::from_slice(&der).unwrap()),
+                Alg::Rs256 => {
+                    use rsa::pkcs8::DecodePrivateKey as _;
+                    Private::Rsa(Box::new(rsa::pkcs1v15::SigningKey::new(
+                        rsa::RsaPrivateKey::from_pkcs8_der(&der).unwrap(),
+                    )))
+                }
+            };
+            let signer = Signer {
+                kid: row.kid.clone(),
+                alg,
+                key,
+            };
+            let jwks = json!({ "keys": [jwk] });
+            let token = signer.sign_jwt(&json!({ "sub": "x", "aud": "y" }));
+            assert_eq!(verify_jwt(&jwks, &token).unwrap()["sub"], "x");
+            // A changed payload, a stripped signature, alg=none and HS256 are all refused.
+            let parts: Vec<&str> = token.split('.').collect();
+            let forged = format!(
+                "{}.{}.{}",
+                parts[0],
+                b64(br#"{"sub":"admin","aud":"y"}"#),
+                parts[2]
+            );
+            assert!(verify_jwt(&jwks, &forged).is_none());
+            assert!(verify_jwt(&jwks, &format!("{}.{}.", parts[0], parts[1])).is_none());
+            for bad_alg in ["none", "HS256"] {
+                let h = b64(json!({ "alg": bad_alg, "kid": row.kid })
+                    .to_string()
+                    .as_bytes());
+                assert!(verify_jwt(&jwks, &format!("{h}.{}.{}", parts[1], parts[2])).is_none());
+            }
+        }
+    }
+}
