@@ -62,9 +62,18 @@ async fn users_commands_manage_the_register(b: Backend) {
         let (code, v) = cli.json(&["migrate", "--json"], "");
         assert_eq!(code, 0);
         let applied = v["applied"].as_array().unwrap();
-        assert!(applied.iter().any(|m| m.as_str().unwrap().starts_with("20261126000001")), "{v}");
+        assert!(
+            applied
+                .iter()
+                .any(|m| m.as_str().unwrap().starts_with("20261126000001")),
+            "{v}"
+        );
         let (_, again) = cli.json(&["migrate", "--json"], "");
-        assert_eq!(again["applied"], serde_json::json!([]), "a second migrate applies nothing");
+        assert_eq!(
+            again["applied"],
+            serde_json::json!([]),
+            "a second migrate applies nothing"
+        );
 
         let (code, maija) = cli.json(
             &[
