@@ -8,7 +8,8 @@ use kuntalaistili_tests::{dual, Backend, TestDb};
 
 dual!(
     users_commands_manage_the_register,
-    bad_cli_input_gets_clear_errors
+    bad_cli_input_gets_clear_errors,
+    clients_commands_follow_the_operator_contract,
 );
 
 struct Cli {
@@ -301,6 +302,157 @@ async fn bad_cli_input_gets_clear_errors(b: Backend) {
             out: &mut out,
         };
         assert!(run_args(["kuntalaistili", "users", "frobnicate"], &mut io).is_err());
+    })
+    .await
+    .unwrap();
+}
+
+async fn clients_commands_follow_the_operator_contract(b: Backend) {
+    use kuntalaistili_federation::clients::secret_matches;
+    use kuntalaistili_schema::oidc_clients;
+    tokio::task::spawn_blocking(move || {
+        let db = TestDb::new(b);
+        let cli = Cli::new(&db);
+        let (code, api) = cli.json(
+            &[
+                "clients",
+                "add",
+                "--name",
+                "Kuntarekisteri-API",
+                "--grant-types",
+                "client_credentials",
+                "--scopes",
+                "admin",
+                "--json",
+            ],
+            "",
+        );
+        assert_eq!(code, 0, "{api}");
+        let api_id = api["client_id"].as_str().unwrap().to_owned();
+        let secret = api["client_secret"].as_str().unwrap().to_owned();
+        assert!(secret.len() >= 43, "256-bit secret");
+
+        let (code, spa) = cli.json(
+            &[
+                "clients",
+                "add",
+                "--name",
+                "Asukasportaali",
+                "--public",
+                "--redirect-uri",
+                "https://portaali.example.fi/cb",
+                "--redirect-uri",
+                "http://127.0.0.1:8765/cb",
+                "--scopes",
+                "openid profile email offline_access",
+                "--json",
+            ],
+            "",
+        );
+        assert_eq!(code, 0, "{spa}");
+        assert!(
+            spa.get("client_secret").is_none(),
+            "public clients get no secret"
+        );
+        let spa_id = spa["client_id"].as_str().unwrap().to_owned();
+
+        let (_, shown) = cli.json(&["clients", "show", &spa_id, "--json"], "");
+        assert_eq!(
+            shown["grant_types"],
+            serde_json::json!(["authorization_code", "refresh_token"])
+        );
+        assert_eq!(shown["token_endpoint_auth_method"], "none");
+        assert_eq!(shown["redirect_uris"][1], "http://127.0.0.1:8765/cb");
+        assert!(shown.get("secret_hash").is_none());
+
+        // Stored: the secret's hash, never the secret.
+        let store = Db::connect(&db.url, &PoolOptions::default()).unwrap();
+        let row = oidc_clients::find(&mut store.conn().unwrap(), &api_id)
+            .unwrap()
+            .unwrap();
+        assert_ne!(row.secret_hash.as_deref(), Some(secret.as_str()));
+        assert!(secret_matches(&row, &secret));
+        assert!(!secret_matches(&row, "arvaus"));
+
+        let (code, rotated) = cli.json(&["clients", "rotate-secret", &api_id, "--json"], "");
+        assert_eq!(code, 0);
+        let row = oidc_clients::find(&mut store.conn().unwrap(), &api_id)
+            .unwrap()
+            .unwrap();
+        assert!(
+            !secret_matches(&row, &secret),
+            "the old secret stops working"
+        );
+        assert!(secret_matches(
+            &row,
+            rotated["client_secret"].as_str().unwrap()
+        ));
+        let (code, _) = cli.json(&["clients", "rotate-secret", &spa_id, "--json"], "");
+        assert_eq!(code, 1, "a public client has no secret to rotate");
+
+        for (args, needle) in [
+            (
+                vec![
+                    "clients",
+                    "add",
+                    "--name",
+                    "x",
+                    "--public",
+                    "--grant-types",
+                    "client_credentials",
+                    "--json",
+                ],
+                "public client",
+            ),
+            (
+                vec![
+                    "clients",
+                    "add",
+                    "--name",
+                    "x",
+                    "--redirect-uri",
+                    "http://rp.example.fi/cb",
+                    "--json",
+                ],
+                "https",
+            ),
+            (
+                vec!["clients", "add", "--name", "x", "--json"],
+                "redirect URI",
+            ),
+            (
+                vec![
+                    "clients",
+                    "add",
+                    "--name",
+                    "x",
+                    "--grant-types",
+                    "password",
+                    "--json",
+                ],
+                "not one of",
+            ),
+            (vec!["clients", "remove", "ei-ole", "--json"], "not found"),
+        ] {
+            let (code, v) = cli.json(&args, "");
+            assert_eq!(code, 1, "{args:?}");
+            assert!(
+                v["error"].as_str().unwrap().contains(needle),
+                "{args:?}: {v}"
+            );
+        }
+
+        let (code, _) = cli.json(&["clients", "remove", &spa_id, "--json"], "");
+        assert_eq!(code, 0);
+        let (_, list) = cli.json(&["clients", "list", "--json"], "");
+        assert_eq!(list.as_array().unwrap().len(), 1);
+        assert_eq!(list[0]["client_id"], api_id.as_str());
+        let (_, audit) = cli.json(&["audit", "verify", "--json"], "");
+        assert_eq!(
+            audit["checked"], 4,
+            "created ×2, secret rotated, removed: {audit}"
+        );
+        assert!(audit["first_broken"].is_null());
     })
     .await
     .unwrap();

@@ -1,5 +1,8 @@
-//! The relying-party registry (to be filled by the OpenID Connect and SAML issues): SAML SPs and
-//! OIDC clients, attribute release and claim mapping per RP, metadata import and refresh, dynamic
-//! client registration rules, upstream IdPs for brokering.
+//! The relying-party registry. Today: OIDC clients ([`clients`]) created by the operator CLI.
+//! With the OIDC and SAML issues: dynamic registration rules, SAML SPs, attribute release and
+//! claim mapping per RP, metadata import and refresh.
 //!
-//! Intentionally empty today: nothing here is used yet, and nothing is faked.
+//! No HTTP here; storage goes through `kuntalaistili-schema`.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod clients;

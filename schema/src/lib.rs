@@ -7,6 +7,7 @@
 
 pub mod audit;
 mod error;
+pub mod oidc_clients;
 pub mod pool;
 pub mod schema;
 pub mod sessions;

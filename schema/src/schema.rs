@@ -79,7 +79,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     login_throttle,
     audit_head,
     audit_events,
-    signing_keys
+    signing_keys,
+    oidc_clients
 );
 
 diesel::table! {
@@ -92,5 +93,22 @@ diesel::table! {
         activates_at -> Timestamp,
         retires_at -> Nullable<Timestamp>,
         expires_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    oidc_clients (client_id) {
+        client_id -> Text,
+        name -> Text,
+        secret_hash -> Nullable<Text>,
+        public_client -> Bool,
+        redirect_uris -> Text,
+        grant_types -> Text,
+        scopes -> Text,
+        token_endpoint_auth_method -> Text,
+        allow_national_id -> Bool,
+        disabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
     }
 }
