@@ -12,3 +12,4 @@ mod ops;
 mod sessions;
 mod storage;
 mod tls;
+mod token;

@@ -40,6 +40,7 @@ pub mod paths {
     pub const METRICS: &str = "/metrics";
     pub const STYLESHEET: &str = "/static/style.css";
     pub const JWKS: &str = "/oauth2/jwks";
+    pub const TOKEN: &str = "/oauth2/token";
 }
 
 /// Largest form body the IdP accepts.
@@ -55,6 +56,8 @@ pub struct IdpState {
     pub hash_pool: password::HashPool,
     pub templates: Arc<render::Templates>,
     pub metrics: Arc<metrics::Metrics>,
+    /// In-memory copies of clients and signing keys for the token endpoint.
+    pub oidc_cache: oidc::cache::Caches,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -87,6 +90,7 @@ impl IdpState {
             keys: Arc::new(keys),
             templates: Arc::new(render::Templates::load().map_err(StartError::Templates)?),
             metrics: Arc::new(metrics::Metrics::default()),
+            oidc_cache: oidc::cache::Caches::default(),
         })
     }
 }
@@ -139,7 +143,16 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(paths::READYZ, web::get().to(ops::ops_readyz_get))
     .route(paths::METRICS, web::get().to(ops::ops_metrics_get))
     .route(paths::STYLESHEET, web::get().to(stylesheet_get))
-    .route(paths::JWKS, web::get().to(oidc::jwks::oidc_jwks_get));
+    .route(paths::JWKS, web::get().to(oidc::jwks::oidc_jwks_get))
+    .service(
+        web::resource(paths::TOKEN)
+            .app_data(
+                web::FormConfig::default()
+                    .limit(FORM_LIMIT_BYTES)
+                    .error_handler(oidc::error::form_error),
+            )
+            .route(web::post().to(oidc::token::oidc_token_post)),
+    );
 }
 
 /// Security headers for every response. Pages load nothing from elsewhere and run no script.

@@ -64,6 +64,8 @@ pub struct IdpSettings {
     pub throttle: ThrottleSettings,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
     pub trust_forwarded_for: bool,
+    /// Lifetime of access tokens in seconds.
+    pub access_token_seconds: i64,
 }
 
 impl IdpSettings {
@@ -76,6 +78,7 @@ impl IdpSettings {
             session: SessionSettings::default(),
             throttle: ThrottleSettings::default(),
             trust_forwarded_for: false,
+            access_token_seconds: 900,
         }
     }
 }

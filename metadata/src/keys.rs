@@ -243,6 +243,13 @@ pub fn signer(
                 .then_with(|| a.kid.cmp(&b.kid))
         })
         .ok_or(KeysError::NoActiveKey(alg.as_str()))?;
+    signer_for(&row, master)
+}
+
+/// The signer of one stored key (decrypts its private part).
+pub fn signer_for(row: &SigningKey, master: &MasterKeys) -> Result<Signer, KeysError> {
+    let alg = Alg::parse(&row.alg)
+        .ok_or_else(|| KeysError::Crypto(format!("unknown algorithm {}", row.alg)))?;
     let der = master.unwrap_private_key(&row.private_key_enc)?;
     let key = match alg {
         Alg::Es256 => Private::Ec(p256::ecdsa::SigningKey::from_slice(&der).map_err(crypto_err)?),
@@ -253,7 +260,7 @@ pub fn signer(
         }
     };
     Ok(Signer {
-        kid: row.kid,
+        kid: row.kid.clone(),
         alg,
         key,
     })
@@ -274,7 +281,12 @@ impl Signer {
 
     /// A compact JWS (JWT) over `claims` with this key's `kid`.
     pub fn sign_jwt(&self, claims: &Value) -> String {
-        let header = json!({ "alg": self.alg.as_str(), "kid": self.kid, "typ": "JWT" });
+        self.sign_jwt_typed(claims, "JWT")
+    }
+
+    /// As [`sign_jwt`](Self::sign_jwt) with another `typ` (e.g. `at+jwt` for access tokens).
+    pub fn sign_jwt_typed(&self, claims: &Value, typ: &str) -> String {
+        let header = json!({ "alg": self.alg.as_str(), "kid": self.kid, "typ": typ });
         let input = format!(
             "{}.{}",
             b64(header.to_string().as_bytes()),

@@ -1,4 +1,7 @@
-//! OpenID Connect / OAuth 2 endpoints. So far: the JWKS (`/oauth2/jwks`); discovery, authorize,
-//! token and the rest arrive with the OIDC issue.
+//! OpenID Connect / OAuth 2 endpoints. So far: the JWKS (`/oauth2/jwks`) and the token endpoint
+//! for `client_credentials`; discovery, authorize and the other grants arrive with the OIDC issue.
 
+pub mod cache;
+pub mod error;
 pub mod jwks;
+pub mod token;
