@@ -1,15 +1,17 @@
 //! Short-lived in-memory copies of hot, rarely changing rows (clients, signing keys), so a token
-//! request needs no database read. Entries expire after [`TTL`]; a change made on another node is
-//! therefore seen within that time, and a change made here is invalidated at once.
+//! request needs no database read. Entries expire after [`TTL`]; a change made elsewhere (the CLI,
+//! another node) is therefore seen within that time, and [`Caches::invalidate`] drops everything
+//! after a change made in this process.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
 
+use chrono::NaiveDateTime;
 use kuntalaistili_metadata::crypto::MasterKeys;
 use kuntalaistili_metadata::keys::{self, Alg, KeysError, Signer};
 use kuntalaistili_schema::oidc_clients::{self, OidcClient};
-use kuntalaistili_schema::Db;
+use kuntalaistili_schema::{Db, DbError};
 
 pub const TTL: Duration = Duration::from_secs(30);
 
@@ -17,11 +19,7 @@ pub const TTL: Duration = Duration::from_secs(30);
 type ClientEntry = (Instant, Option<Arc<OidcClient>>);
 
 /// A published key: signs from, signs until, and its decrypted signer.
-type KeyEntry = (
-    chrono::NaiveDateTime,
-    Option<chrono::NaiveDateTime>,
-    Arc<Signer>,
-);
+type KeyEntry = (NaiveDateTime, Option<NaiveDateTime>, Arc<Signer>);
 
 #[derive(Default)]
 pub struct Caches {
@@ -30,22 +28,23 @@ pub struct Caches {
 }
 
 impl Caches {
-    /// The client, from memory when fresh (an unknown id is remembered too). Blocking.
-    pub fn client(
-        &self,
-        db: &Db,
-        client_id: &str,
-    ) -> Result<Option<Arc<OidcClient>>, kuntalaistili_schema::DbError> {
-        if let Ok(map) = self.clients.read() {
-            if let Some((at, c)) = map.get(client_id) {
-                if at.elapsed() < TTL {
-                    return Ok(c.clone());
-                }
-            }
+    /// The client when a fresh copy is in memory (`Some(None)`: known not to exist). Never
+    /// touches the database, so handlers try this before going to the blocking pool.
+    pub fn client_if_fresh(&self, client_id: &str) -> Option<Option<Arc<OidcClient>>> {
+        let map = self.clients.read().ok()?;
+        map.get(client_id)
+            .filter(|(at, _)| at.elapsed() < TTL)
+            .map(|(_, c)| c.clone())
+    }
+
+    /// The client, from memory when fresh, else from the database. Blocking.
+    pub fn client(&self, db: &Db, client_id: &str) -> Result<Option<Arc<OidcClient>>, DbError> {
+        if let Some(c) = self.client_if_fresh(client_id) {
+            return Ok(c);
         }
         let found = oidc_clients::find(&mut *db.conn()?, client_id)?.map(Arc::new);
         if let Ok(mut map) = self.clients.write() {
-            // Bound the memory an attacker can make us spend on made-up client ids.
+            // Bound the memory that made-up client ids can cost.
             if map.len() > 10_000 {
                 map.retain(|_, (at, _)| at.elapsed() < TTL);
             }
@@ -54,7 +53,7 @@ impl Caches {
         Ok(found)
     }
 
-    /// Forget everything (after a local change).
+    /// Forgets everything (after a change made in this process).
     pub fn invalidate(&self) {
         if let Ok(mut m) = self.clients.write() {
             m.clear();
@@ -64,24 +63,34 @@ impl Caches {
         }
     }
 
-    /// The key of `alg` that signs now, chosen from the cached published keys. Blocking.
+    fn fresh_keys(&self) -> Option<Arc<Vec<KeyEntry>>> {
+        let guard = self.signers.read().ok()?;
+        guard
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < TTL)
+            .map(|(_, v)| v.clone())
+    }
+
+    /// The signer of `alg` when the key list in memory is fresh; never touches the database.
+    pub fn signer_if_fresh(&self, alg: Alg) -> Option<Arc<Signer>> {
+        active(&self.fresh_keys()?, alg, kuntalaistili_schema::now_utc())
+    }
+
+    /// The key of `alg` that signs now, chosen from the published keys (read and decrypted once
+    /// per cache period, not per token). Blocking.
     pub fn signer(&self, db: &Db, master: &MasterKeys, alg: Alg) -> Result<Arc<Signer>, KeysError> {
         let now = kuntalaistili_schema::now_utc();
-        let fresh = self.signers.read().ok().and_then(|g| {
-            g.as_ref()
-                .filter(|(at, _)| at.elapsed() < TTL)
-                .map(|(_, v)| v.clone())
-        });
-        let list = match fresh {
+        let list = match self.fresh_keys() {
             Some(l) => l,
             None => {
-                let mut conn = db.conn()?;
-                let rows = kuntalaistili_schema::signing_keys::published(&mut conn, now)?;
-                let mut list = Vec::new();
+                let rows = kuntalaistili_schema::signing_keys::published(&mut *db.conn()?, now)?;
+                let mut list = Vec::with_capacity(rows.len());
                 for r in &rows {
-                    // Each key is decrypted once per cache period, not per token.
-                    let s = keys::signer_for(r, master)?;
-                    list.push((r.activates_at, r.retires_at, Arc::new(s)));
+                    list.push((
+                        r.activates_at,
+                        r.retires_at,
+                        Arc::new(keys::signer_for(r, master)?),
+                    ));
                 }
                 let list = Arc::new(list);
                 if let Ok(mut g) = self.signers.write() {
@@ -90,12 +99,15 @@ impl Caches {
                 list
             }
         };
-        list.iter()
-            .filter(|(from, until, s)| {
-                s.alg == alg && *from <= now && until.is_none_or(|u| u > now)
-            })
-            .max_by(|a, b| a.0.cmp(&b.0).then_with(|| a.2.kid.cmp(&b.2.kid)))
-            .map(|(_, _, s)| s.clone())
-            .ok_or(KeysError::NoActiveKey(alg.as_str()))
+        active(&list, alg, now).ok_or(KeysError::NoActiveKey(alg.as_str()))
     }
+}
+
+/// The most recently activated key of `alg` that signs at `now` (the same rule as
+/// `keys::signer`).
+fn active(list: &[KeyEntry], alg: Alg, now: NaiveDateTime) -> Option<Arc<Signer>> {
+    list.iter()
+        .filter(|(from, until, s)| s.alg == alg && *from <= now && until.is_none_or(|u| u > now))
+        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| a.2.kid.cmp(&b.2.kid)))
+        .map(|(_, _, s)| s.clone())
 }

@@ -122,15 +122,20 @@ pub async fn oidc_token_post(
         .grant_type
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
 
-    let st = state.clone();
-    let cid = client_id.clone();
-    let client = web::block(move || st.oidc_cache.client(&st.db, &cid))
-        .await
-        .map_err(|_| OAuthError::unavailable())?
-        .map_err(|e| {
-            tracing::error!(error = %e, "client look-up failed");
-            OAuthError::unavailable()
-        })?;
+    let client = match state.oidc_cache.client_if_fresh(&client_id) {
+        Some(c) => c,
+        None => {
+            let st = state.clone();
+            let cid = client_id.clone();
+            web::block(move || st.oidc_cache.client(&st.db, &cid))
+                .await
+                .map_err(|_| OAuthError::unavailable())?
+                .map_err(|e| {
+                    tracing::error!(error = %e, "client look-up failed");
+                    OAuthError::unavailable()
+                })?
+        }
+    };
     let client = match client {
         Some(c)
             if !c.disabled && kuntalaistili_federation::clients::secret_matches(&c, &secret) =>
@@ -182,14 +187,19 @@ async fn client_credentials(
         }
         _ => allowed,
     };
-    let st = state.clone();
-    let signer = web::block(move || st.oidc_cache.signer(&st.db, &st.keys, Alg::Es256))
-        .await
-        .map_err(|_| OAuthError::unavailable())?
-        .map_err(|e| {
-            tracing::error!(error = %e, "no signing key");
-            OAuthError::unavailable()
-        })?;
+    let signer = match state.oidc_cache.signer_if_fresh(Alg::Es256) {
+        Some(s) => s,
+        None => {
+            let st = state.clone();
+            web::block(move || st.oidc_cache.signer(&st.db, &st.keys, Alg::Es256))
+                .await
+                .map_err(|_| OAuthError::unavailable())?
+                .map_err(|e| {
+                    tracing::error!(error = %e, "no signing key");
+                    OAuthError::unavailable()
+                })?
+        }
+    };
     let now = chrono::Utc::now().timestamp();
     let lifetime = state.settings.access_token_seconds;
     let scope = granted.join(" ");
