@@ -10,6 +10,7 @@ use chrono::{Duration, NaiveDateTime};
 use kuntalaistili_schema::pool::{write_tx, AnyConnection};
 use kuntalaistili_schema::signing_keys::{self, SigningKey};
 use kuntalaistili_schema::DbError;
+use ring::signature::{EcdsaKeyPair, KeyPair as _, RsaKeyPair, ECDSA_P256_SHA256_FIXED_SIGNING};
 use serde_json::{json, Value};
 use sha2::{Digest, Sha256};
 
@@ -78,25 +79,31 @@ fn thumbprint(jwk: &Value) -> String {
     b64(&Sha256::digest(canonical.to_string().as_bytes()))
 }
 
-/// A new key pair: the public JWK (with `kid`, `alg`, `use`) and the private key (P-256: the
-/// 32-byte scalar; RSA: PKCS#8 DER).
+/// A new key pair: the public JWK (with `kid`, `alg`, `use`) and the private key as PKCS#8 DER.
+/// P-256 keys come from ring; RSA keys from the `rsa` crate (ring cannot generate them), but
+/// every signature is made by ring.
 pub fn generate(alg: Alg) -> Result<(Value, Vec<u8>), KeysError> {
-    let mut rng = rand::rngs::OsRng;
     let (mut jwk, der) = match alg {
         Alg::Es256 => {
-            let key = p256::ecdsa::SigningKey::random(&mut rng);
-            let point = key.verifying_key().to_encoded_point(false);
-            let (Some(x), Some(y)) = (point.x(), point.y()) else {
-                return Err(KeysError::Crypto("P-256 point without coordinates".into()));
-            };
+            let rng = ring::rand::SystemRandom::new();
+            let doc = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+                .map_err(crypto_err)?;
+            let pair =
+                EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, doc.as_ref(), &rng)
+                    .map_err(crypto_err)?;
+            // Uncompressed SEC1 point: 0x04 ‖ x ‖ y.
+            let point = pair.public_key().as_ref();
+            if point.len() != 65 {
+                return Err(KeysError::Crypto("unexpected P-256 public key".into()));
+            }
             (
-                json!({ "kty": "EC", "crv": "P-256", "x": b64(x), "y": b64(y) }),
-                key.to_bytes().to_vec(),
+                json!({ "kty": "EC", "crv": "P-256", "x": b64(&point[1..33]), "y": b64(&point[33..]) }),
+                doc.as_ref().to_vec(),
             )
         }
         Alg::Rs256 => {
             use rsa::traits::PublicKeyParts;
-            let key = rsa::RsaPrivateKey::new(&mut rng, 2048).map_err(crypto_err)?;
+            let key = rsa::RsaPrivateKey::new(&mut rand::rngs::OsRng, 2048).map_err(crypto_err)?;
             let jwk = json!({ "kty": "RSA", "n": b64(&key.n().to_bytes_be()), "e": b64(&key.e().to_bytes_be()) });
             let der = rsa::pkcs8::EncodePrivateKey::to_pkcs8_der(&key).map_err(crypto_err)?;
             (jwk, der.as_bytes().to_vec())
@@ -207,8 +214,8 @@ pub fn jwks(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<Value, KeysE
 }
 
 enum Private {
-    Ec(p256::ecdsa::SigningKey),
-    Rsa(Box<rsa::pkcs1v15::SigningKey<Sha256>>),
+    Ec(EcdsaKeyPair),
+    Rsa(RsaKeyPair),
 }
 
 /// A key that signs now.
@@ -216,6 +223,7 @@ pub struct Signer {
     pub kid: String,
     pub alg: Alg,
     key: Private,
+    rng: ring::rand::SystemRandom,
 }
 
 impl std::fmt::Debug for Signer {
@@ -251,31 +259,49 @@ pub fn signer_for(row: &SigningKey, master: &MasterKeys) -> Result<Signer, KeysE
     let alg = Alg::parse(&row.alg)
         .ok_or_else(|| KeysError::Crypto(format!("unknown algorithm {}", row.alg)))?;
     let der = master.unwrap_private_key(&row.private_key_enc)?;
-    let key = match alg {
-        Alg::Es256 => Private::Ec(p256::ecdsa::SigningKey::from_slice(&der).map_err(crypto_err)?),
-        Alg::Rs256 => {
-            use rsa::pkcs8::DecodePrivateKey as _;
-            let k = rsa::RsaPrivateKey::from_pkcs8_der(&der).map_err(crypto_err)?;
-            Private::Rsa(Box::new(rsa::pkcs1v15::SigningKey::<Sha256>::new(k)))
-        }
-    };
     Ok(Signer {
         kid: row.kid.clone(),
         alg,
-        key,
+        key: private_from_pkcs8(alg, &der)?,
+        rng: ring::rand::SystemRandom::new(),
+    })
+}
+
+fn private_from_pkcs8(alg: Alg, der: &[u8]) -> Result<Private, KeysError> {
+    Ok(match alg {
+        Alg::Es256 => Private::Ec(
+            EcdsaKeyPair::from_pkcs8(
+                &ECDSA_P256_SHA256_FIXED_SIGNING,
+                der,
+                &ring::rand::SystemRandom::new(),
+            )
+            .map_err(crypto_err)?,
+        ),
+        Alg::Rs256 => Private::Rsa(RsaKeyPair::from_pkcs8(der).map_err(crypto_err)?),
     })
 }
 
 impl Signer {
-    /// The raw JWS signature (ES256: r ‖ s, 64 bytes; RS256: PKCS #1 v1.5).
+    /// The raw JWS signature (ES256: r ‖ s, 64 bytes; RS256: PKCS #1 v1.5). Empty only if the
+    /// system random source fails, which ring treats as unrecoverable.
     pub fn sign(&self, message: &[u8]) -> Vec<u8> {
-        use rsa::signature::{SignatureEncoding as _, Signer as _};
         match &self.key {
-            Private::Ec(k) => {
-                let sig: p256::ecdsa::Signature = k.sign(message);
-                sig.to_bytes().to_vec()
+            Private::Ec(k) => k
+                .sign(&self.rng, message)
+                .map(|s| s.as_ref().to_vec())
+                .unwrap_or_default(),
+            Private::Rsa(k) => {
+                let mut sig = vec![0u8; k.public().modulus_len()];
+                match k.sign(
+                    &ring::signature::RSA_PKCS1_SHA256,
+                    &self.rng,
+                    message,
+                    &mut sig,
+                ) {
+                    Ok(()) => sig,
+                    Err(_) => Vec::new(),
+                }
             }
-            Private::Rsa(k) => k.sign(message).to_vec(),
         }
     }
 
@@ -322,7 +348,10 @@ pub fn verify_jwt(jwks: &Value, token: &str) -> Option<Value> {
 }
 
 fn verify_signature(jwk: &Value, alg: Alg, message: &[u8], sig: &[u8]) -> bool {
-    use rsa::signature::Verifier as _;
+    use ring::signature::{
+        RsaPublicKeyComponents, UnparsedPublicKey, ECDSA_P256_SHA256_FIXED,
+        RSA_PKCS1_2048_8192_SHA256,
+    };
     let field = |name: &str| {
         jwk[name]
             .as_str()
@@ -333,32 +362,22 @@ fn verify_signature(jwk: &Value, alg: Alg, message: &[u8], sig: &[u8]) -> bool {
             let (Some(x), Some(y)) = (field("x"), field("y")) else {
                 return false;
             };
+            if x.len() != 32 || y.len() != 32 {
+                return false;
+            }
             let mut sec1 = vec![0x04];
             sec1.extend_from_slice(&x);
             sec1.extend_from_slice(&y);
-            let (Ok(key), Ok(sig)) = (
-                p256::ecdsa::VerifyingKey::from_sec1_bytes(&sec1),
-                p256::ecdsa::Signature::from_slice(sig),
-            ) else {
-                return false;
-            };
-            key.verify(message, &sig).is_ok()
+            UnparsedPublicKey::new(&ECDSA_P256_SHA256_FIXED, sec1)
+                .verify(message, sig)
+                .is_ok()
         }
         Alg::Rs256 => {
             let (Some(n), Some(e)) = (field("n"), field("e")) else {
                 return false;
             };
-            let Ok(key) = rsa::RsaPublicKey::new(
-                rsa::BigUint::from_bytes_be(&n),
-                rsa::BigUint::from_bytes_be(&e),
-            ) else {
-                return false;
-            };
-            let Ok(sig) = rsa::pkcs1v15::Signature::try_from(sig) else {
-                return false;
-            };
-            rsa::pkcs1v15::VerifyingKey::<Sha256>::new(key)
-                .verify(message, &sig)
+            RsaPublicKeyComponents { n, e }
+                .verify(&RSA_PKCS1_2048_8192_SHA256, message, sig)
                 .is_ok()
         }
     }
@@ -389,19 +408,12 @@ mod tests {
                 expires_at: None,
             };
             let der = master.unwrap_private_key(&row.private_key_enc).unwrap();
-            let key = match alg {
-                Alg::Es256 => Private::Ec(p256::ecdsa::SigningKey::from_slice(&der).unwrap()),
-                Alg::Rs256 => {
-                    use rsa::pkcs8::DecodePrivateKey as _;
-                    Private::Rsa(Box::new(rsa::pkcs1v15::SigningKey::new(
-                        rsa::RsaPrivateKey::from_pkcs8_der(&der).unwrap(),
-                    )))
-                }
-            };
+            let key = private_from_pkcs8(alg, &der).unwrap();
             let signer = Signer {
                 kid: row.kid.clone(),
                 alg,
                 key,
+                rng: ring::rand::SystemRandom::new(),
             };
             let jwks = json!({ "keys": [jwk] });
             let token = signer.sign_jwt(&json!({ "sub": "x", "aud": "y" }));
