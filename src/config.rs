@@ -192,6 +192,19 @@ mod tests {
     use super::*;
 
     #[test]
+    fn example_configuration_is_valid() {
+        let c: Config = figment::Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::string(include_str!(
+                "../ops/config/kuntalaistili.toml"
+            )))
+            .extract()
+            .unwrap();
+        assert_eq!(c.public_url(), "https://kirjautuminen.example.fi");
+        assert!(c.database.url.starts_with("postgres://"));
+        assert_eq!(c.keys.prepublish_seconds, 86400);
+    }
+
+    #[test]
     #[allow(clippy::result_large_err)]
     fn defaults_env_and_file() {
         figment::Jail::expect_with(|jail| {
