@@ -12,6 +12,11 @@ use kuntalaistili_idp::customers::{self, NewPerson};
 use kuntalaistili_idp::password::PasswordHasher;
 use kuntalaistili_schema::users;
 
+mod clients;
+mod keys;
+use clients::{clients_cmd, ClientsCommand};
+use keys::{keys_cmd, KeysCommand};
+
 #[derive(Parser)]
 #[command(
     name = "kuntalaistili",
@@ -112,54 +117,6 @@ struct AddUser {
 }
 
 #[derive(Subcommand)]
-enum ClientsCommand {
-    /// Register a client; prints its id and (for confidential clients) its secret, once.
-    Add {
-        #[arg(long)]
-        name: String,
-        /// Allowed redirect URI, matched exactly (repeatable).
-        #[arg(long = "redirect-uri")]
-        redirect_uris: Vec<String>,
-        /// A public client (no secret; PKCE required).
-        #[arg(long)]
-        public: bool,
-        /// Comma-separated: authorization_code, refresh_token, client_credentials.
-        #[arg(long, value_delimiter = ',')]
-        grant_types: Vec<String>,
-        /// Space-separated scopes the client may ask for (default "openid").
-        #[arg(long, default_value = "")]
-        scopes: String,
-        /// The client may receive the personal identity code.
-        #[arg(long)]
-        allow_national_id: bool,
-    },
-    /// List clients.
-    List,
-    /// Show one client.
-    Show { client_id: String },
-    /// Remove a client.
-    Remove { client_id: String },
-    /// Replace a confidential client's secret; prints the new secret, once.
-    RotateSecret { client_id: String },
-}
-
-#[derive(Subcommand)]
-enum KeysCommand {
-    /// The published keys with their signing windows.
-    List,
-    /// Pre-publish a new key that starts signing after the configured delay; the current key
-    /// retires then and stays published until its tokens have expired.
-    Rotate {
-        /// ES256 or RS256 (default: both).
-        #[arg(long)]
-        alg: Option<String>,
-        /// Seconds before the new key signs (default: keys.prepublish_seconds).
-        #[arg(long)]
-        prepublish_seconds: Option<i64>,
-    },
-}
-
-#[derive(Subcommand)]
 enum AuditCommand {
     /// Check the hash chain; report the first broken or missing row.
     Verify,
@@ -249,8 +206,7 @@ fn run(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
         }
         Command::Users(cmd) => users_cmd(&config, cmd, cli.json, io),
         Command::Audit(AuditCommand::Verify) => {
-            let db = crate::open_db(&config)?;
-            db.migrate()?;
+            let db = open_migrated(&config)?;
             let mut conn = db.conn()?;
             let report = kuntalaistili_schema::audit::verify(&mut conn)?;
             if cli.json {
@@ -316,8 +272,7 @@ fn users_cmd(
     json: bool,
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
-    let db = crate::open_db(config)?;
-    db.migrate()?;
+    let db = open_migrated(config)?;
     let mut conn = db.conn()?;
     let now = kuntalaistili_schema::now_utc();
     match cmd {
@@ -471,188 +426,10 @@ fn argon2_bench(
     Ok(0)
 }
 
-fn key_json(
-    k: &kuntalaistili_schema::signing_keys::SigningKey,
-    now: chrono::NaiveDateTime,
-) -> serde_json::Value {
-    let iso = |t: chrono::NaiveDateTime| format!("{}Z", t.format("%Y-%m-%dT%H:%M:%S"));
-    let signing = k.activates_at <= now && k.retires_at.is_none_or(|r| r > now);
-    serde_json::json!({
-        "kid": k.kid,
-        "alg": k.alg,
-        "state": if signing { "signing" } else if k.activates_at > now { "pre-published" } else { "retired" },
-        "created_at": iso(k.created_at),
-        "activates_at": iso(k.activates_at),
-        "retires_at": k.retires_at.map(iso),
-        "expires_at": k.expires_at.map(iso),
-    })
-}
-
-fn keys_cmd(config: &Config, cmd: KeysCommand, json: bool, io: &mut Io<'_>) -> anyhow::Result<i32> {
-    use kuntalaistili_metadata::keys::{self, Alg};
+/// Opens the configured database and applies pending migrations (every command works on an
+/// up-to-date schema).
+fn open_migrated(config: &Config) -> anyhow::Result<kuntalaistili_schema::Db> {
     let db = crate::open_db(config)?;
     db.migrate()?;
-    let master = crate::load_master_key(config)?;
-    let mut conn = db.conn()?;
-    let now = kuntalaistili_schema::now_utc();
-    keys::ensure(&mut conn, &master, now)?;
-    match cmd {
-        KeysCommand::List => {
-            let all = kuntalaistili_schema::signing_keys::published(&mut conn, now)?;
-            if json {
-                let v: Vec<_> = all.iter().map(|k| key_json(k, now)).collect();
-                writeln!(io.out, "{}", serde_json::Value::Array(v))?;
-            } else {
-                for k in &all {
-                    let j = key_json(k, now);
-                    writeln!(
-                        io.out,
-                        "{} {} {} from {}",
-                        j["alg"].as_str().unwrap_or(""),
-                        j["kid"].as_str().unwrap_or(""),
-                        j["state"].as_str().unwrap_or(""),
-                        j["activates_at"].as_str().unwrap_or("")
-                    )?;
-                }
-            }
-        }
-        KeysCommand::Rotate {
-            alg,
-            prepublish_seconds,
-        } => {
-            let algs = match alg.as_deref() {
-                None => Alg::ALL.to_vec(),
-                Some(a) => vec![Alg::parse(a).ok_or_else(|| {
-                    anyhow::anyhow!("unknown algorithm {a:?}: use ES256 or RS256")
-                })?],
-            };
-            let mut policy = config.keys.policy();
-            if let Some(s) = prepublish_seconds {
-                if s < 0 {
-                    bail!("--prepublish-seconds must not be negative");
-                }
-                policy.prepublish = chrono::Duration::seconds(s);
-            }
-            let mut rotated = Vec::new();
-            for a in algs {
-                let k = keys::rotate(&mut conn, &master, a, now, policy)?;
-                rotated.push(key_json(&k, now));
-            }
-            if json {
-                writeln!(io.out, "{}", serde_json::json!({ "rotated": rotated }))?;
-            } else {
-                for k in &rotated {
-                    writeln!(
-                        io.out,
-                        "new {} key {} signs from {}",
-                        k["alg"].as_str().unwrap_or(""),
-                        k["kid"].as_str().unwrap_or(""),
-                        k["activates_at"].as_str().unwrap_or("")
-                    )?;
-                }
-            }
-        }
-    }
-    Ok(0)
-}
-
-fn clients_cmd(
-    config: &Config,
-    cmd: ClientsCommand,
-    json: bool,
-    io: &mut Io<'_>,
-) -> anyhow::Result<i32> {
-    use kuntalaistili_federation::clients::{self, NewClient};
-    use kuntalaistili_schema::oidc_clients;
-    let db = crate::open_db(config)?;
-    db.migrate()?;
-    let mut conn = db.conn()?;
-    let now = kuntalaistili_schema::now_utc();
-    match cmd {
-        ClientsCommand::Add {
-            name,
-            redirect_uris,
-            public,
-            grant_types,
-            scopes,
-            allow_national_id,
-        } => {
-            let (client, secret) = clients::add(
-                &mut conn,
-                NewClient {
-                    name,
-                    redirect_uris,
-                    public,
-                    grant_types,
-                    scopes,
-                    allow_national_id,
-                },
-                "cli",
-                now,
-            )?;
-            if json {
-                let mut v = serde_json::json!({ "client_id": client.client_id });
-                if let Some(s) = &secret {
-                    v["client_secret"] = serde_json::json!(s);
-                }
-                writeln!(io.out, "{v}")?;
-            } else {
-                writeln!(io.out, "client_id:     {}", client.client_id)?;
-                if let Some(s) = &secret {
-                    writeln!(io.out, "client_secret: {s}  (shown only now)")?;
-                }
-            }
-        }
-        ClientsCommand::List => {
-            let all = oidc_clients::list(&mut conn)?;
-            if json {
-                let v: Vec<_> = all.iter().map(clients::public_json).collect();
-                writeln!(io.out, "{}", serde_json::Value::Array(v))?;
-            } else {
-                for c in &all {
-                    let kind = if c.public_client {
-                        "public"
-                    } else {
-                        "confidential"
-                    };
-                    writeln!(io.out, "{}  {:<12} {}", c.client_id, kind, c.name)?;
-                }
-            }
-        }
-        ClientsCommand::Show { client_id } => {
-            let c = oidc_clients::find(&mut conn, &client_id)?
-                .ok_or_else(|| anyhow::anyhow!("client {client_id} not found"))?;
-            let v = clients::public_json(&c);
-            if json {
-                writeln!(io.out, "{v}")?;
-            } else {
-                writeln!(io.out, "{}", serde_json::to_string_pretty(&v)?)?;
-            }
-        }
-        ClientsCommand::Remove { client_id } => {
-            clients::remove(&mut conn, &client_id, "cli", now)?;
-            if json {
-                writeln!(
-                    io.out,
-                    "{}",
-                    serde_json::json!({ "client_id": client_id, "removed": true })
-                )?;
-            } else {
-                writeln!(io.out, "removed {client_id}")?;
-            }
-        }
-        ClientsCommand::RotateSecret { client_id } => {
-            let secret = clients::rotate_secret(&mut conn, &client_id, "cli", now)?;
-            if json {
-                writeln!(
-                    io.out,
-                    "{}",
-                    serde_json::json!({ "client_id": client_id, "client_secret": secret })
-                )?;
-            } else {
-                writeln!(io.out, "client_secret: {secret}  (shown only now)")?;
-            }
-        }
-    }
-    Ok(0)
+    Ok(db)
 }

@@ -1,0 +1,138 @@
+//! `kuntalaistili clients …`: the OIDC client registry for operators' scripts.
+
+use clap::Subcommand;
+
+use super::{open_migrated, Io};
+use crate::config::Config;
+
+#[derive(Subcommand)]
+pub(super) enum ClientsCommand {
+    /// Register a client; prints its id and (for confidential clients) its secret, once.
+    Add {
+        #[arg(long)]
+        name: String,
+        /// Allowed redirect URI, matched exactly (repeatable).
+        #[arg(long = "redirect-uri")]
+        redirect_uris: Vec<String>,
+        /// A public client (no secret; PKCE required).
+        #[arg(long)]
+        public: bool,
+        /// Comma-separated: authorization_code, refresh_token, client_credentials.
+        #[arg(long, value_delimiter = ',')]
+        grant_types: Vec<String>,
+        /// Space-separated scopes the client may ask for (default "openid").
+        #[arg(long, default_value = "")]
+        scopes: String,
+        /// The client may receive the personal identity code.
+        #[arg(long)]
+        allow_national_id: bool,
+    },
+    /// List clients.
+    List,
+    /// Show one client.
+    Show { client_id: String },
+    /// Remove a client.
+    Remove { client_id: String },
+    /// Replace a confidential client's secret; prints the new secret, once.
+    RotateSecret { client_id: String },
+}
+
+pub(super) fn clients_cmd(
+    config: &Config,
+    cmd: ClientsCommand,
+    json: bool,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    use kuntalaistili_federation::clients::{self, NewClient};
+    use kuntalaistili_schema::oidc_clients;
+    let db = open_migrated(config)?;
+    let mut conn = db.conn()?;
+    let now = kuntalaistili_schema::now_utc();
+    match cmd {
+        ClientsCommand::Add {
+            name,
+            redirect_uris,
+            public,
+            grant_types,
+            scopes,
+            allow_national_id,
+        } => {
+            let (client, secret) = clients::add(
+                &mut conn,
+                NewClient {
+                    name,
+                    redirect_uris,
+                    public,
+                    grant_types,
+                    scopes,
+                    allow_national_id,
+                },
+                "cli",
+                now,
+            )?;
+            if json {
+                let mut v = serde_json::json!({ "client_id": client.client_id });
+                if let Some(s) = &secret {
+                    v["client_secret"] = serde_json::json!(s);
+                }
+                writeln!(io.out, "{v}")?;
+            } else {
+                writeln!(io.out, "client_id:     {}", client.client_id)?;
+                if let Some(s) = &secret {
+                    writeln!(io.out, "client_secret: {s}  (shown only now)")?;
+                }
+            }
+        }
+        ClientsCommand::List => {
+            let all = oidc_clients::list(&mut conn)?;
+            if json {
+                let v: Vec<_> = all.iter().map(clients::public_json).collect();
+                writeln!(io.out, "{}", serde_json::Value::Array(v))?;
+            } else {
+                for c in &all {
+                    let kind = if c.public_client {
+                        "public"
+                    } else {
+                        "confidential"
+                    };
+                    writeln!(io.out, "{}  {:<12} {}", c.client_id, kind, c.name)?;
+                }
+            }
+        }
+        ClientsCommand::Show { client_id } => {
+            let c = oidc_clients::find(&mut conn, &client_id)?
+                .ok_or_else(|| anyhow::anyhow!("client {client_id} not found"))?;
+            let v = clients::public_json(&c);
+            if json {
+                writeln!(io.out, "{v}")?;
+            } else {
+                writeln!(io.out, "{}", serde_json::to_string_pretty(&v)?)?;
+            }
+        }
+        ClientsCommand::Remove { client_id } => {
+            clients::remove(&mut conn, &client_id, "cli", now)?;
+            if json {
+                writeln!(
+                    io.out,
+                    "{}",
+                    serde_json::json!({ "client_id": client_id, "removed": true })
+                )?;
+            } else {
+                writeln!(io.out, "removed {client_id}")?;
+            }
+        }
+        ClientsCommand::RotateSecret { client_id } => {
+            let secret = clients::rotate_secret(&mut conn, &client_id, "cli", now)?;
+            if json {
+                writeln!(
+                    io.out,
+                    "{}",
+                    serde_json::json!({ "client_id": client_id, "client_secret": secret })
+                )?;
+            } else {
+                writeln!(io.out, "client_secret: {secret}  (shown only now)")?;
+            }
+        }
+    }
+    Ok(0)
+}
