@@ -140,7 +140,8 @@ impl Db {
         let backend = match target {
             Target::Sqlite(ref path) => {
                 let mut conn = SqliteConnection::establish(path)?;
-                conn.batch_execute("PRAGMA journal_mode = WAL;")?;
+                // Wait for other writers (a running server, another CLI command) instead of failing.
+                conn.batch_execute("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL;")?;
                 Backend::Sqlite
             }
             Target::Postgres(_) => Backend::Postgres,

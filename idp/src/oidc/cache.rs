@@ -25,6 +25,7 @@ type KeyEntry = (NaiveDateTime, Option<NaiveDateTime>, Arc<Signer>);
 pub struct Caches {
     clients: RwLock<HashMap<String, ClientEntry>>,
     signers: RwLock<Option<(Instant, Arc<Vec<KeyEntry>>)>>,
+    jwks: RwLock<Option<(Instant, Arc<String>)>>,
 }
 
 impl Caches {
@@ -61,6 +62,32 @@ impl Caches {
         if let Ok(mut s) = self.signers.write() {
             *s = None;
         }
+        if let Ok(mut j) = self.jwks.write() {
+            *j = None;
+        }
+    }
+
+    /// The JWKS document when a fresh copy is in memory; never touches the database.
+    pub fn jwks_if_fresh(&self) -> Option<Arc<String>> {
+        let guard = self.jwks.read().ok()?;
+        guard
+            .as_ref()
+            .filter(|(at, _)| at.elapsed() < TTL)
+            .map(|(_, d)| d.clone())
+    }
+
+    /// The JWKS document (serialised), read from the database when the copy is stale. Blocking.
+    /// A pre-published key appears within [`TTL`], far inside any pre-publication period.
+    pub fn jwks(&self, db: &Db) -> Result<Arc<String>, KeysError> {
+        if let Some(d) = self.jwks_if_fresh() {
+            return Ok(d);
+        }
+        let doc =
+            Arc::new(keys::jwks(&mut *db.conn()?, kuntalaistili_schema::now_utc())?.to_string());
+        if let Ok(mut g) = self.jwks.write() {
+            *g = Some((Instant::now(), doc.clone()));
+        }
+        Ok(doc)
     }
 
     fn fresh_keys(&self) -> Option<Arc<Vec<KeyEntry>>> {

@@ -8,21 +8,24 @@ use kuntalaistili_metadata::keys;
 use crate::IdpState;
 
 pub async fn oidc_jwks_get(state: web::Data<IdpState>) -> HttpResponse {
-    let st = state.clone();
-    let result = web::block(move || -> Result<serde_json::Value, keys::KeysError> {
-        let mut conn = st.db.conn()?;
-        keys::jwks(&mut conn, kuntalaistili_schema::now_utc())
-    })
-    .await;
-    match result {
-        Ok(Ok(doc)) => HttpResponse::Ok()
+    let doc = match state.oidc_cache.jwks_if_fresh() {
+        Some(d) => Ok(d),
+        None => {
+            let st = state.clone();
+            web::block(move || st.oidc_cache.jwks(&st.db))
+                .await
+                .unwrap_or_else(|_| Err(keys::KeysError::NoActiveKey("any")))
+        }
+    };
+    match doc {
+        Ok(doc) => HttpResponse::Ok()
+            .content_type("application/json")
             .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
-            .json(doc),
-        Ok(Err(e)) => {
+            .body(doc.as_str().to_owned()),
+        Err(e) => {
             tracing::error!(error = %e, "JWKS unavailable");
             unavailable()
         }
-        Err(_) => unavailable(),
     }
 }
 
