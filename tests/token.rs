@@ -9,7 +9,8 @@ use serde_json::Value;
 
 dual!(
     client_credentials_issues_verifiable_access_tokens,
-    token_endpoint_errors_are_exact_oauth_json
+    token_endpoint_errors_are_exact_oauth_json,
+    introspection_reports_only_our_live_access_tokens,
 );
 
 async fn add_client(app: &TestApp, grants: &[&str], scopes: &str) -> (String, String) {
@@ -217,4 +218,66 @@ async fn token_endpoint_errors_are_exact_oauth_json(b: Backend) {
         .unwrap();
     assert_eq!(r.status(), 400);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_request");
+}
+
+async fn introspect(app: &TestApp, auth: Option<String>, form: &[(&str, &str)]) -> (u16, Value) {
+    let mut rq = app.client.post(app.url("/oauth2/introspect")).form(form);
+    if let Some(a) = auth {
+        rq = rq.header("authorization", a);
+    }
+    let r = rq.send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
+async fn introspection_reports_only_our_live_access_tokens(b: Backend) {
+    let app = TestApp::start(b).await;
+    let (api, api_secret) = add_client(&app, &["client_credentials"], "scim").await;
+    let (rs, rs_secret) = add_client(&app, &["client_credentials"], "authz:check").await;
+    let (_, body, _) = token(
+        &app,
+        Some(basic(&api, &api_secret)),
+        &[("grant_type", "client_credentials")],
+    )
+    .await;
+    let at = body["access_token"].as_str().unwrap().to_owned();
+
+    // A resource server (another client) asks.
+    let (s, v) = introspect(&app, Some(basic(&rs, &rs_secret)), &[("token", &at)]).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["active"], true);
+    assert_eq!(
+        (v["client_id"].as_str(), v["scope"].as_str()),
+        (Some(api.as_str()), Some("scim"))
+    );
+    assert_eq!(v["token_type"], "Bearer");
+
+    // Tampered, foreign, expired and garbage tokens are simply inactive.
+    let mut parts: Vec<String> = at.split('.').map(str::to_owned).collect();
+    parts[1] = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .encode(br#"{"iss":"x","client_id":"a","scope":"admin","exp":9999999999}"#);
+    let st = app.state.clone();
+    let expired = app
+        .with_conn(move |c| {
+            let signer = keys::signer(c, &st.keys, keys::Alg::Es256, kuntalaistili_schema::now_utc()).unwrap();
+            signer.sign_jwt(&serde_json::json!({ "iss": st.settings.public_url, "client_id": "a", "scope": "scim", "exp": 1 }))
+        })
+        .await;
+    for t in [
+        parts.join("."),
+        expired,
+        "garbage".to_owned(),
+        "a.b.c".to_owned(),
+        "x".repeat(9000),
+    ] {
+        let (s, v) = introspect(&app, Some(basic(&rs, &rs_secret)), &[("token", &t)]).await;
+        assert_eq!((s, v), (200, serde_json::json!({ "active": false })));
+    }
+
+    // The endpoint itself needs an authenticated client and a token parameter.
+    let (s, v) = introspect(&app, None, &[("token", &at)]).await;
+    assert_eq!((s, v["error"].as_str()), (401, Some("invalid_client")));
+    let (s, v) = introspect(&app, Some(basic(&rs, "väärä")), &[("token", &at)]).await;
+    assert_eq!((s, v["error"].as_str()), (401, Some("invalid_client")));
+    let (s, v) = introspect(&app, Some(basic(&rs, &rs_secret)), &[]).await;
+    assert_eq!((s, v["error"].as_str()), (400, Some("invalid_request")));
 }

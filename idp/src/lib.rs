@@ -41,6 +41,7 @@ pub mod paths {
     pub const STYLESHEET: &str = "/static/style.css";
     pub const JWKS: &str = "/oauth2/jwks";
     pub const TOKEN: &str = "/oauth2/token";
+    pub const INTROSPECT: &str = "/oauth2/introspect";
 }
 
 /// Largest form body the IdP accepts.
@@ -152,6 +153,15 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                     .error_handler(oidc::error::form_error),
             )
             .route(web::post().to(oidc::token::oidc_token_post)),
+    )
+    .service(
+        web::resource(paths::INTROSPECT)
+            .app_data(
+                web::FormConfig::default()
+                    .limit(FORM_LIMIT_BYTES)
+                    .error_handler(oidc::error::form_error),
+            )
+            .route(web::post().to(oidc::introspect::oidc_introspect_post)),
     );
 }
 

@@ -1,7 +1,9 @@
-//! OpenID Connect / OAuth 2 endpoints. So far: the JWKS (`/oauth2/jwks`) and the token endpoint
-//! for `client_credentials`; discovery, authorize and the other grants arrive with the OIDC issue.
+//! OpenID Connect / OAuth 2 endpoints. So far: the JWKS (`/oauth2/jwks`), the token endpoint
+//! for `client_credentials` and introspection; discovery, authorize and the other grants arrive with the OIDC issue.
 
 pub mod cache;
+pub mod client_auth;
 pub mod error;
+pub mod introspect;
 pub mod jwks;
 pub mod token;

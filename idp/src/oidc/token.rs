@@ -5,12 +5,11 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
-use base64::engine::general_purpose::STANDARD;
-use base64::Engine;
 use kuntalaistili_metadata::keys::Alg;
 use kuntalaistili_schema::oidc_clients::OidcClient;
 use serde::Deserialize;
 
+use super::client_auth::{authenticate, MAX_PARAM};
 use super::error::OAuthError;
 use crate::IdpState;
 
@@ -20,61 +19,6 @@ pub struct TokenForm {
     scope: Option<String>,
     client_id: Option<String>,
     client_secret: Option<String>,
-}
-
-/// Largest accepted parameter value (anything longer is malformed, not a credential).
-const MAX_PARAM: usize = 2048;
-
-fn percent_decode(s: &str) -> Option<String> {
-    // RFC 6749 §2.3.1: id and secret are form-urlencoded before Basic encoding.
-    let mut out = Vec::with_capacity(s.len());
-    let b = s.as_bytes();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            b'%' => {
-                let hex = s.get(i + 1..i + 3)?;
-                out.push(u8::from_str_radix(hex, 16).ok()?);
-                i += 3;
-            }
-            b'+' => {
-                out.push(b' ');
-                i += 1;
-            }
-            c => {
-                out.push(c);
-                i += 1;
-            }
-        }
-    }
-    String::from_utf8(out).ok()
-}
-
-/// Client credentials from the Basic header, if present.
-fn basic_credentials(req: &HttpRequest) -> Result<Option<(String, String)>, OAuthError> {
-    let Some(value) = req.headers().get(header::AUTHORIZATION) else {
-        return Ok(None);
-    };
-    let value = value
-        .to_str()
-        .map_err(|_| OAuthError::invalid_client(true))?;
-    let Some(encoded) = value
-        .strip_prefix("Basic ")
-        .or_else(|| value.strip_prefix("basic "))
-    else {
-        return Err(OAuthError::invalid_client(true));
-    };
-    let decoded = STANDARD
-        .decode(encoded.trim())
-        .map_err(|_| OAuthError::invalid_client(true))?;
-    let decoded = String::from_utf8(decoded).map_err(|_| OAuthError::invalid_client(true))?;
-    let (id, secret) = decoded
-        .split_once(':')
-        .ok_or_else(|| OAuthError::invalid_client(true))?;
-    match (percent_decode(id), percent_decode(secret)) {
-        (Some(id), Some(secret)) => Ok(Some((id, secret))),
-        _ => Err(OAuthError::invalid_client(true)),
-    }
 }
 
 pub async fn oidc_token_post(
@@ -96,57 +40,11 @@ pub async fn oidc_token_post(
             return Err(OAuthError::invalid_request("parameter too long"));
         }
     }
-    let basic = basic_credentials(&req)?;
-    let used_basic = basic.is_some();
-    let (client_id, secret) = match (basic, form.client_secret) {
-        (Some(_), Some(_)) => {
-            return Err(OAuthError::invalid_request(
-                "use one client authentication method, not two",
-            ));
-        }
-        (Some((id, secret)), None) => {
-            if form.client_id.as_ref().is_some_and(|f| *f != id) {
-                return Err(OAuthError::invalid_request(
-                    "client_id differs from the authenticated client",
-                ));
-            }
-            (id, secret)
-        }
-        (None, Some(secret)) => match form.client_id {
-            Some(id) => (id, secret),
-            None => return Err(OAuthError::invalid_client(false)),
-        },
-        (None, None) => return Err(OAuthError::invalid_client(false)),
-    };
     let grant = form
         .grant_type
+        .clone()
         .ok_or_else(|| OAuthError::invalid_request("grant_type is required"))?;
-
-    let client = match state.oidc_cache.client_if_fresh(&client_id) {
-        Some(c) => c,
-        None => {
-            let st = state.clone();
-            let cid = client_id.clone();
-            web::block(move || st.oidc_cache.client(&st.db, &cid))
-                .await
-                .map_err(|_| OAuthError::unavailable())?
-                .map_err(|e| {
-                    tracing::error!(error = %e, "client look-up failed");
-                    OAuthError::unavailable()
-                })?
-        }
-    };
-    let client = match client {
-        Some(c)
-            if !c.disabled && kuntalaistili_federation::clients::secret_matches(&c, &secret) =>
-        {
-            c
-        }
-        _ => {
-            tracing::info!(client = %client_id, "client authentication failed");
-            return Err(OAuthError::invalid_client(used_basic));
-        }
-    };
+    let client = authenticate(&state, &req, form.client_id, form.client_secret).await?;
 
     match grant.as_str() {
         "client_credentials" => client_credentials(&state, &client, form.scope.as_deref()).await,
@@ -223,16 +121,4 @@ async fn client_credentials(
             "expires_in": lifetime,
             "scope": scope,
         })))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::percent_decode;
-
-    #[test]
-    fn basic_credentials_are_form_decoded() {
-        assert_eq!(percent_decode("a%3Ab+c").as_deref(), Some("a:b c"));
-        assert_eq!(percent_decode("%zz"), None);
-        assert_eq!(percent_decode("%ff"), None);
-    }
 }
