@@ -90,6 +90,11 @@ pub fn prepare(config: &Config) -> anyhow::Result<web::Data<IdpState>> {
     if !created.is_empty() {
         tracing::info!(count = created.len(), "created signing keys");
     }
+    if kuntalaistili_services::directory::classification::ensure_loaded(&mut *db.conn()?)
+        .context("loading the seutukunta classification")?
+    {
+        tracing::info!("loaded the bundled seutukunta classification");
+    }
     let state = IdpState::new(db, idp_settings(config), keys)?;
     Ok(web::Data::new(state))
 }
@@ -145,6 +150,7 @@ pub fn bind(config: &Config, state: web::Data<IdpState>) -> anyhow::Result<Bound
     spawn_housekeeping(state.clone());
     let factory = move || {
         let st = state.clone();
+        let db = state.db.clone();
         App::new()
             .app_data(st.clone())
             .wrap(kuntalaistili_idp::error_pages())
@@ -165,6 +171,7 @@ pub fn bind(config: &Config, state: web::Data<IdpState>) -> anyhow::Result<Bound
                 }
             })
             .configure(kuntalaistili_idp::configure)
+            .configure(|cfg| kuntalaistili_services::directory::configure(cfg, db))
             .route("/", web::get().to(front_page))
     };
     let mut server = HttpServer::new(factory).shutdown_timeout(5);

@@ -6,6 +6,7 @@ mod audit_log;
 mod bad_input;
 mod browser;
 mod cli;
+mod directory;
 mod keys;
 mod login;
 mod ops;

@@ -80,7 +80,9 @@ diesel::allow_tables_to_appear_in_same_query!(
     audit_head,
     audit_events,
     signing_keys,
-    oidc_clients
+    oidc_clients,
+    dir_seutukunnat,
+    dir_municipalities
 );
 
 diesel::table! {
@@ -112,3 +114,22 @@ diesel::table! {
         updated_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    dir_seutukunnat (code) {
+        code -> Text,
+        name_fi -> Text,
+        name_sv -> Text,
+        source -> Text,
+    }
+}
+
+diesel::table! {
+    dir_municipalities (code) {
+        code -> Text,
+        name_fi -> Text,
+        seutukunta_code -> Text,
+    }
+}
+
+diesel::joinable!(dir_municipalities -> dir_seutukunnat (seutukunta_code));

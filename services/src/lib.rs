@@ -1,5 +1,7 @@
-//! Built-in services (to be filled by the portal and service issues): `directory`, `noticeboard`,
-//! `reservations`, `appointments`, `forms`, `feedback`, `events`, and the `kit` that makes each of
-//! them an OIDC relying party of the IdP. Services never depend on the `idp` crate.
-//!
-//! Intentionally empty today: nothing here is used yet, and nothing is faked.
+//! Built-in services, one module folder each. So far: `directory` (the Statistics Finland
+//! sub-region classification and its public JSON API). With the portal and service issues:
+//! `noticeboard`, `reservations`, `appointments`, `forms`, `feedback`, `events`, and the `kit` that
+//! makes each of them an OIDC relying party of the IdP. Services never depend on the `idp` crate.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod directory;

@@ -53,6 +53,9 @@ enum Command {
     /// Token-signing keys.
     #[command(subcommand)]
     Keys(KeysCommand),
+    /// The service directory.
+    #[command(subcommand)]
+    Directory(DirectoryCommand),
     /// OIDC / OAuth 2 clients (relying parties).
     #[command(subcommand)]
     Clients(ClientsCommand),
@@ -114,6 +117,13 @@ struct AddUser {
     /// resident (default), staff or admin.
     #[arg(long)]
     role: Option<String>,
+}
+
+#[derive(Subcommand)]
+enum DirectoryCommand {
+    /// Replace the seutukunta classification with a Statistics Finland JSON file (the shape of
+    /// services/data/seutukunnat-2025.json); all or nothing.
+    Import { file: PathBuf },
 }
 
 #[derive(Subcommand)]
@@ -227,6 +237,26 @@ fn run(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
         }
         Command::Keys(cmd) => keys_cmd(&config, cmd, cli.json, io),
         Command::Clients(cmd) => clients_cmd(&config, cmd, cli.json, io),
+        Command::Directory(DirectoryCommand::Import { file }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let db = open_migrated(&config)?;
+            let (regions, municipalities) =
+                kuntalaistili_services::directory::classification::import(&mut *db.conn()?, &text)?;
+            if cli.json {
+                writeln!(
+                    io.out,
+                    "{}",
+                    serde_json::json!({ "seutukunnat": regions, "municipalities": municipalities })
+                )?;
+            } else {
+                writeln!(
+                    io.out,
+                    "imported {regions} seutukunnat with {municipalities} municipalities"
+                )?;
+            }
+            Ok(0)
+        }
         Command::Argon2Bench { seconds, threads } => {
             argon2_bench(&config, seconds, threads, cli.json, io)
         }

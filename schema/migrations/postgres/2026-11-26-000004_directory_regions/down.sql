@@ -1,0 +1,2 @@
+DROP TABLE dir_municipalities;
+DROP TABLE dir_seutukunnat;

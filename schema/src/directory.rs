@@ -1,0 +1,69 @@
+//! Service directory rows: the sub-region classification (rows only; parsing and validation live
+//! in `kuntalaistili-services`).
+
+use diesel::prelude::*;
+
+use crate::pool::{write_tx, AnyConnection};
+use crate::schema::{dir_municipalities, dir_seutukunnat};
+use crate::DbError;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = dir_seutukunnat)]
+pub struct Seutukunta {
+    pub code: String,
+    pub name_fi: String,
+    pub name_sv: String,
+    pub source: String,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = dir_municipalities)]
+pub struct Municipality {
+    pub code: String,
+    pub name_fi: String,
+    pub seutukunta_code: String,
+}
+
+/// Replaces the whole classification in one transaction (all or nothing).
+pub fn replace_classification(
+    conn: &mut AnyConnection,
+    regions: &[Seutukunta],
+    municipalities: &[Municipality],
+) -> Result<(), DbError> {
+    write_tx(conn, |conn| -> Result<(), DbError> {
+        diesel::delete(dir_municipalities::table).execute(conn)?;
+        diesel::delete(dir_seutukunnat::table).execute(conn)?;
+        // Row by row: diesel's multi-row insert does not compile for the two-backend connection;
+        // inside one transaction this takes milliseconds for the ~380 rows.
+        for r in regions {
+            diesel::insert_into(dir_seutukunnat::table)
+                .values(r)
+                .execute(conn)?;
+        }
+        for m in municipalities {
+            diesel::insert_into(dir_municipalities::table)
+                .values(m)
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+/// Every sub-region by code, and every municipality by code.
+pub fn classification(
+    conn: &mut AnyConnection,
+) -> Result<(Vec<Seutukunta>, Vec<Municipality>), DbError> {
+    let regions = dir_seutukunnat::table
+        .order(dir_seutukunnat::code.asc())
+        .select(Seutukunta::as_select())
+        .load(conn)?;
+    let municipalities = dir_municipalities::table
+        .order(dir_municipalities::code.asc())
+        .select(Municipality::as_select())
+        .load(conn)?;
+    Ok((regions, municipalities))
+}
+
+pub fn count_regions(conn: &mut AnyConnection) -> Result<i64, DbError> {
+    Ok(dir_seutukunnat::table.count().get_result(conn)?)
+}
