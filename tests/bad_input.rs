@@ -116,11 +116,7 @@ async fn unknown_paths_and_methods_get_pages(b: Backend) {
         .unwrap();
     assert!((200..500).contains(&r.status().as_u16()));
     let r = app
-        .client
-        .post(app.url("/account/sessions/x/end"))
-        .form(&[("csrf", "x")])
-        .send()
-        .await
-        .unwrap();
+        .post_form(&app.client, "/account/sessions/x/end", &[("csrf", "x")])
+        .await;
     assert_eq!(r.status(), 403);
 }

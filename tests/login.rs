@@ -203,40 +203,41 @@ async fn login_without_valid_csrf_token_is_refused(b: Backend) {
     // Missing token.
     app.csrf_token(&app.client, "/login").await;
     let r = app
-        .client
-        .post(app.url("/login"))
-        .form(&[("username", "ville"), ("password", "oikea-salasana")])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            &app.client,
+            "/login",
+            &[("username", "ville"), ("password", "oikea-salasana")],
+        )
+        .await;
     assert_eq!(r.status(), 403);
     assert!(r.text().await.unwrap().contains("Lomake ehti vanhentua"));
     // A token from another browser.
     let other = new_client();
     let foreign = app.csrf_token(&other, "/login").await;
     let r = app
-        .client
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf", foreign.as_str()),
-            ("username", "ville"),
-            ("password", "oikea-salasana"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            &app.client,
+            "/login",
+            &[
+                ("csrf", foreign.as_str()),
+                ("username", "ville"),
+                ("password", "oikea-salasana"),
+            ],
+        )
+        .await;
     assert_eq!(r.status(), 403);
     // No cookie at all.
-    let r = new_client()
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf", foreign.as_str()),
-            ("username", "ville"),
-            ("password", "oikea-salasana"),
-        ])
-        .send()
-        .await
-        .unwrap();
+    let r = app
+        .post_form(
+            &new_client(),
+            "/login",
+            &[
+                ("csrf", foreign.as_str()),
+                ("username", "ville"),
+                ("password", "oikea-salasana"),
+            ],
+        )
+        .await;
     assert_eq!(r.status(), 403);
     assert_eq!(
         app.client

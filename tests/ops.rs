@@ -58,16 +58,16 @@ async fn database_down_fails_readiness_and_shows_clear_login_error(b: Backend) {
         "database"
     );
     let r = app
-        .client
-        .post(app.url("/login"))
-        .form(&[
-            ("csrf", csrf.as_str()),
-            ("username", "dora"),
-            ("password", "oikea-salasana"),
-        ])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            &app.client,
+            "/login",
+            &[
+                ("csrf", csrf.as_str()),
+                ("username", "dora"),
+                ("password", "oikea-salasana"),
+            ],
+        )
+        .await;
     assert_eq!(r.status(), 503);
     let html = r.text().await.unwrap();
     assert!(

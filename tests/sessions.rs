@@ -81,12 +81,8 @@ async fn logout_ends_the_session_on_the_server(b: Backend) {
     assert_eq!(page.status(), 200);
     let token = csrf_from(&page.text().await.unwrap()).unwrap();
     let r = app
-        .client
-        .post(app.url("/logout"))
-        .form(&[("csrf", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+        .post_form(&app.client, "/logout", &[("csrf", token.as_str())])
+        .await;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/login?logged_out=1");
     assert!(set_cookies(&r)
@@ -133,12 +129,8 @@ async fn logout_requires_csrf_token(b: Backend) {
     app.add_user("tiina", "oikea-salasana").await;
     app.login(&app.client, "tiina", "oikea-salasana").await;
     let r = app
-        .client
-        .post(app.url("/logout"))
-        .form(&[("csrf", "forged")])
-        .send()
-        .await
-        .unwrap();
+        .post_form(&app.client, "/logout", &[("csrf", "forged")])
+        .await;
     assert_eq!(r.status(), 403);
     assert!(r.headers()["content-type"]
         .to_str()
@@ -178,12 +170,13 @@ async fn log_out_everywhere_ends_every_session(b: Backend) {
         .unwrap();
     assert_eq!(html.matches("/end\"").count(), 2, "both sessions listed");
     let token = csrf_from(&html).unwrap();
-    let r = laptop
-        .post(app.url("/account/sessions/end-all"))
-        .form(&[("csrf", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+    let r = app
+        .post_form(
+            &laptop,
+            "/account/sessions/end-all",
+            &[("csrf", token.as_str())],
+        )
+        .await;
     assert_eq!(r.status(), 303);
     assert_eq!(
         phone
@@ -237,12 +230,12 @@ async fn ending_another_session_keeps_this_one(b: Backend) {
         .unwrap();
     let token = csrf_from(&html).unwrap();
     let r = app
-        .client
-        .post(app.url(&format!("/account/sessions/{phone_session}/end")))
-        .form(&[("csrf", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            &app.client,
+            &format!("/account/sessions/{phone_session}/end"),
+            &[("csrf", token.as_str())],
+        )
+        .await;
     assert_eq!(r.status(), 303);
     assert_eq!(r.headers()["location"], "/account?ended=1");
     assert_eq!(
@@ -265,12 +258,12 @@ async fn ending_another_session_keeps_this_one(b: Backend) {
     );
     // Someone else's or an unknown session id is not found.
     let r = app
-        .client
-        .post(app.url("/account/sessions/not-a-session/end"))
-        .form(&[("csrf", token.as_str())])
-        .send()
-        .await
-        .unwrap();
+        .post_form(
+            &app.client,
+            "/account/sessions/not-a-session/end",
+            &[("csrf", token.as_str())],
+        )
+        .await;
     assert_eq!(r.status(), 404);
 }
 

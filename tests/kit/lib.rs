@@ -275,6 +275,16 @@ impl TestApp {
         csrf_from(&body).unwrap_or_else(|| panic!("no CSRF field on {path}: {body}"))
     }
 
+    /// POSTs a form with `client` (cookies and all) to `path`.
+    pub async fn post_form(
+        &self,
+        client: &reqwest::Client,
+        path: &str,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        client.post(self.url(path)).form(form).send().await.unwrap()
+    }
+
     /// Submits the login form with `client`.
     pub async fn login(
         &self,
