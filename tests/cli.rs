@@ -216,6 +216,29 @@ async fn users_commands_manage_the_register(b: Backend) {
         assert_eq!(code, 0);
         assert_eq!(v["checked"], 4, "{v}");
         assert!(v["first_broken"].is_null());
+
+        // Export as JSON lines: every row with its hashes, linked into one chain.
+        let (code, text) = cli.run(&["audit", "export"], "");
+        assert_eq!(code, 0);
+        let rows: Vec<serde_json::Value> = text
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect();
+        assert_eq!(rows.len(), 4);
+        assert_eq!(
+            rows[0]["prev_hash"],
+            kuntalaistili_schema::audit::GENESIS_HASH
+        );
+        for pair in rows.windows(2) {
+            assert_eq!(pair[1]["prev_hash"], pair[0]["hash"]);
+            assert_eq!(
+                pair[1]["seq"].as_i64().unwrap(),
+                pair[0]["seq"].as_i64().unwrap() + 1
+            );
+        }
+        assert_eq!(rows[0]["event_type"], "user.created");
+        let (_, tail) = cli.run(&["audit", "export", "--after-seq", "3"], "");
+        assert_eq!(tail.lines().count(), 1, "incremental export");
     })
     .await
     .unwrap();

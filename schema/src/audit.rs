@@ -136,6 +136,16 @@ pub fn recent(
     Ok(q.load(conn)?)
 }
 
+/// Up to `limit` events with `seq > after`, oldest first (for export in batches).
+pub fn after(conn: &mut AnyConnection, after: i64, limit: i64) -> Result<Vec<AuditEvent>, DbError> {
+    Ok(audit_events::table
+        .filter(audit_events::seq.gt(after))
+        .order(audit_events::seq.asc())
+        .limit(limit)
+        .select(AuditEvent::as_select())
+        .load(conn)?)
+}
+
 /// What [`verify`] found.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct VerifyReport {

@@ -130,6 +130,13 @@ enum DirectoryCommand {
 enum AuditCommand {
     /// Check the hash chain; report the first broken or missing row.
     Verify,
+    /// Write events as JSON lines (every field, hashes included, so the chain can be re-checked
+    /// elsewhere), oldest first.
+    Export {
+        /// Only events after this sequence number (for incremental export).
+        #[arg(long, default_value_t = 0)]
+        after_seq: i64,
+    },
 }
 
 /// Input and output of one command run.
@@ -255,6 +262,21 @@ fn run(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
                     "imported {regions} seutukunnat with {municipalities} municipalities"
                 )?;
             }
+            Ok(0)
+        }
+        Command::Audit(AuditCommand::Export { after_seq }) => {
+            let db = open_migrated(&config)?;
+            let mut conn = db.conn()?;
+            let mut last = after_seq;
+            loop {
+                let batch = kuntalaistili_schema::audit::after(&mut conn, last, 1000)?;
+                let Some(tail) = batch.last() else { break };
+                last = tail.seq;
+                for e in &batch {
+                    writeln!(io.out, "{}", serde_json::to_string(e)?)?;
+                }
+            }
+            io.out.flush()?;
             Ok(0)
         }
         Command::Argon2Bench { seconds, threads } => {
