@@ -68,7 +68,7 @@ async fn bundled_classification_is_served_and_can_be_replaced(b: Backend) {
         &next,
         r#"{"source":"Statistics Finland seutukunta_1_20260101 (test excerpt)","seutukunnat":[
             {"code":"011","name_fi":"Helsinki","name_sv":"Helsingfors","municipalities":[{"code":"091","name_fi":"Helsinki"},{"code":"049","name_fi":"Espoo"}]},
-            {"code":"021","name_fi":"Turku","name_sv":"Åbo","municipalities":[{"code":"853","name_fi":"Turku"}]}]}"#,
+            {"code":"023","name_fi":"Turku","name_sv":"Åbo","municipalities":[{"code":"853","name_fi":"Turku"}]}]}"#,
     )
     .unwrap();
     let (code, v) = tokio::task::block_in_place(|| {
@@ -122,4 +122,150 @@ async fn bundled_classification_is_served_and_can_be_replaced(b: Backend) {
         .await
         .unwrap();
     assert_eq!(doc["seutukunnat"].as_array().unwrap().len(), 2);
+}
+
+const CATALOGUE: &str = r#"{"services": [
+  {"id": "kirjasto", "name": {"fi": "Kirjastokortti", "sv": "Bibliotekskort", "en": "Library card"},
+   "description": {"fi": "Hae kirjastokorttia.", "sv": "Ansök om bibliotekskort.", "en": "Apply for a library card."},
+   "provider": "Helsingin kaupunki", "channel_url": "https://kirjasto.example.fi/kortti", "auth_level": "password",
+   "keywords": ["kirjasto", "lainaus"], "target_groups": ["residents"], "municipalities": ["091"], "built_in": false},
+  {"id": "uimahalli", "name": {"fi": "Uimahallivuorot", "sv": "Simhallsturer", "en": "Swimming hall shifts"},
+   "description": {"fi": "Varaa vuoro.", "sv": "Boka en tur.", "en": "Book a shift."},
+   "provider": "Turun kaupunki", "channel_url": "https://turku.example.fi/uinti", "auth_level": "strong",
+   "keywords": ["liikunta"], "target_groups": ["clubs"], "municipalities": ["853"], "built_in": false},
+  {"id": "palaute", "name": {"fi": "Palaute", "sv": "Respons", "en": "Feedback"},
+   "description": {"fi": "Anna palautetta.", "sv": "Ge respons.", "en": "Give feedback."},
+   "provider": "Kuntalaistili", "channel_url": "/services/feedback", "auth_level": "none",
+   "keywords": [], "target_groups": [], "municipalities": [], "built_in": true}
+]}"#;
+
+dual!(services_are_imported_searched_and_exported);
+
+async fn services_are_imported_searched_and_exported(b: Backend) {
+    let app = TestApp::start(b).await;
+    let file = app.db.dir().join("services.json");
+    std::fs::write(&file, CATALOGUE).unwrap();
+    let (code, v) = tokio::task::block_in_place(|| {
+        cli(
+            &app,
+            &[
+                "directory",
+                "import-services",
+                file.to_str().unwrap(),
+                "--json",
+            ],
+        )
+    });
+    assert_eq!((code, v), (0, serde_json::json!({ "services": 3 })));
+
+    let ids = |doc: &Value| -> Vec<String> {
+        let mut v: Vec<String> = doc["services"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["id"].as_str().unwrap().to_owned())
+            .collect();
+        v.sort();
+        v
+    };
+    let get = |query: &'static str| {
+        let url = app.url(&format!("/services/directory/api/services{query}"));
+        let client = app.client.clone();
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let (s, all) = get("").await;
+    assert_eq!(
+        (s, ids(&all)),
+        (
+            200,
+            vec!["kirjasto".to_owned(), "palaute".into(), "uimahalli".into()]
+        )
+    );
+    // Helsinki sub-region: its own service and the one offered everywhere.
+    assert_eq!(
+        ids(&get("?seutukunta=011").await.1),
+        ["kirjasto", "palaute"]
+    );
+    assert_eq!(
+        ids(&get("?seutukunta=023").await.1),
+        ["palaute", "uimahalli"]
+    );
+    // Text in any language, names, descriptions and keywords, case-insensitive.
+    assert_eq!(ids(&get("?q=SIMHALL").await.1), ["uimahalli"]);
+    assert_eq!(ids(&get("?q=lainaus").await.1), ["kirjasto"]);
+    assert_eq!(
+        ids(&get("?q=kirjasto&seutukunta=023").await.1),
+        Vec::<String>::new()
+    );
+    // Bad parameters: RFC 7807 problems.
+    let r = app
+        .client
+        .get(app.url("/services/directory/api/services?seutukunta=x1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert!(r.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("application/problem+json"));
+
+    // A service without its Swedish name is refused, and nothing of that file is stored.
+    let broken = CATALOGUE
+        .replace(r#""sv": "Respons""#, r#""sv": """#)
+        .replace("Kirjastokortti", "Uusi nimi");
+    std::fs::write(&file, broken).unwrap();
+    let (code, v) = tokio::task::block_in_place(|| {
+        cli(
+            &app,
+            &[
+                "directory",
+                "import-services",
+                file.to_str().unwrap(),
+                "--json",
+            ],
+        )
+    });
+    assert_eq!(code, 1);
+    assert!(
+        v["error"].as_str().unwrap().contains("fi, sv and en"),
+        "{v}"
+    );
+    assert!(get("?q=Uusi").await.1["services"]
+        .as_array()
+        .unwrap()
+        .is_empty());
+
+    // Export gives back what was imported.
+    let config = app.db.dir().join("cli.toml");
+    let (mut input, mut out) = (std::io::Cursor::new(Vec::new()), Vec::new());
+    let mut io = Io {
+        stdin: &mut input,
+        interactive: false,
+        out: &mut out,
+    };
+    let code = tokio::task::block_in_place(|| {
+        run_args(
+            [
+                "kuntalaistili",
+                "--config",
+                config.to_str().unwrap(),
+                "directory",
+                "export-services",
+            ],
+            &mut io,
+        )
+        .unwrap()
+    });
+    assert_eq!(code, 0);
+    let exported: Value = serde_json::from_slice(&out).unwrap();
+    let mut original: Value = serde_json::from_str(CATALOGUE).unwrap();
+    original["services"]
+        .as_array_mut()
+        .unwrap()
+        .sort_by_key(|s| s["name"]["fi"].as_str().unwrap().to_owned());
+    assert_eq!(exported, original);
 }

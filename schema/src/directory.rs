@@ -4,7 +4,7 @@
 use diesel::prelude::*;
 
 use crate::pool::{write_tx, AnyConnection};
-use crate::schema::{dir_municipalities, dir_seutukunnat};
+use crate::schema::{dir_municipalities, dir_services, dir_seutukunnat};
 use crate::DbError;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -66,4 +66,49 @@ pub fn classification(
 
 pub fn count_regions(conn: &mut AnyConnection) -> Result<i64, DbError> {
     Ok(dir_seutukunnat::table.count().get_result(conn)?)
+}
+
+/// A service in the directory (validated by `kuntalaistili-services`).
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = dir_services)]
+pub struct Service {
+    pub id: String,
+    pub name_fi: String,
+    pub name_sv: String,
+    pub name_en: String,
+    pub description_fi: String,
+    pub description_sv: String,
+    pub description_en: String,
+    pub provider: String,
+    pub channel_url: String,
+    pub auth_level: String,
+    /// JSON array of strings.
+    pub keywords: String,
+    /// JSON array of strings.
+    pub target_groups: String,
+    /// JSON array of municipality codes; empty: every municipality.
+    pub municipalities: String,
+    pub built_in: bool,
+    pub updated_at: chrono::NaiveDateTime,
+}
+
+/// Inserts or replaces services by id, all in one transaction.
+pub fn upsert_services(conn: &mut AnyConnection, services: &[Service]) -> Result<(), DbError> {
+    write_tx(conn, |conn| -> Result<(), DbError> {
+        for s in services {
+            diesel::delete(dir_services::table.find(&s.id)).execute(conn)?;
+            diesel::insert_into(dir_services::table)
+                .values(s)
+                .execute(conn)?;
+        }
+        Ok(())
+    })
+}
+
+/// Every service, by Finnish name.
+pub fn services(conn: &mut AnyConnection) -> Result<Vec<Service>, DbError> {
+    Ok(dir_services::table
+        .order((dir_services::name_fi.asc(), dir_services::id.asc()))
+        .select(Service::as_select())
+        .load(conn)?)
 }

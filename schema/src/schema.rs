@@ -82,7 +82,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     signing_keys,
     oidc_clients,
     dir_seutukunnat,
-    dir_municipalities
+    dir_municipalities,
+    dir_services
 );
 
 diesel::table! {
@@ -133,3 +134,23 @@ diesel::table! {
 }
 
 diesel::joinable!(dir_municipalities -> dir_seutukunnat (seutukunta_code));
+
+diesel::table! {
+    dir_services (id) {
+        id -> Text,
+        name_fi -> Text,
+        name_sv -> Text,
+        name_en -> Text,
+        description_fi -> Text,
+        description_sv -> Text,
+        description_en -> Text,
+        provider -> Text,
+        channel_url -> Text,
+        auth_level -> Text,
+        keywords -> Text,
+        target_groups -> Text,
+        municipalities -> Text,
+        built_in -> Bool,
+        updated_at -> Timestamp,
+    }
+}

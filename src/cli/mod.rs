@@ -124,6 +124,11 @@ enum DirectoryCommand {
     /// Replace the seutukunta classification with a Statistics Finland JSON file (the shape of
     /// services/data/seutukunnat-2025.json); all or nothing.
     Import { file: PathBuf },
+    /// Add or replace services from a JSON file (`{"services": [...]}`, the export format);
+    /// all or nothing.
+    ImportServices { file: PathBuf },
+    /// Print every service in the exchange format.
+    ExportServices,
 }
 
 #[derive(Subcommand)]
@@ -244,6 +249,28 @@ fn run(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
         }
         Command::Keys(cmd) => keys_cmd(&config, cmd, cli.json, io),
         Command::Clients(cmd) => clients_cmd(&config, cmd, cli.json, io),
+        Command::Directory(DirectoryCommand::ImportServices { file }) => {
+            let text = std::fs::read_to_string(&file)
+                .with_context(|| format!("reading {}", file.display()))?;
+            let db = open_migrated(&config)?;
+            let n = kuntalaistili_services::directory::catalogue::import(
+                &mut *db.conn()?,
+                &text,
+                kuntalaistili_schema::now_utc(),
+            )?;
+            if cli.json {
+                writeln!(io.out, "{}", serde_json::json!({ "services": n }))?;
+            } else {
+                writeln!(io.out, "imported {n} services")?;
+            }
+            Ok(0)
+        }
+        Command::Directory(DirectoryCommand::ExportServices) => {
+            let db = open_migrated(&config)?;
+            let cat = kuntalaistili_services::directory::catalogue::export(&mut *db.conn()?)?;
+            writeln!(io.out, "{}", serde_json::to_string_pretty(&cat)?)?;
+            Ok(0)
+        }
         Command::Directory(DirectoryCommand::Import { file }) => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;
