@@ -148,6 +148,18 @@ fn signs_at(k: &SigningKey, now: NaiveDateTime) -> bool {
     k.activates_at <= now && k.retires_at.is_none_or(|r| r > now)
 }
 
+/// Of `rows`, the key of `alg` that signs at `now`: the most recently activated one (ties by
+/// kid, so every node picks the same).
+pub fn active(rows: &[SigningKey], alg: Alg, now: NaiveDateTime) -> Option<&SigningKey> {
+    rows.iter()
+        .filter(|k| k.alg == alg.as_str() && signs_at(k, now))
+        .max_by(|a, b| {
+            a.activates_at
+                .cmp(&b.activates_at)
+                .then_with(|| a.kid.cmp(&b.kid))
+        })
+}
+
 /// Creates a signing key for every algorithm that has none in force; returns the new key ids.
 /// Called at start-up, so a fresh installation signs at once.
 pub fn ensure(
@@ -242,16 +254,9 @@ pub fn signer(
     alg: Alg,
     now: NaiveDateTime,
 ) -> Result<Signer, KeysError> {
-    let row = signing_keys::published(conn, now)?
-        .into_iter()
-        .filter(|k| k.alg == alg.as_str() && signs_at(k, now))
-        .max_by(|a, b| {
-            a.activates_at
-                .cmp(&b.activates_at)
-                .then_with(|| a.kid.cmp(&b.kid))
-        })
-        .ok_or(KeysError::NoActiveKey(alg.as_str()))?;
-    signer_for(&row, master)
+    let rows = signing_keys::published(conn, now)?;
+    let row = active(&rows, alg, now).ok_or(KeysError::NoActiveKey(alg.as_str()))?;
+    signer_for(row, master)
 }
 
 /// The signer of one stored key (decrypts its private part).

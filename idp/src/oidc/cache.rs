@@ -11,6 +11,7 @@ use chrono::NaiveDateTime;
 use kuntalaistili_metadata::crypto::MasterKeys;
 use kuntalaistili_metadata::keys::{self, Alg, KeysError, Signer};
 use kuntalaistili_schema::oidc_clients::{self, OidcClient};
+use kuntalaistili_schema::signing_keys::SigningKey;
 use kuntalaistili_schema::{Db, DbError};
 
 pub const TTL: Duration = Duration::from_secs(30);
@@ -18,13 +19,24 @@ pub const TTL: Duration = Duration::from_secs(30);
 /// A cached client (or the fact that there is none) and when it was read.
 type ClientEntry = (Instant, Option<Arc<OidcClient>>);
 
-/// A published key: signs from, signs until, and its decrypted signer.
-type KeyEntry = (NaiveDateTime, Option<NaiveDateTime>, Arc<Signer>);
+/// The published keys and, at the same index, their decrypted signers.
+struct KeyEntries {
+    rows: Vec<SigningKey>,
+    signers: Vec<Arc<Signer>>,
+}
+
+impl KeyEntries {
+    fn active(&self, alg: Alg, now: NaiveDateTime) -> Option<Arc<Signer>> {
+        let row = keys::active(&self.rows, alg, now)?;
+        let i = self.rows.iter().position(|r| r.kid == row.kid)?;
+        self.signers.get(i).cloned()
+    }
+}
 
 #[derive(Default)]
 pub struct Caches {
     clients: RwLock<HashMap<String, ClientEntry>>,
-    signers: RwLock<Option<(Instant, Arc<Vec<KeyEntry>>)>>,
+    signers: RwLock<Option<(Instant, Arc<KeyEntries>)>>,
     jwks: RwLock<Option<(Instant, Arc<String>)>>,
 }
 
@@ -90,7 +102,7 @@ impl Caches {
         Ok(doc)
     }
 
-    fn fresh_keys(&self) -> Option<Arc<Vec<KeyEntry>>> {
+    fn fresh_keys(&self) -> Option<Arc<KeyEntries>> {
         let guard = self.signers.read().ok()?;
         guard
             .as_ref()
@@ -100,7 +112,8 @@ impl Caches {
 
     /// The signer of `alg` when the key list in memory is fresh; never touches the database.
     pub fn signer_if_fresh(&self, alg: Alg) -> Option<Arc<Signer>> {
-        active(&self.fresh_keys()?, alg, kuntalaistili_schema::now_utc())
+        self.fresh_keys()?
+            .active(alg, kuntalaistili_schema::now_utc())
     }
 
     /// The key of `alg` that signs now, chosen from the published keys (read and decrypted once
@@ -111,14 +124,11 @@ impl Caches {
             Some(l) => l,
             None => {
                 let rows = kuntalaistili_schema::signing_keys::published(&mut *db.conn()?, now)?;
-                let mut list = Vec::with_capacity(rows.len());
-                for r in &rows {
-                    list.push((
-                        r.activates_at,
-                        r.retires_at,
-                        Arc::new(keys::signer_for(r, master)?),
-                    ));
-                }
+                let signers = rows
+                    .iter()
+                    .map(|r| keys::signer_for(r, master).map(Arc::new))
+                    .collect::<Result<Vec<_>, _>>()?;
+                let list = KeyEntries { rows, signers };
                 let list = Arc::new(list);
                 if let Ok(mut g) = self.signers.write() {
                     *g = Some((Instant::now(), list.clone()));
@@ -126,15 +136,7 @@ impl Caches {
                 list
             }
         };
-        active(&list, alg, now).ok_or(KeysError::NoActiveKey(alg.as_str()))
+        list.active(alg, now)
+            .ok_or(KeysError::NoActiveKey(alg.as_str()))
     }
-}
-
-/// The most recently activated key of `alg` that signs at `now` (the same rule as
-/// `keys::signer`).
-fn active(list: &[KeyEntry], alg: Alg, now: NaiveDateTime) -> Option<Arc<Signer>> {
-    list.iter()
-        .filter(|(from, until, s)| s.alg == alg && *from <= now && until.is_none_or(|u| u > now))
-        .max_by(|a, b| a.0.cmp(&b.0).then_with(|| a.2.kid.cmp(&b.2.kid)))
-        .map(|(_, _, s)| s.clone())
 }
