@@ -140,3 +140,27 @@ impl Caches {
             .ok_or(KeysError::NoActiveKey(alg.as_str()))
     }
 }
+
+/// A cached value without leaving the async worker when `fresh` has it, else `load` on the
+/// blocking pool. A failed load is logged (`what`) and answered `temporarily_unavailable`.
+pub async fn fresh_or_load<T, E>(
+    fresh: Option<T>,
+    load: impl FnOnce() -> Result<T, E> + Send + 'static,
+    what: &'static str,
+) -> Result<T, super::error::OAuthError>
+where
+    T: Send + 'static,
+    E: std::fmt::Display + Send + 'static,
+{
+    if let Some(v) = fresh {
+        return Ok(v);
+    }
+    match actix_web::web::block(load).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => {
+            tracing::error!(error = %e, what, "loading into the OIDC cache failed");
+            Err(super::error::OAuthError::unavailable())
+        }
+        Err(_) => Err(super::error::OAuthError::unavailable()),
+    }
+}

@@ -9,6 +9,7 @@ use base64::engine::general_purpose::STANDARD;
 use base64::Engine;
 use kuntalaistili_schema::oidc_clients::OidcClient;
 
+use super::cache::fresh_or_load;
 use super::error::OAuthError;
 use crate::IdpState;
 
@@ -97,20 +98,13 @@ pub async fn authenticate(
         },
         (None, None) => return Err(OAuthError::invalid_client(false)),
     };
-    let client = match state.oidc_cache.client_if_fresh(&client_id) {
-        Some(c) => c,
-        None => {
-            let st = state.clone();
-            let cid = client_id.clone();
-            web::block(move || st.oidc_cache.client(&st.db, &cid))
-                .await
-                .map_err(|_| OAuthError::unavailable())?
-                .map_err(|e| {
-                    tracing::error!(error = %e, "client look-up failed");
-                    OAuthError::unavailable()
-                })?
-        }
-    };
+    let (st, cid) = (state.clone(), client_id.clone());
+    let client = fresh_or_load(
+        state.oidc_cache.client_if_fresh(&client_id),
+        move || st.oidc_cache.client(&st.db, &cid),
+        "client",
+    )
+    .await?;
     match client {
         Some(c)
             if !c.disabled && kuntalaistili_federation::clients::secret_matches(&c, &secret) =>

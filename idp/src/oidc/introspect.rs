@@ -8,6 +8,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
+use super::cache::fresh_or_load;
 use super::client_auth::{authenticate, MAX_PARAM};
 use super::error::OAuthError;
 use crate::IdpState;
@@ -42,19 +43,13 @@ pub async fn oidc_introspect_post(
         .token
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
 
-    let jwks = match state.oidc_cache.jwks_if_fresh() {
-        Some(j) => j,
-        None => {
-            let st = state.clone();
-            web::block(move || st.oidc_cache.jwks(&st.db))
-                .await
-                .map_err(|_| OAuthError::unavailable())?
-                .map_err(|e| {
-                    tracing::error!(error = %e, "JWKS unavailable for introspection");
-                    OAuthError::unavailable()
-                })?
-        }
-    };
+    let st = state.clone();
+    let jwks = fresh_or_load(
+        state.oidc_cache.jwks_if_fresh(),
+        move || st.oidc_cache.jwks(&st.db),
+        "JWKS",
+    )
+    .await?;
     let answer = if token.len() > MAX_TOKEN {
         None
     } else {

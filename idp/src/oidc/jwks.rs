@@ -3,29 +3,24 @@
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
-use kuntalaistili_metadata::keys;
 
+use super::cache::fresh_or_load;
 use crate::IdpState;
 
 pub async fn oidc_jwks_get(state: web::Data<IdpState>) -> HttpResponse {
-    let doc = match state.oidc_cache.jwks_if_fresh() {
-        Some(d) => Ok(d),
-        None => {
-            let st = state.clone();
-            web::block(move || st.oidc_cache.jwks(&st.db))
-                .await
-                .unwrap_or_else(|_| Err(keys::KeysError::NoActiveKey("any")))
-        }
-    };
+    let st = state.clone();
+    let doc = fresh_or_load(
+        state.oidc_cache.jwks_if_fresh(),
+        move || st.oidc_cache.jwks(&st.db),
+        "JWKS",
+    )
+    .await;
     match doc {
         Ok(doc) => HttpResponse::Ok()
             .content_type("application/json")
             .insert_header((header::CACHE_CONTROL, "public, max-age=300"))
             .body(doc.as_str().to_owned()),
-        Err(e) => {
-            tracing::error!(error = %e, "JWKS unavailable");
-            unavailable()
-        }
+        Err(_) => unavailable(),
     }
 }
 

@@ -9,6 +9,7 @@ use kuntalaistili_metadata::keys::Alg;
 use kuntalaistili_schema::oidc_clients::OidcClient;
 use serde::Deserialize;
 
+use super::cache::fresh_or_load;
 use super::client_auth::{authenticate, MAX_PARAM};
 use super::error::OAuthError;
 use crate::IdpState;
@@ -85,19 +86,13 @@ async fn client_credentials(
         }
         _ => allowed,
     };
-    let signer = match state.oidc_cache.signer_if_fresh(Alg::Es256) {
-        Some(s) => s,
-        None => {
-            let st = state.clone();
-            web::block(move || st.oidc_cache.signer(&st.db, &st.keys, Alg::Es256))
-                .await
-                .map_err(|_| OAuthError::unavailable())?
-                .map_err(|e| {
-                    tracing::error!(error = %e, "no signing key");
-                    OAuthError::unavailable()
-                })?
-        }
-    };
+    let st = state.clone();
+    let signer = fresh_or_load(
+        state.oidc_cache.signer_if_fresh(Alg::Es256),
+        move || st.oidc_cache.signer(&st.db, &st.keys, Alg::Es256),
+        "signing key",
+    )
+    .await?;
     let now = chrono::Utc::now().timestamp();
     let lifetime = state.settings.access_token_seconds;
     let scope = granted.join(" ");
