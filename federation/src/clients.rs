@@ -256,7 +256,7 @@ pub fn public_json(c: &OidcClient) -> serde_json::Value {
         "token_endpoint_auth_method": c.token_endpoint_auth_method,
         "allow_national_id": c.allow_national_id,
         "disabled": c.disabled,
-        "created_at": format!("{}Z", c.created_at.format("%Y-%m-%dT%H:%M:%S")),
+        "created_at": kuntalaistili_schema::iso_utc(c.created_at),
     })
 }
 

@@ -25,3 +25,8 @@ pub use pool::{AnyConnection, Backend, Db, PoolOptions};
 pub fn now_utc() -> chrono::NaiveDateTime {
     chrono::Utc::now().naive_utc()
 }
+
+/// A stored UTC instant as RFC 3339 to the second (`2026-11-26T08:00:00Z`), for output.
+pub fn iso_utc(t: chrono::NaiveDateTime) -> String {
+    format!("{}Z", t.format("%Y-%m-%dT%H:%M:%S"))
+}

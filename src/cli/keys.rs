@@ -26,7 +26,7 @@ fn key_json(
     k: &kuntalaistili_schema::signing_keys::SigningKey,
     now: chrono::NaiveDateTime,
 ) -> serde_json::Value {
-    let iso = |t: chrono::NaiveDateTime| format!("{}Z", t.format("%Y-%m-%dT%H:%M:%S"));
+    let iso = kuntalaistili_schema::iso_utc;
     let signing = k.activates_at <= now && k.retires_at.is_none_or(|r| r > now);
     serde_json::json!({
         "kid": k.kid,

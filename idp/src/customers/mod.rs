@@ -285,8 +285,8 @@ pub fn public_json(u: &User) -> serde_json::Value {
         "preferred_language": u.preferred_language,
         "has_national_id": u.national_id_enc.is_some(),
         "has_password": u.password_hash.is_some(),
-        "created_at": format!("{}Z", u.created_at.format("%Y-%m-%dT%H:%M:%S")),
-        "updated_at": format!("{}Z", u.updated_at.format("%Y-%m-%dT%H:%M:%S")),
+        "created_at": kuntalaistili_schema::iso_utc(u.created_at),
+        "updated_at": kuntalaistili_schema::iso_utc(u.updated_at),
     })
 }
 

@@ -20,7 +20,7 @@ use crate::{client_ip, render, IdpState};
 fn fmt_time(t: NaiveDateTime) -> (String, String) {
     (
         t.format("%-d.%-m.%Y %H.%M UTC").to_string(),
-        format!("{}Z", t.format("%Y-%m-%dT%H:%M:%S")),
+        kuntalaistili_schema::iso_utc(t),
     )
 }
 
