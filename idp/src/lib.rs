@@ -147,20 +147,12 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(paths::JWKS, web::get().to(oidc::jwks::oidc_jwks_get))
     .service(
         web::resource(paths::TOKEN)
-            .app_data(
-                web::FormConfig::default()
-                    .limit(FORM_LIMIT_BYTES)
-                    .error_handler(oidc::error::form_error),
-            )
+            .app_data(oidc::error::form_config())
             .route(web::post().to(oidc::token::oidc_token_post)),
     )
     .service(
         web::resource(paths::INTROSPECT)
-            .app_data(
-                web::FormConfig::default()
-                    .limit(FORM_LIMIT_BYTES)
-                    .error_handler(oidc::error::form_error),
-            )
+            .app_data(oidc::error::form_config())
             .route(web::post().to(oidc::introspect::oidc_introspect_post)),
     );
 }

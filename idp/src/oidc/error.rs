@@ -66,6 +66,13 @@ impl ResponseError for OAuthError {
     }
 }
 
+/// Form decoding for protocol endpoints: the IdP's size limit, errors as OAuth JSON.
+pub fn form_config() -> actix_web::web::FormConfig {
+    actix_web::web::FormConfig::default()
+        .limit(crate::FORM_LIMIT_BYTES)
+        .error_handler(form_error)
+}
+
 /// Form-decoding failures on protocol endpoints answer in JSON, not with an HTML page.
 pub fn form_error(
     err: actix_web::error::UrlencodedError,
