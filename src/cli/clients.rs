@@ -111,27 +111,19 @@ pub(super) fn clients_cmd(
         }
         ClientsCommand::Remove { client_id } => {
             clients::remove(&mut conn, &client_id, "cli", now)?;
-            if json {
-                writeln!(
-                    io.out,
-                    "{}",
-                    serde_json::json!({ "client_id": client_id, "removed": true })
-                )?;
-            } else {
-                writeln!(io.out, "removed {client_id}")?;
-            }
+            io.report(
+                json,
+                serde_json::json!({ "client_id": client_id, "removed": true }),
+                format_args!("removed {client_id}"),
+            )?;
         }
         ClientsCommand::RotateSecret { client_id } => {
             let secret = clients::rotate_secret(&mut conn, &client_id, "cli", now)?;
-            if json {
-                writeln!(
-                    io.out,
-                    "{}",
-                    serde_json::json!({ "client_id": client_id, "client_secret": secret })
-                )?;
-            } else {
-                writeln!(io.out, "client_secret: {secret}  (shown only now)")?;
-            }
+            io.report(
+                json,
+                serde_json::json!({ "client_id": client_id, "client_secret": secret }),
+                format_args!("client_secret: {secret}  (shown only now)"),
+            )?;
         }
     }
     Ok(0)

@@ -152,6 +152,22 @@ pub struct Io<'a> {
     pub out: &'a mut dyn Write,
 }
 
+impl Io<'_> {
+    /// Prints `value` as one JSON line with `--json`, else the human-readable `text`.
+    fn report(
+        &mut self,
+        json: bool,
+        value: impl std::fmt::Display,
+        text: std::fmt::Arguments<'_>,
+    ) -> std::io::Result<()> {
+        if json {
+            writeln!(self.out, "{value}")
+        } else {
+            writeln!(self.out, "{text}")
+        }
+    }
+}
+
 /// Parses `args` (including the program name) and runs the command; returns the exit code.
 /// Errors are printed to `io.out` as JSON with `--json`, else returned.
 pub fn run_args<I, T>(args: I, io: &mut Io<'_>) -> anyhow::Result<i32>
@@ -258,11 +274,11 @@ fn run(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
                 &text,
                 kuntalaistili_schema::now_utc(),
             )?;
-            if cli.json {
-                writeln!(io.out, "{}", serde_json::json!({ "services": n }))?;
-            } else {
-                writeln!(io.out, "imported {n} services")?;
-            }
+            io.report(
+                cli.json,
+                serde_json::json!({ "services": n }),
+                format_args!("imported {n} services"),
+            )?;
             Ok(0)
         }
         Command::Directory(DirectoryCommand::ExportServices) => {
@@ -277,18 +293,11 @@ fn run(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
             let db = open_migrated(&config)?;
             let (regions, municipalities) =
                 kuntalaistili_services::directory::classification::import(&mut *db.conn()?, &text)?;
-            if cli.json {
-                writeln!(
-                    io.out,
-                    "{}",
-                    serde_json::json!({ "seutukunnat": regions, "municipalities": municipalities })
-                )?;
-            } else {
-                writeln!(
-                    io.out,
-                    "imported {regions} seutukunnat with {municipalities} municipalities"
-                )?;
-            }
+            io.report(
+                cli.json,
+                serde_json::json!({ "seutukunnat": regions, "municipalities": municipalities }),
+                format_args!("imported {regions} seutukunnat with {municipalities} municipalities"),
+            )?;
             Ok(0)
         }
         Command::Audit(AuditCommand::Export { after_seq }) => {
@@ -382,15 +391,11 @@ fn users_cmd(
                 ..NewPerson::default()
             };
             let user = customers::add(&mut conn, &keys, &hasher, person, "cli", now)?;
-            if json {
-                writeln!(io.out, "{}", customers::public_json(&user))?;
-            } else {
-                writeln!(
-                    io.out,
-                    "created {} ({}, {})",
-                    user.username, user.role, user.id
-                )?;
-            }
+            io.report(
+                json,
+                customers::public_json(&user),
+                format_args!("created {} ({}, {})", user.username, user.role, user.id),
+            )?;
         }
         UsersCommand::List => {
             let all = users::list(&mut conn)?;
@@ -420,35 +425,20 @@ fn users_cmd(
             let hasher = PasswordHasher::new(config.password)?;
             let pw = read_password_stdin(io)?;
             customers::set_password(&mut conn, &hasher, &username, &pw, "cli", now)?;
-            if json {
-                writeln!(
-                    io.out,
-                    "{}",
-                    serde_json::json!({ "username": username.trim().to_lowercase(), "password_set": true })
-                )?;
-            } else {
-                writeln!(
-                    io.out,
-                    "password set for {}",
-                    username.trim().to_lowercase()
-                )?;
-            }
+            let name = username.trim().to_lowercase();
+            let value = serde_json::json!({ "username": name, "password_set": true });
+            io.report(json, value, format_args!("password set for {name}"))?;
         }
         UsersCommand::Disable { username } => {
             let ended = customers::disable(&mut conn, &username, "cli", now)?;
-            if json {
-                writeln!(
-                    io.out,
-                    "{}",
-                    serde_json::json!({ "username": username.trim().to_lowercase(), "disabled": true, "sessions_ended": ended })
-                )?;
-            } else {
-                writeln!(
-                    io.out,
-                    "disabled {}; {ended} session(s) ended",
-                    username.trim().to_lowercase()
-                )?;
-            }
+            let name = username.trim().to_lowercase();
+            let value =
+                serde_json::json!({ "username": name, "disabled": true, "sessions_ended": ended });
+            io.report(
+                json,
+                value,
+                format_args!("disabled {name}; {ended} session(s) ended"),
+            )?;
         }
     }
     Ok(0)
@@ -488,20 +478,23 @@ fn argon2_bench(
     });
     let rate = total as f64 / started.elapsed().as_secs_f64();
     let p = config.password;
-    if json {
-        writeln!(
-            io.out,
-            "{}",
-            serde_json::json!({ "hashes": total, "threads": threads, "seconds": started.elapsed().as_secs_f64(),
-                "hashes_per_second": rate, "memory_kib": p.memory_kib, "iterations": p.iterations, "parallelism": p.parallelism })
-        )?;
-    } else {
-        writeln!(
-            io.out,
-            "argon2id m={} t={} p={}: {rate:.1} verifications/s on {threads} threads",
-            p.memory_kib, p.iterations, p.parallelism
-        )?;
-    }
+    let value = serde_json::json!({
+        "hashes": total,
+        "threads": threads,
+        "seconds": started.elapsed().as_secs_f64(),
+        "hashes_per_second": rate,
+        "memory_kib": p.memory_kib,
+        "iterations": p.iterations,
+        "parallelism": p.parallelism,
+    });
+    let (m, t, par) = (p.memory_kib, p.iterations, p.parallelism);
+    io.report(
+        json,
+        value,
+        format_args!(
+            "argon2id m={m} t={t} p={par}: {rate:.1} verifications/s on {threads} threads"
+        ),
+    )?;
     Ok(0)
 }
 
