@@ -39,10 +39,6 @@ pub struct User {
 }
 
 impl User {
-    pub fn is_admin(&self) -> bool {
-        self.role == "admin"
-    }
-
     /// "Given Family", or the username when no name is registered.
     pub fn display_name(&self) -> String {
         match (&self.given_name, &self.family_name) {
@@ -74,14 +70,6 @@ pub fn insert(conn: &mut AnyConnection, user: &User) -> Result<(), DbError> {
 pub fn find_by_username(conn: &mut AnyConnection, username: &str) -> Result<Option<User>, DbError> {
     Ok(users::table
         .filter(users::username.eq(username))
-        .select(User::as_select())
-        .first(conn)
-        .optional()?)
-}
-
-pub fn find_by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<User>, DbError> {
-    Ok(users::table
-        .find(id)
         .select(User::as_select())
         .first(conn)
         .optional()?)

@@ -1,7 +1,6 @@
 //! Short-lived in-memory copies of hot, rarely changing rows (clients, signing keys), so a token
-//! request needs no database read. Entries expire after [`TTL`]; a change made elsewhere (the CLI,
-//! another node) is therefore seen within that time, and [`Caches::invalidate`] drops everything
-//! after a change made in this process.
+//! request needs no database read. Entries expire after [`TTL`], so a change (made by the CLI or on
+//! another node) is seen within that time.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -64,19 +63,6 @@ impl Caches {
             map.insert(client_id.to_owned(), (Instant::now(), found.clone()));
         }
         Ok(found)
-    }
-
-    /// Forgets everything (after a change made in this process).
-    pub fn invalidate(&self) {
-        if let Ok(mut m) = self.clients.write() {
-            m.clear();
-        }
-        if let Ok(mut s) = self.signers.write() {
-            *s = None;
-        }
-        if let Ok(mut j) = self.jwks.write() {
-            *j = None;
-        }
     }
 
     /// The JWKS document when a fresh copy is in memory; never touches the database.
