@@ -96,6 +96,30 @@ impl IdpState {
     }
 }
 
+impl IdpState {
+    /// Renders a page that holds forms: puts the CSRF token into `ctx` and sets the CSRF cookie
+    /// when the browser has none yet.
+    pub fn form_page(
+        &self,
+        req: &HttpRequest,
+        status: actix_web::http::StatusCode,
+        template: &str,
+        mut ctx: tera::Context,
+    ) -> HttpResponse {
+        let secure = self.settings.secure_cookies;
+        let csrf = csrf::Csrf::ensure(req, &self.keys, secure);
+        ctx.insert("csrf", &csrf.token);
+        render::html(
+            &self.templates,
+            req,
+            status,
+            template,
+            &ctx,
+            csrf.cookies(secure),
+        )
+    }
+}
+
 /// The client's address: the peer, or the first `X-Forwarded-For` hop when configured to trust
 /// a reverse proxy.
 pub fn client_ip(req: &HttpRequest, settings: &IdpSettings) -> Option<String> {

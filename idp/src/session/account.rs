@@ -12,10 +12,10 @@ use serde::Deserialize;
 use super::logout::{redirect, CsrfForm};
 use super::{current, removal_cookie};
 use crate::audit::{kind, Event};
-use crate::csrf::{self, Csrf};
+use crate::csrf;
 use crate::error::WebError;
 use crate::i18n;
-use crate::{client_ip, render, IdpState};
+use crate::{client_ip, IdpState};
 
 fn fmt_time(t: NaiveDateTime) -> (String, String) {
     (
@@ -57,12 +57,9 @@ pub async fn session_account_get(
     })
     .await??;
 
-    let secure = state.settings.secure_cookies;
-    let csrf = Csrf::ensure(&req, &state.keys, secure);
     let mut ctx = state
         .templates
         .context(lang, "/account", Some(&user.display_name()));
-    ctx.insert("csrf", &csrf.token);
     ctx.insert("me", &me_json(&user));
     ctx.insert("sessions", &sessions_json(&sessions, &session.id));
     let logins: Vec<_> = logins
@@ -79,14 +76,7 @@ pub async fn session_account_get(
             &state.templates.tr.text(lang, "account.session_ended"),
         );
     }
-    Ok(render::html(
-        &state.templates,
-        &req,
-        StatusCode::OK,
-        "idp/account.html",
-        &ctx,
-        csrf.cookies(secure),
-    ))
+    Ok(state.form_page(&req, StatusCode::OK, "idp/account.html", ctx))
 }
 
 fn me_json(user: &User) -> serde_json::Value {

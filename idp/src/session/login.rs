@@ -18,7 +18,7 @@ use crate::csrf::{self, Csrf};
 use crate::error::WebError;
 use crate::i18n::{self, Lang};
 use crate::metrics::inc;
-use crate::{client_ip, render, IdpState};
+use crate::{client_ip, IdpState};
 
 pub const MAX_USERNAME_CHARS: usize = 256;
 pub const MAX_PASSWORD_BYTES: usize = 1024;
@@ -47,10 +47,7 @@ struct FormState<'a> {
 }
 
 fn login_page(state: &IdpState, req: &HttpRequest, lang: Lang, f: FormState<'_>) -> HttpResponse {
-    let secure = state.settings.secure_cookies;
-    let csrf = Csrf::ensure(req, &state.keys, secure);
     let mut ctx = state.templates.context(lang, "/login", None);
-    ctx.insert("csrf", &csrf.token);
     ctx.insert("next", f.next);
     ctx.insert("username", f.username);
     if let Some(e) = &f.error {
@@ -59,14 +56,7 @@ fn login_page(state: &IdpState, req: &HttpRequest, lang: Lang, f: FormState<'_>)
     if let Some(n) = &f.notice {
         ctx.insert("notice", n);
     }
-    render::html(
-        &state.templates,
-        req,
-        f.status,
-        "idp/login.html",
-        &ctx,
-        csrf.cookies(secure),
-    )
+    state.form_page(req, f.status, "idp/login.html", ctx)
 }
 
 pub async fn session_login_get(

@@ -9,11 +9,11 @@ use serde::Deserialize;
 
 use super::{current, removal_cookie};
 use crate::audit::{kind, Event};
-use crate::csrf::{self, Csrf};
+use crate::csrf;
 use crate::error::WebError;
 use crate::i18n;
 use crate::metrics::inc;
-use crate::{client_ip, render, IdpState};
+use crate::{client_ip, IdpState};
 
 #[derive(Debug, Deserialize)]
 pub struct CsrfForm {
@@ -28,20 +28,10 @@ pub async fn session_logout_get(
     let Some((_, user)) = current(&state, &req).await? else {
         return Ok(redirect("/login"));
     };
-    let secure = state.settings.secure_cookies;
-    let csrf = Csrf::ensure(&req, &state.keys, secure);
-    let mut ctx = state
+    let ctx = state
         .templates
         .context(lang, "/logout", Some(&user.display_name()));
-    ctx.insert("csrf", &csrf.token);
-    Ok(render::html(
-        &state.templates,
-        &req,
-        StatusCode::OK,
-        "idp/logout.html",
-        &ctx,
-        csrf.cookies(secure),
-    ))
+    Ok(state.form_page(&req, StatusCode::OK, "idp/logout.html", ctx))
 }
 
 pub async fn session_logout_post(
