@@ -35,6 +35,7 @@ pub struct Config {
     pub session: SessionSettings,
     pub throttle: ThrottleSettings,
     pub keys: KeysConfig,
+    pub oidc: OidcConfig,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
     pub trust_forwarded_for: bool,
     /// HTTP worker threads; default one per core.
@@ -93,6 +94,48 @@ impl KeysConfig {
     }
 }
 
+/// The OpenID Connect provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct OidcConfig {
+    /// Access token lifetime in seconds.
+    pub access_token_seconds: i64,
+    /// Refresh token (and `offline_access` grant) lifetime in days.
+    pub refresh_token_days: i64,
+    /// Dynamic client registration (RFC 7591): `disabled`, `open` or `token` (then only with
+    /// `registration_token` as a bearer token).
+    pub registration: String,
+    pub registration_token: Option<String>,
+}
+
+impl Default for OidcConfig {
+    fn default() -> Self {
+        OidcConfig {
+            access_token_seconds: 900,
+            refresh_token_days: 30,
+            registration: "disabled".to_owned(),
+            registration_token: None,
+        }
+    }
+}
+
+impl OidcConfig {
+    pub fn registration(&self) -> anyhow::Result<kuntalaistili_idp::settings::Registration> {
+        use kuntalaistili_idp::settings::Registration;
+        Ok(match (self.registration.as_str(), &self.registration_token) {
+            ("disabled", _) => Registration::Disabled,
+            ("open", _) => Registration::Open,
+            ("token", Some(t)) if t.len() >= 32 => Registration::Token(t.clone()),
+            ("token", _) => anyhow::bail!(
+                "oidc.registration = \"token\" needs oidc.registration_token (at least 32 characters)"
+            ),
+            (other, _) => {
+                anyhow::bail!("oidc.registration must be disabled, open or token, not {other:?}")
+            }
+        })
+    }
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct LogConfig {
@@ -117,6 +160,7 @@ impl Default for Config {
             session: SessionSettings::default(),
             throttle: ThrottleSettings::default(),
             keys: KeysConfig::default(),
+            oidc: OidcConfig::default(),
             trust_forwarded_for: false,
             workers: None,
         }

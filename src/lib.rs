@@ -64,13 +64,16 @@ fn write_new_key(path: &Path) -> anyhow::Result<()> {
 }
 
 /// The IdP settings derived from the configuration.
-pub fn idp_settings(config: &Config) -> IdpSettings {
+pub fn idp_settings(config: &Config) -> anyhow::Result<IdpSettings> {
     let mut s = IdpSettings::new(&config.public_url());
     s.password = config.password;
     s.session = config.session;
     s.throttle = config.throttle;
     s.trust_forwarded_for = config.trust_forwarded_for;
-    s
+    s.access_token_seconds = config.oidc.access_token_seconds.clamp(60, 86_400);
+    s.refresh_token_days = config.oidc.refresh_token_days.clamp(1, 3650);
+    s.registration = config.oidc.registration()?;
+    Ok(s)
 }
 
 /// Everything `serve` needs, prepared: database migrated, keys loaded, templates compiled.
@@ -95,7 +98,7 @@ pub fn prepare(config: &Config) -> anyhow::Result<web::Data<IdpState>> {
     {
         tracing::info!("loaded the bundled seutukunta classification");
     }
-    let state = IdpState::new(db, idp_settings(config), keys)?;
+    let state = IdpState::new(db, idp_settings(config)?, keys)?;
     Ok(web::Data::new(state))
 }
 
@@ -126,6 +129,7 @@ fn spawn_housekeeping(state: web::Data<IdpState>) {
                     let mut conn = st.db.conn()?;
                     let now = kuntalaistili_schema::now_utc();
                     kuntalaistili_schema::signing_keys::delete_expired(&mut conn, now)?;
+                    kuntalaistili_schema::oidc_flows::delete_expired(&mut conn, now)?;
                     Ok((
                         kuntalaistili_schema::sessions::delete_expired(&mut conn, now)?,
                         kuntalaistili_schema::throttle::delete_stale(&mut conn, now, window)?,

@@ -45,6 +45,22 @@ pub struct NewClient {
     /// Space-separated; default `openid`.
     pub scopes: String,
     pub allow_national_id: bool,
+    /// Where RP-initiated logout may return (exact match).
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Receives logout tokens when the resident's session ends (OIDC Back-Channel Logout).
+    pub backchannel_logout_uri: Option<String>,
+    /// Pairwise subject identifiers (per sector) instead of the public user id.
+    pub pairwise: bool,
+    /// Host the pairwise subject is computed for; default: the host of the redirect URIs.
+    pub sector_identifier: Option<String>,
+    /// Public keys (a JWKS document) for `private_key_jwt` client authentication.
+    pub jwks: Option<String>,
+    /// A first-party service whose residents are not asked for consent.
+    pub skip_consent: bool,
+    /// ID token signing algorithm; default RS256 (the OIDC default).
+    pub id_token_alg: Option<String>,
+    /// SHA-256 of the RFC 7592 registration access token.
+    pub registration_token_hash: Option<String>,
 }
 
 /// A redirect URI must be absolute, without a fragment, and https — except loopback http for
@@ -84,13 +100,9 @@ pub fn check_redirect_uri(raw: &str) -> Result<String, ClientError> {
     Ok(raw.to_owned())
 }
 
-/// Registers a client; returns it with its secret (confidential clients only — shown this once).
-pub fn add(
-    conn: &mut AnyConnection,
-    c: NewClient,
-    actor: &str,
-    now: NaiveDateTime,
-) -> Result<(OidcClient, Option<String>), ClientError> {
+/// Validates a client description into a row (with a new secret for confidential clients that
+/// do not authenticate with keys).
+fn build(c: NewClient, now: NaiveDateTime) -> Result<(OidcClient, Option<String>), ClientError> {
     let name = c.name.trim().to_owned();
     if name.is_empty() || name.chars().count() > 200 || name.chars().any(char::is_control) {
         return Err(invalid("name", "must be 1-200 printable characters"));
@@ -146,7 +158,66 @@ pub fn add(
             "authorization_code needs at least one redirect URI",
         ));
     }
-    let secret = (!c.public).then(random_token);
+    let post_logout = c
+        .post_logout_redirect_uris
+        .iter()
+        .map(|u| check_redirect_uri(u))
+        .collect::<Result<Vec<_>, _>>()
+        .map_err(|_| invalid("post_logout_redirect_uri", "must be absolute https URIs"))?;
+    let backchannel = match &c.backchannel_logout_uri {
+        Some(u) => Some(
+            check_redirect_uri(u)
+                .map_err(|_| invalid("backchannel_logout_uri", "must be an absolute https URI"))?,
+        ),
+        None => None,
+    };
+    let sector_identifier = if c.pairwise {
+        let hosts: std::collections::BTreeSet<String> = redirect_uris
+            .iter()
+            .filter_map(|u| url::Url::parse(u).ok()?.host_str().map(str::to_owned))
+            .collect();
+        match (&c.sector_identifier, hosts.len()) {
+            (Some(s), _) => Some(s.trim().to_owned()),
+            (None, 1) => hosts.into_iter().next(),
+            (None, _) => {
+                return Err(invalid(
+                    "sector_identifier",
+                    "redirect URIs on several hosts need an explicit sector identifier",
+                ))
+            }
+        }
+    } else {
+        None
+    };
+    let jwks = match &c.jwks {
+        Some(doc) => {
+            let v: serde_json::Value = serde_json::from_str(doc)
+                .map_err(|e| invalid("jwks", format!("not JSON: {e}")))?;
+            if v["keys"].as_array().is_none_or(|k| k.is_empty()) {
+                return Err(invalid("jwks", "must be a JWKS with at least one key"));
+            }
+            Some(v.to_string())
+        }
+        None => None,
+    };
+    let id_token_alg = match c.id_token_alg.as_deref() {
+        None | Some("RS256") => "RS256".to_owned(),
+        Some("ES256") => "ES256".to_owned(),
+        Some(other) => {
+            return Err(invalid(
+                "id_token_signed_response_alg",
+                format!("{other:?} is not supported (RS256, ES256)"),
+            ))
+        }
+    };
+    let secret = (!c.public && jwks.is_none()).then(random_token);
+    let auth_method = if c.public {
+        "none"
+    } else if jwks.is_some() {
+        "private_key_jwt"
+    } else {
+        "client_secret_basic"
+    };
     let client = OidcClient {
         client_id: uuid::Uuid::new_v4().to_string(),
         name,
@@ -155,17 +226,32 @@ pub fn add(
         redirect_uris: json!(redirect_uris).to_string(),
         grant_types: json!(grants).to_string(),
         scopes: scopes.join(" "),
-        token_endpoint_auth_method: if c.public {
-            "none"
-        } else {
-            "client_secret_basic"
-        }
-        .to_owned(),
+        token_endpoint_auth_method: auth_method.to_owned(),
         allow_national_id: c.allow_national_id,
         disabled: false,
         created_at: now,
         updated_at: now,
+        post_logout_redirect_uris: json!(post_logout).to_string(),
+        backchannel_logout_uri: backchannel,
+        subject_type: if c.pairwise { "pairwise" } else { "public" }.to_owned(),
+        sector_identifier,
+        jwks,
+        require_consent: !c.skip_consent,
+        id_token_alg,
+        registration_token_hash: c.registration_token_hash,
     };
+    Ok((client, secret))
+}
+
+/// Registers a client; returns it with its secret (confidential clients only — shown this once).
+pub fn add(
+    conn: &mut AnyConnection,
+    c: NewClient,
+    actor: &str,
+    now: NaiveDateTime,
+) -> Result<(OidcClient, Option<String>), ClientError> {
+    let (client, secret) = build(c, now)?;
+
     write_tx(conn, |conn| -> Result<(), ClientError> {
         oidc_clients::insert(conn, &client)?;
         audit::append_in_tx(
@@ -192,6 +278,42 @@ fn event(kind: &str, actor: &str, client_id: &str, details: serde_json::Value) -
         ip: None,
         details,
     }
+}
+
+/// Replaces a client's metadata (RFC 7592 update), keeping its id, secret, creation time and
+/// registration token (audited).
+pub fn update(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    c: NewClient,
+    actor: &str,
+    now: NaiveDateTime,
+) -> Result<OidcClient, ClientError> {
+    let old = oidc_clients::find(conn, client_id)?.ok_or(DbError::NotFound("client"))?;
+    let (mut client, _) = build(c, now)?;
+    if old.public_client != client.public_client
+        || old.token_endpoint_auth_method != client.token_endpoint_auth_method
+    {
+        return Err(invalid(
+            "token_endpoint_auth_method",
+            "cannot change how an existing client authenticates",
+        ));
+    }
+    client.client_id = old.client_id.clone();
+    client.secret_hash = old.secret_hash.clone();
+    client.created_at = old.created_at;
+    client.registration_token_hash = old.registration_token_hash.clone();
+    client.allow_national_id = old.allow_national_id;
+    write_tx(conn, |conn| -> Result<(), ClientError> {
+        oidc_clients::replace(conn, &client)?;
+        audit::append_in_tx(
+            conn,
+            event("client.updated", actor, client_id, json!({ "name": client.name })),
+            now,
+        )?;
+        Ok(())
+    })?;
+    Ok(client)
 }
 
 /// Removes a client (audited).
@@ -255,6 +377,12 @@ pub fn public_json(c: &OidcClient) -> serde_json::Value {
         "scope": c.scopes,
         "token_endpoint_auth_method": c.token_endpoint_auth_method,
         "allow_national_id": c.allow_national_id,
+        "post_logout_redirect_uris": serde_json::from_str::<serde_json::Value>(&c.post_logout_redirect_uris).unwrap_or_default(),
+        "backchannel_logout_uri": c.backchannel_logout_uri,
+        "subject_type": c.subject_type,
+        "sector_identifier": c.sector_identifier,
+        "require_consent": c.require_consent,
+        "id_token_signed_response_alg": c.id_token_alg,
         "disabled": c.disabled,
         "created_at": kuntalaistili_schema::iso_utc(c.created_at),
     })

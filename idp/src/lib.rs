@@ -42,6 +42,16 @@ pub mod paths {
     pub const JWKS: &str = "/oauth2/jwks";
     pub const TOKEN: &str = "/oauth2/token";
     pub const INTROSPECT: &str = "/oauth2/introspect";
+    pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+    pub const AUTHORIZE: &str = "/oauth2/authorize";
+    pub const AUTHORIZE_RESUME: &str = "/oauth2/authorize/resume";
+    pub const CONSENT: &str = "/oauth2/authorize/consent";
+    pub const PAR: &str = "/oauth2/par";
+    pub const USERINFO: &str = "/oauth2/userinfo";
+    pub const REVOKE: &str = "/oauth2/revoke";
+    pub const END_SESSION: &str = "/oauth2/logout";
+    pub const REGISTER: &str = "/oauth2/register";
+    pub const REGISTER_CLIENT: &str = "/oauth2/register/{client_id}";
 }
 
 /// Largest form body the IdP accepts.
@@ -59,6 +69,8 @@ pub struct IdpState {
     pub metrics: Arc<metrics::Metrics>,
     /// In-memory copies of clients and signing keys for the token endpoint.
     pub oidc_cache: oidc::cache::Caches,
+    /// Outgoing HTTP (back-channel logout), with short timeouts and no redirects.
+    pub http: reqwest::Client,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -69,6 +81,8 @@ pub enum StartError {
     Templates(String),
     #[error("starting the password hashing threads: {0}")]
     Threads(#[from] std::io::Error),
+    #[error("building the HTTP client: {0}")]
+    Http(#[from] reqwest::Error),
 }
 
 impl IdpState {
@@ -92,6 +106,10 @@ impl IdpState {
             templates: Arc::new(render::Templates::load().map_err(StartError::Templates)?),
             metrics: Arc::new(metrics::Metrics::default()),
             oidc_cache: oidc::cache::Caches::default(),
+            http: reqwest::Client::builder()
+                .timeout(std::time::Duration::from_secs(5))
+                .redirect(reqwest::redirect::Policy::none())
+                .build()?,
         })
     }
 }
@@ -178,6 +196,40 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         web::resource(paths::INTROSPECT)
             .app_data(oidc::error::form_config())
             .route(web::post().to(oidc::introspect::oidc_introspect_post)),
+    )
+    .service(
+        web::resource(paths::REVOKE)
+            .app_data(oidc::error::form_config())
+            .route(web::post().to(oidc::revoke::oidc_revoke_post)),
+    )
+    .route(paths::DISCOVERY, web::get().to(oidc::discovery::oidc_discovery_get))
+    .route(paths::AUTHORIZE, web::get().to(oidc::authorize::oidc_authorize_get))
+    .route(paths::AUTHORIZE, web::post().to(oidc::authorize::oidc_authorize_post))
+    .route(
+        paths::AUTHORIZE_RESUME,
+        web::get().to(oidc::authorize::oidc_authorize_resume_get),
+    )
+    .route(paths::CONSENT, web::post().to(oidc::authorize::oidc_consent_post))
+    .service(
+        web::resource(paths::PAR)
+            .app_data(web::PayloadConfig::new(FORM_LIMIT_BYTES))
+            .route(web::post().to(oidc::authorize::oidc_par_post)),
+    )
+    .route(paths::USERINFO, web::get().to(oidc::userinfo::oidc_userinfo))
+    .route(paths::USERINFO, web::post().to(oidc::userinfo::oidc_userinfo))
+    .route(paths::END_SESSION, web::get().to(oidc::logout::oidc_end_session_get))
+    .route(paths::END_SESSION, web::post().to(oidc::logout::oidc_end_session_post))
+    .service(
+        web::resource(paths::REGISTER)
+            .app_data(web::PayloadConfig::new(FORM_LIMIT_BYTES))
+            .route(web::post().to(oidc::register::oidc_register_post)),
+    )
+    .service(
+        web::resource(paths::REGISTER_CLIENT)
+            .app_data(web::PayloadConfig::new(FORM_LIMIT_BYTES))
+            .route(web::get().to(oidc::register::oidc_register_read))
+            .route(web::put().to(oidc::register::oidc_register_update))
+            .route(web::delete().to(oidc::register::oidc_register_delete)),
     );
 }
 

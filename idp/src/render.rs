@@ -8,7 +8,7 @@ use tera::{Context, Tera};
 use crate::i18n::{self, Lang, Translations};
 
 /// Every template, by the name it is rendered under.
-pub const TEMPLATES: [(&str, &str); 5] = [
+pub const TEMPLATES: [(&str, &str); 7] = [
     (
         "layout/base.html",
         include_str!("../../templates/layout/base.html"),
@@ -29,7 +29,31 @@ pub const TEMPLATES: [(&str, &str); 5] = [
         "idp/message.html",
         include_str!("../../templates/idp/message.html"),
     ),
+    (
+        "idp/consent.html",
+        include_str!("../../templates/idp/consent.html"),
+    ),
+    (
+        "idp/form_post.html",
+        include_str!("../../templates/idp/form_post.html"),
+    ),
 ];
+
+/// The one script the IdP serves: the form_post page's auto-submit. Allowed by its hash.
+pub const FORM_POST_SCRIPT: &str = "document.forms[0].submit();";
+
+/// `sha256-…` CSP source of [`FORM_POST_SCRIPT`].
+pub fn form_post_script_hash() -> &'static str {
+    static HASH: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    HASH.get_or_init(|| {
+        use base64::Engine;
+        use sha2::Digest;
+        format!(
+            "sha256-{}",
+            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(FORM_POST_SCRIPT))
+        )
+    })
+}
 
 pub const STYLESHEET: &str = include_str!("../../templates/static/style.css");
 
@@ -125,6 +149,11 @@ mod tests {
             ctx.insert("notice", "notice");
             ctx.insert("heading", "Heading");
             ctx.insert("message", "Message");
+            ctx.insert("client_name", "Kirjasto <b>");
+            ctx.insert("scopes", &["Nimi"]);
+            ctx.insert("request_id", "r1");
+            ctx.insert("action", "https://rp.example.fi/cb");
+            ctx.insert("fields", &serde_json::json!([{"name": "code", "value": "c"}]));
             ctx.insert(
                 "me",
                 &serde_json::json!({"username": "maija", "name": "Maija", "email": null,
@@ -144,6 +173,7 @@ mod tests {
                 let html = t.render(name, &ctx).unwrap();
                 assert!(html.contains(&format!("<html lang=\"{}\">", lang.code())));
                 assert!(!html.contains("<script>x</script>"), "{name} must escape");
+                assert!(!html.contains("Kirjasto <b>"), "{name} must escape");
             }
         }
     }

@@ -66,6 +66,20 @@ pub struct IdpSettings {
     pub trust_forwarded_for: bool,
     /// Lifetime of access tokens in seconds.
     pub access_token_seconds: i64,
+    /// Lifetime of refresh tokens (and of `offline_access` grants) in days.
+    pub refresh_token_days: i64,
+    /// Who may register clients at the registration endpoint.
+    pub registration: Registration,
+}
+
+/// Dynamic client registration (RFC 7591) policy.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Registration {
+    Disabled,
+    /// Anyone may register (clients still need consent from each resident).
+    Open,
+    /// Only with this initial access token (bearer).
+    Token(String),
 }
 
 impl IdpSettings {
@@ -79,6 +93,8 @@ impl IdpSettings {
             throttle: ThrottleSettings::default(),
             trust_forwarded_for: false,
             access_token_seconds: 900,
+            refresh_token_days: 30,
+            registration: Registration::Disabled,
         }
     }
 }

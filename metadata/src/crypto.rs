@@ -27,6 +27,7 @@ pub struct MasterKeys {
     national_id_enc: [u8; 32],
     national_id_index: [u8; 32],
     key_wrap: [u8; 32],
+    pairwise: [u8; 32],
 }
 
 impl std::fmt::Debug for MasterKeys {
@@ -57,6 +58,7 @@ impl MasterKeys {
             national_id_enc: hmac(&master, b"kuntalaistili/national-id-enc/v1"),
             national_id_index: hmac(&master, b"kuntalaistili/national-id-index/v1"),
             key_wrap: hmac(&master, b"kuntalaistili/key-wrap/v1"),
+            pairwise: hmac(&master, b"kuntalaistili/pairwise-subject/v1"),
         })
     }
 
@@ -88,6 +90,16 @@ impl MasterKeys {
 
     pub fn unwrap_private_key(&self, stored: &str) -> Result<Vec<u8>, KeyError> {
         open(&self.key_wrap, stored)
+    }
+
+    /// The pairwise subject identifier of a user for a sector (OIDC Core 8.1): stable per
+    /// sector, unlinkable across sectors without the master key.
+    pub fn pairwise_subject(&self, sector: &str, user_id: &str) -> String {
+        let mut data = Vec::with_capacity(sector.len() + user_id.len() + 1);
+        data.extend_from_slice(sector.as_bytes());
+        data.push(0);
+        data.extend_from_slice(user_id.as_bytes());
+        URL_SAFE_NO_PAD.encode(hmac(&self.pairwise, &data))
     }
 
     /// Deterministic keyed index of a national id, so a person can be found by it without the

@@ -339,9 +339,22 @@ pub fn verify_jwt(jwks: &Value, token: &str) -> Option<Value> {
     };
     let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
     let alg = Alg::parse(header["alg"].as_str()?)?;
-    let kid = header["kid"].as_str()?;
-    let jwk = jwks["keys"].as_array()?.iter().find(|k| k["kid"] == kid)?;
-    if jwk["alg"].as_str() != Some(alg.as_str()) {
+    let keys = jwks["keys"].as_array()?;
+    // By `kid`; a JWKS of one key without ids (as clients often publish) needs none.
+    let jwk = match header["kid"].as_str() {
+        Some(kid) => keys.iter().find(|k| k["kid"] == kid)?,
+        None if keys.len() == 1 && keys[0].get("kid").is_none() => &keys[0],
+        None => return None,
+    };
+    // The key decides the algorithm: its own `alg` when it names one, else its type.
+    let fits = match jwk["alg"].as_str() {
+        Some(a) => a == alg.as_str(),
+        None => match alg {
+            Alg::Es256 => jwk["kty"] == "EC" && jwk["crv"] == "P-256",
+            Alg::Rs256 => jwk["kty"] == "RSA",
+        },
+    };
+    if !fits || jwk.get("use").is_some_and(|u| u != "sig") {
         return None;
     }
     let sig = URL_SAFE_NO_PAD.decode(s).ok()?;

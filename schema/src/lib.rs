@@ -9,6 +9,7 @@ pub mod audit;
 pub mod directory;
 mod error;
 pub mod oidc_clients;
+pub mod oidc_flows;
 pub mod pool;
 pub mod schema;
 pub mod sessions;

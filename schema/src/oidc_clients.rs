@@ -10,8 +10,8 @@ use crate::DbError;
 
 /// A client. List-valued fields are stored as JSON arrays (`redirect_uris`, `grant_types`) and
 /// scopes space-separated, as on the wire.
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = oidc_clients)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset)]
+#[diesel(table_name = oidc_clients, treat_none_as_null = true)]
 pub struct OidcClient {
     pub client_id: String,
     pub name: String,
@@ -25,6 +25,21 @@ pub struct OidcClient {
     pub disabled: bool,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// JSON array of URIs allowed after RP-initiated logout (exact match).
+    pub post_logout_redirect_uris: String,
+    pub backchannel_logout_uri: Option<String>,
+    /// `public` or `pairwise`.
+    pub subject_type: String,
+    /// Host that pairwise subjects are computed for (defaults to the redirect URIs' host).
+    pub sector_identifier: Option<String>,
+    /// The client's public keys (JWKS JSON) for `private_key_jwt`.
+    pub jwks: Option<String>,
+    /// Ask the resident before releasing claims (first-party services may skip it).
+    pub require_consent: bool,
+    /// `RS256` (the OIDC default) or `ES256`.
+    pub id_token_alg: String,
+    /// SHA-256 of the RFC 7592 registration access token (dynamically registered clients).
+    pub registration_token_hash: Option<String>,
 }
 
 pub fn insert(conn: &mut AnyConnection, c: &OidcClient) -> Result<(), DbError> {
@@ -37,6 +52,17 @@ pub fn insert(conn: &mut AnyConnection, c: &OidcClient) -> Result<(), DbError> {
             }
             other => DbError::Query(other),
         })?;
+    Ok(())
+}
+
+/// Overwrites every column of an existing client (its grants stay).
+pub fn replace(conn: &mut AnyConnection, c: &OidcClient) -> Result<(), DbError> {
+    let n = diesel::update(oidc_clients::table.find(&c.client_id))
+        .set(c)
+        .execute(conn)?;
+    if n == 0 {
+        return Err(DbError::NotFound("client"));
+    }
     Ok(())
 }
 

@@ -83,7 +83,14 @@ diesel::allow_tables_to_appear_in_same_query!(
     oidc_clients,
     dir_seutukunnat,
     dir_municipalities,
-    dir_services
+    dir_services,
+    oidc_auth_requests,
+    oidc_grants,
+    oidc_codes,
+    oidc_refresh_tokens,
+    oidc_consents,
+    oidc_revoked_tokens,
+    oidc_used_assertions
 );
 
 diesel::table! {
@@ -113,6 +120,14 @@ diesel::table! {
         disabled -> Bool,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        post_logout_redirect_uris -> Text,
+        backchannel_logout_uri -> Nullable<Text>,
+        subject_type -> Text,
+        sector_identifier -> Nullable<Text>,
+        jwks -> Nullable<Text>,
+        require_consent -> Bool,
+        id_token_alg -> Text,
+        registration_token_hash -> Nullable<Text>,
     }
 }
 
@@ -154,3 +169,79 @@ diesel::table! {
         updated_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    oidc_auth_requests (id) {
+        id -> Text,
+        client_id -> Text,
+        params -> Text,
+        pushed -> Bool,
+        session_id -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oidc_grants (id) {
+        id -> Text,
+        client_id -> Text,
+        user_id -> Text,
+        session_id -> Nullable<Text>,
+        scope -> Text,
+        nonce -> Nullable<Text>,
+        acr -> Text,
+        auth_time -> Timestamp,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        revoked_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    oidc_codes (code_hash) {
+        code_hash -> Text,
+        grant_id -> Text,
+        redirect_uri -> Text,
+        code_challenge -> Nullable<Text>,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    oidc_refresh_tokens (token_hash) {
+        token_hash -> Text,
+        grant_id -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+        used_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    oidc_consents (user_id, client_id) {
+        user_id -> Text,
+        client_id -> Text,
+        scope -> Text,
+        granted_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oidc_revoked_tokens (jti) {
+        jti -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    oidc_used_assertions (jti) {
+        jti -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(oidc_codes -> oidc_grants (grant_id));
+diesel::joinable!(oidc_refresh_tokens -> oidc_grants (grant_id));

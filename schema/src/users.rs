@@ -75,6 +75,14 @@ pub fn find_by_username(conn: &mut AnyConnection, username: &str) -> Result<Opti
         .optional()?)
 }
 
+pub fn find_by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<User>, DbError> {
+    Ok(users::table
+        .find(id)
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// All users ordered by username (the register is small enough for the CLI; the admin API pages).
 pub fn list(conn: &mut AnyConnection) -> Result<Vec<User>, DbError> {
     Ok(users::table

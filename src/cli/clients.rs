@@ -26,6 +26,27 @@ pub(super) enum ClientsCommand {
         /// The client may receive the personal identity code.
         #[arg(long)]
         allow_national_id: bool,
+        /// Where RP-initiated logout may return, matched exactly (repeatable).
+        #[arg(long = "post-logout-redirect-uri")]
+        post_logout_redirect_uris: Vec<String>,
+        /// Back-channel logout endpoint that receives logout tokens.
+        #[arg(long)]
+        backchannel_logout_uri: Option<String>,
+        /// Pairwise subject identifiers instead of the public one.
+        #[arg(long)]
+        pairwise: bool,
+        /// Sector identifier (host) for pairwise subjects.
+        #[arg(long)]
+        sector_identifier: Option<String>,
+        /// JWKS file with the client's public keys: the client authenticates with private_key_jwt.
+        #[arg(long)]
+        jwks_file: Option<std::path::PathBuf>,
+        /// A first-party service: residents are not asked for consent.
+        #[arg(long)]
+        skip_consent: bool,
+        /// ID token signing algorithm: RS256 (default) or ES256.
+        #[arg(long)]
+        id_token_alg: Option<String>,
     },
     /// List clients.
     List,
@@ -56,7 +77,20 @@ pub(super) fn clients_cmd(
             grant_types,
             scopes,
             allow_national_id,
+            post_logout_redirect_uris,
+            backchannel_logout_uri,
+            pairwise,
+            sector_identifier,
+            jwks_file,
+            skip_consent,
+            id_token_alg,
         } => {
+            let jwks = match jwks_file {
+                Some(p) => Some(std::fs::read_to_string(&p).map_err(|e| {
+                    anyhow::anyhow!("reading {}: {e}", p.display())
+                })?),
+                None => None,
+            };
             let (client, secret) = clients::add(
                 &mut conn,
                 NewClient {
@@ -66,6 +100,14 @@ pub(super) fn clients_cmd(
                     grant_types,
                     scopes,
                     allow_national_id,
+                    post_logout_redirect_uris,
+                    backchannel_logout_uri,
+                    pairwise,
+                    sector_identifier,
+                    jwks,
+                    skip_consent,
+                    id_token_alg,
+                    registration_token_hash: None,
                 },
                 "cli",
                 now,

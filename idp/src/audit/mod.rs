@@ -15,6 +15,14 @@ pub mod kind {
     pub const USER_CREATED: &str = "user.created";
     pub const USER_PASSWORD_SET: &str = "user.password_set";
     pub const USER_DISABLED: &str = "user.disabled";
+    pub const OIDC_AUTHORIZED: &str = "oidc.authorized";
+    pub const OIDC_DENIED: &str = "oidc.denied";
+    pub const TOKEN_ISSUED: &str = "oidc.token_issued";
+    pub const TOKEN_REPLAY: &str = "oidc.token_replay";
+    pub const TOKEN_REVOKED: &str = "oidc.token_revoked";
+    pub const NATIONAL_ID_RELEASED: &str = "oidc.national_id_released";
+    pub const BACKCHANNEL_LOGOUT: &str = "oidc.backchannel_logout";
+    pub const CLIENT_REGISTERED: &str = "client.registered";
 }
 
 /// A security event about to be recorded.

@@ -229,11 +229,14 @@ pub fn set_password(
         let id = users::find_by_username(conn, &username)?
             .map(|u| u.id)
             .unwrap_or_default();
+        // A new password ends what the old one granted (RFC 9700 §4.14): refresh tokens stop.
+        let revoked = kuntalaistili_schema::oidc_flows::revoke_for_user(conn, &id, now)?;
         audit::append_in_tx(
             conn,
             Event::success(kind::USER_PASSWORD_SET)
                 .actor(actor)
                 .subject(id)
+                .details(serde_json::json!({ "grants_revoked": revoked.len() }))
                 .into_new(),
             now,
         )?;
@@ -253,12 +256,13 @@ pub fn disable(
     Ok(write_tx(conn, |conn| -> Result<usize, DbError> {
         let id = users::set_disabled(conn, &username, true, now)?;
         let ended = sessions::delete_all_for_user(conn, &id)?;
+        let revoked = kuntalaistili_schema::oidc_flows::revoke_for_user(conn, &id, now)?;
         audit::append_in_tx(
             conn,
             Event::success(kind::USER_DISABLED)
                 .actor(actor)
                 .subject(id)
-                .details(serde_json::json!({ "sessions_ended": ended }))
+                .details(serde_json::json!({ "sessions_ended": ended, "grants_revoked": revoked.len() }))
                 .into_new(),
             now,
         )?;

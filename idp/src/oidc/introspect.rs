@@ -1,29 +1,29 @@
-//! `POST /oauth2/introspect` (RFC 7662) for authenticated clients: is this access token one of
-//! ours, validly signed, unexpired? Tokens are self-contained JWTs, so the answer comes from the
-//! signature and the claims. Revocation of access tokens does not exist yet, so nothing is
-//! reported revoked.
+//! `POST /oauth2/introspect` (RFC 7662) for authenticated confidential clients: is this access or
+//! refresh token one of ours and live (signature, expiry, not revoked, its grant not revoked)?
 
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
+use kuntalaistili_metadata::crypto::sha256_hex;
+use kuntalaistili_schema::oidc_flows as flows;
+use kuntalaistili_schema::DbError;
 use serde::Deserialize;
-use serde_json::json;
+use serde_json::{json, Value};
 
 use super::cache::fresh_or_load;
-use super::client_auth::{authenticate, MAX_PARAM};
+use super::client_auth::{authenticate, ClientParams};
 use super::error::OAuthError;
 use crate::IdpState;
 
 #[derive(Debug, Deserialize)]
 pub struct IntrospectForm {
     token: Option<String>,
-    #[allow(dead_code)]
     token_type_hint: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<String>,
+    #[serde(flatten)]
+    client: ClientParams,
 }
 
 /// Longest token we look at (ours are well under 1 KiB).
-const MAX_TOKEN: usize = 8192;
+pub const MAX_TOKEN: usize = 8192;
 
 pub async fn oidc_introspect_post(
     state: web::Data<IdpState>,
@@ -31,18 +31,22 @@ pub async fn oidc_introspect_post(
     form: web::Form<IntrospectForm>,
 ) -> Result<HttpResponse, OAuthError> {
     let form = form.into_inner();
-    if [&form.client_id, &form.client_secret]
-        .into_iter()
-        .flatten()
-        .any(|v| v.len() > MAX_PARAM)
-    {
-        return Err(OAuthError::invalid_request("parameter too long"));
-    }
-    authenticate(&state, &req, form.client_id, form.client_secret).await?;
+    let _ = form.token_type_hint;
+    authenticate(&state, &req, form.client, false).await?;
     let token = form
         .token
         .ok_or_else(|| OAuthError::invalid_request("token is required"))?;
+    let answer = if token.len() > MAX_TOKEN {
+        None
+    } else {
+        active(&state, token).await?
+    };
+    Ok(HttpResponse::Ok()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(answer.unwrap_or_else(|| json!({ "active": false }))))
+}
 
+async fn active(state: &web::Data<IdpState>, token: String) -> Result<Option<Value>, OAuthError> {
     let st = state.clone();
     let jwks = fresh_or_load(
         state.oidc_cache.jwks_if_fresh(),
@@ -50,37 +54,78 @@ pub async fn oidc_introspect_post(
         "JWKS",
     )
     .await?;
-    let answer = if token.len() > MAX_TOKEN {
-        None
-    } else {
-        active_claims(&state, &jwks, &token)
-    };
-    Ok(HttpResponse::Ok()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(answer.unwrap_or_else(|| json!({ "active": false }))))
+    let claims = verified_access_token(state, &jwks, &token);
+    let st = state.clone();
+    let now = kuntalaistili_schema::now_utc();
+    web::block(move || -> Result<Option<Value>, DbError> {
+        let mut conn = st.db.conn()?;
+        if let Some(c) = claims {
+            if let Some(jti) = c["jti"].as_str() {
+                if flows::is_jti_revoked(&mut conn, jti)? {
+                    return Ok(None);
+                }
+            }
+            if let Some(gid) = c["gid"].as_str() {
+                if flows::find_grant(&mut conn, gid)?.is_none_or(|g| g.revoked_at.is_some()) {
+                    return Ok(None);
+                }
+            }
+            return Ok(Some(json!({
+                "active": true,
+                "token_type": "Bearer",
+                "scope": c["scope"],
+                "client_id": c["client_id"],
+                "sub": c["sub"],
+                "aud": c["aud"],
+                "iss": c["iss"],
+                "exp": c["exp"],
+                "iat": c["iat"],
+                "jti": c["jti"],
+            })));
+        }
+        // Not a JWT of ours: perhaps a refresh token.
+        let Some((rt, grant)) = flows::find_refresh(&mut conn, &sha256_hex(&token))? else {
+            return Ok(None);
+        };
+        if rt.used_at.is_some() || rt.expires_at <= now || grant.revoked_at.is_some() {
+            return Ok(None);
+        }
+        let client = st.oidc_cache.client(&st.db, &grant.client_id)?;
+        let sub = client.map_or_else(
+            || grant.user_id.clone(),
+            |c| super::claims::subject(&c, &st.keys, &grant.user_id),
+        );
+        Ok(Some(json!({
+            "active": true,
+            "token_type": "refresh_token",
+            "scope": grant.scope,
+            "client_id": grant.client_id,
+            "sub": sub,
+            "iss": st.settings.public_url,
+            "exp": rt.expires_at.and_utc().timestamp(),
+            "iat": rt.created_at.and_utc().timestamp(),
+        })))
+    })
+    .await
+    .map_err(|_| OAuthError::unavailable())?
+    .map_err(|e| {
+        tracing::error!(error = %e, "introspection storage error");
+        OAuthError::unavailable()
+    })
 }
 
-fn active_claims(state: &IdpState, jwks: &str, token: &str) -> Option<serde_json::Value> {
-    let jwks: serde_json::Value = serde_json::from_str(jwks).ok()?;
+/// The claims of a validly signed, unexpired access token of ours (not an ID or logout token).
+/// Revocation is the caller's to check.
+pub fn verified_access_token(state: &IdpState, jwks: &str, token: &str) -> Option<Value> {
+    if token.len() > MAX_TOKEN || token.matches('.').count() != 2 {
+        return None;
+    }
+    let jwks: Value = serde_json::from_str(jwks).ok()?;
     let claims = kuntalaistili_metadata::keys::verify_jwt(&jwks, token)?;
     let now = chrono::Utc::now().timestamp();
     let ours = claims["iss"].as_str() == Some(state.settings.public_url.as_str());
     let live = claims["exp"].as_i64().is_some_and(|exp| exp > now);
-    // Only access tokens (they carry client_id and scope); ID tokens are not bearer credentials.
+    // Only access tokens carry client_id and scope; ID tokens are not bearer credentials.
     let access = claims.get("client_id").is_some() && claims.get("scope").is_some();
-    if !(ours && live && access) {
-        return None;
-    }
-    Some(json!({
-        "active": true,
-        "token_type": "Bearer",
-        "scope": claims["scope"],
-        "client_id": claims["client_id"],
-        "sub": claims["sub"],
-        "aud": claims["aud"],
-        "iss": claims["iss"],
-        "exp": claims["exp"],
-        "iat": claims["iat"],
-        "jti": claims["jti"],
-    }))
+    (ours && live && access).then_some(claims)
 }

@@ -1,9 +1,19 @@
-//! OpenID Connect / OAuth 2 endpoints. So far: the JWKS (`/oauth2/jwks`), the token endpoint
-//! for `client_credentials` and introspection; discovery, authorize and the other grants arrive with the OIDC issue.
+//! OpenID Connect / OAuth 2 endpoints: discovery, authorize (with PAR, consent and form_post),
+//! token, userinfo, introspection, revocation, JWKS, RP-initiated and back-channel logout and
+//! dynamic client registration.
 
+pub mod authorize;
 pub mod cache;
+pub mod claims;
 pub mod client_auth;
+pub mod discovery;
 pub mod error;
 pub mod introspect;
+pub mod issue;
 pub mod jwks;
+pub mod logout;
+pub mod pkce;
+pub mod register;
+pub mod revoke;
 pub mod token;
+pub mod userinfo;

@@ -3,6 +3,7 @@
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::NaiveDateTime;
+use kuntalaistili_schema::oidc_flows::{self as flows, Grant};
 use kuntalaistili_schema::pool::write_tx;
 use kuntalaistili_schema::sessions::Session;
 use kuntalaistili_schema::users::User;
@@ -160,22 +161,33 @@ async fn end_sessions(
     let ip = client_ip(&req, &state.settings);
     let ends_current = which.as_deref().is_none_or(|id| id == session.id);
     let st = state.clone();
-    let found = web::block(move || -> Result<bool, WebError> {
+    let uid = user.id.clone();
+    let (found, grants) = web::block(move || -> Result<(bool, Vec<Grant>), WebError> {
         let mut conn = st.db.conn()?;
         let now = kuntalaistili_schema::now_utc();
-        Ok(write_tx(&mut conn, |conn| -> Result<bool, DbError> {
-            let (found, ev) = match &which {
-                Some(id) => (
-                    store::delete_for_user(conn, &user.id, id)?,
-                    Event::success(kind::SESSION_ENDED)
-                        .details(serde_json::json!({ "session": id })),
-                ),
+        Ok(write_tx(&mut conn, |conn| -> Result<(bool, Vec<Grant>), DbError> {
+            let (found, ev, grants) = match &which {
+                Some(id) => {
+                    let found = store::delete_for_user(conn, &user.id, id)?;
+                    let grants = if found {
+                        flows::revoke_for_session(conn, id, now)?
+                    } else {
+                        Vec::new()
+                    };
+                    (
+                        found,
+                        Event::success(kind::SESSION_ENDED)
+                            .details(serde_json::json!({ "session": id })),
+                        grants,
+                    )
+                }
                 None => {
                     let n = store::delete_all_for_user(conn, &user.id)?;
                     (
                         true,
                         Event::success(kind::SESSIONS_ENDED_ALL)
                             .details(serde_json::json!({ "count": n })),
+                        flows::revoke_for_user(conn, &user.id, now)?,
                     )
                 }
             };
@@ -189,10 +201,11 @@ async fn end_sessions(
                     now,
                 )?;
             }
-            Ok(found)
+            Ok((found, grants))
         })?)
     })
     .await??;
+    crate::oidc::logout::notify(&state, &uid, grants);
     if !found {
         return Err(WebError::NotFound);
     }

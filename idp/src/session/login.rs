@@ -27,6 +27,8 @@ pub const MAX_PASSWORD_BYTES: usize = 1024;
 pub struct LoginQuery {
     next: Option<String>,
     logged_out: Option<String>,
+    /// Prefills the username (an OIDC `login_hint`).
+    username: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -70,6 +72,14 @@ pub async fn session_login_get(
         .logged_out
         .as_ref()
         .map(|_| state.templates.tr.text(lang, "login.logged_out"));
+    let hint: String = query
+        .username
+        .as_deref()
+        .unwrap_or_default()
+        .chars()
+        .filter(|c| !c.is_control())
+        .take(MAX_USERNAME_CHARS)
+        .collect();
     login_page(
         &state,
         &req,
@@ -78,7 +88,7 @@ pub async fn session_login_get(
             status: StatusCode::OK,
             error: None,
             notice,
-            username: "",
+            username: &hint,
             next: &next,
         },
     )

@@ -4,7 +4,10 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use kuntalaistili_schema::pool::write_tx;
-use kuntalaistili_schema::{audit, sessions as store, DbError};
+use kuntalaistili_schema::oidc_flows::{self as flows, Grant};
+use kuntalaistili_schema::sessions::{self as store, Session};
+use kuntalaistili_schema::users::User;
+use kuntalaistili_schema::{audit, DbError};
 use serde::Deserialize;
 
 use super::{current, removal_cookie};
@@ -44,34 +47,47 @@ pub async fn session_logout_post(
         return Err(WebError::Forbidden);
     }
     if let Some((session, user)) = current(&state, &req).await? {
-        let ip = client_ip(&req, &state.settings);
-        let st = state.clone();
-        web::block(move || -> Result<(), WebError> {
-            let mut conn = st.db.conn()?;
-            let now = kuntalaistili_schema::now_utc();
-            write_tx(&mut conn, |conn| -> Result<(), DbError> {
-                store::delete_for_user(conn, &user.id, &session.id)?;
-                audit::append_in_tx(
-                    conn,
-                    Event::success(kind::LOGOUT)
-                        .actor(user.id.clone())
-                        .subject(user.id.clone())
-                        .ip(ip)
-                        .details(serde_json::json!({ "session": session.id }))
-                        .into_new(),
-                    now,
-                )?;
-                Ok(())
-            })?;
-            Ok(())
-        })
-        .await??;
-        inc(&state.metrics.logouts);
+        end_session(&state, &session, &user, client_ip(&req, &state.settings)).await?;
     }
     let mut resp = redirect("/login?logged_out=1");
     resp.add_cookie(&removal_cookie(secure))
         .map_err(|_| WebError::Internal)?;
     Ok(resp)
+}
+
+/// Ends an SSO session: deletes it, revokes the OIDC grants made in it, records the logout, and
+/// notifies the clients that asked for back-channel logout.
+pub async fn end_session(
+    state: &web::Data<IdpState>,
+    session: &Session,
+    user: &User,
+    ip: Option<String>,
+) -> Result<(), WebError> {
+    let st = state.clone();
+    let (sid, uid) = (session.id.clone(), user.id.clone());
+    let grants = web::block(move || -> Result<Vec<Grant>, WebError> {
+        let mut conn = st.db.conn()?;
+        let now = kuntalaistili_schema::now_utc();
+        Ok(write_tx(&mut conn, |conn| -> Result<Vec<Grant>, DbError> {
+            store::delete_for_user(conn, &uid, &sid)?;
+            let grants = flows::revoke_for_session(conn, &sid, now)?;
+            audit::append_in_tx(
+                conn,
+                Event::success(kind::LOGOUT)
+                    .actor(uid.clone())
+                    .subject(uid.clone())
+                    .ip(ip)
+                    .details(serde_json::json!({ "session": sid, "grants_revoked": grants.len() }))
+                    .into_new(),
+                now,
+            )?;
+            Ok(grants)
+        })?)
+    })
+    .await??;
+    inc(&state.metrics.logouts);
+    crate::oidc::logout::notify(state, &user.id, grants);
+    Ok(())
 }
 
 pub fn redirect(to: &str) -> HttpResponse {

@@ -1,0 +1,15 @@
+DROP TABLE oidc_used_assertions;
+DROP TABLE oidc_revoked_tokens;
+DROP TABLE oidc_consents;
+DROP TABLE oidc_refresh_tokens;
+DROP TABLE oidc_codes;
+DROP TABLE oidc_grants;
+DROP TABLE oidc_auth_requests;
+ALTER TABLE oidc_clients DROP COLUMN registration_token_hash;
+ALTER TABLE oidc_clients DROP COLUMN id_token_alg;
+ALTER TABLE oidc_clients DROP COLUMN require_consent;
+ALTER TABLE oidc_clients DROP COLUMN jwks;
+ALTER TABLE oidc_clients DROP COLUMN sector_identifier;
+ALTER TABLE oidc_clients DROP COLUMN subject_type;
+ALTER TABLE oidc_clients DROP COLUMN backchannel_logout_uri;
+ALTER TABLE oidc_clients DROP COLUMN post_logout_redirect_uris;
