@@ -9,6 +9,7 @@ mod cli;
 mod directory;
 mod keys;
 mod login;
+mod oidc;
 mod ops;
 mod sessions;
 mod storage;

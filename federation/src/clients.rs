@@ -191,8 +191,8 @@ fn build(c: NewClient, now: NaiveDateTime) -> Result<(OidcClient, Option<String>
     };
     let jwks = match &c.jwks {
         Some(doc) => {
-            let v: serde_json::Value = serde_json::from_str(doc)
-                .map_err(|e| invalid("jwks", format!("not JSON: {e}")))?;
+            let v: serde_json::Value =
+                serde_json::from_str(doc).map_err(|e| invalid("jwks", format!("not JSON: {e}")))?;
             if v["keys"].as_array().is_none_or(|k| k.is_empty()) {
                 return Err(invalid("jwks", "must be a JWKS with at least one key"));
             }
@@ -308,7 +308,12 @@ pub fn update(
         oidc_clients::replace(conn, &client)?;
         audit::append_in_tx(
             conn,
-            event("client.updated", actor, client_id, json!({ "name": client.name })),
+            event(
+                "client.updated",
+                actor,
+                client_id,
+                json!({ "name": client.name }),
+            ),
             now,
         )?;
         Ok(())

@@ -202,23 +202,47 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
             .app_data(oidc::error::form_config())
             .route(web::post().to(oidc::revoke::oidc_revoke_post)),
     )
-    .route(paths::DISCOVERY, web::get().to(oidc::discovery::oidc_discovery_get))
-    .route(paths::AUTHORIZE, web::get().to(oidc::authorize::oidc_authorize_get))
-    .route(paths::AUTHORIZE, web::post().to(oidc::authorize::oidc_authorize_post))
+    .route(
+        paths::DISCOVERY,
+        web::get().to(oidc::discovery::oidc_discovery_get),
+    )
+    .route(
+        paths::AUTHORIZE,
+        web::get().to(oidc::authorize::oidc_authorize_get),
+    )
+    .route(
+        paths::AUTHORIZE,
+        web::post().to(oidc::authorize::oidc_authorize_post),
+    )
     .route(
         paths::AUTHORIZE_RESUME,
         web::get().to(oidc::authorize::oidc_authorize_resume_get),
     )
-    .route(paths::CONSENT, web::post().to(oidc::authorize::oidc_consent_post))
+    .route(
+        paths::CONSENT,
+        web::post().to(oidc::authorize::oidc_consent_post),
+    )
     .service(
         web::resource(paths::PAR)
             .app_data(web::PayloadConfig::new(FORM_LIMIT_BYTES))
             .route(web::post().to(oidc::authorize::oidc_par_post)),
     )
-    .route(paths::USERINFO, web::get().to(oidc::userinfo::oidc_userinfo))
-    .route(paths::USERINFO, web::post().to(oidc::userinfo::oidc_userinfo))
-    .route(paths::END_SESSION, web::get().to(oidc::logout::oidc_end_session_get))
-    .route(paths::END_SESSION, web::post().to(oidc::logout::oidc_end_session_post))
+    .route(
+        paths::USERINFO,
+        web::get().to(oidc::userinfo::oidc_userinfo),
+    )
+    .route(
+        paths::USERINFO,
+        web::post().to(oidc::userinfo::oidc_userinfo),
+    )
+    .route(
+        paths::END_SESSION,
+        web::get().to(oidc::logout::oidc_end_session_get),
+    )
+    .route(
+        paths::END_SESSION,
+        web::post().to(oidc::logout::oidc_end_session_post),
+    )
     .service(
         web::resource(paths::REGISTER)
             .app_data(web::PayloadConfig::new(FORM_LIMIT_BYTES))

@@ -50,7 +50,8 @@ pub fn form_post_script_hash() -> &'static str {
         use sha2::Digest;
         format!(
             "sha256-{}",
-            base64::engine::general_purpose::STANDARD.encode(sha2::Sha256::digest(FORM_POST_SCRIPT))
+            base64::engine::general_purpose::STANDARD
+                .encode(sha2::Sha256::digest(FORM_POST_SCRIPT))
         )
     })
 }
@@ -153,7 +154,10 @@ mod tests {
             ctx.insert("scopes", &["Nimi"]);
             ctx.insert("request_id", "r1");
             ctx.insert("action", "https://rp.example.fi/cb");
-            ctx.insert("fields", &serde_json::json!([{"name": "code", "value": "c"}]));
+            ctx.insert(
+                "fields",
+                &serde_json::json!([{"name": "code", "value": "c"}]),
+            );
             ctx.insert(
                 "me",
                 &serde_json::json!({"username": "maija", "name": "Maija", "email": null,

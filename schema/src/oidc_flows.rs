@@ -132,7 +132,11 @@ pub fn find_grant(conn: &mut AnyConnection, id: &str) -> Result<Option<Grant>, D
 }
 
 /// Revokes a grant (and so its tokens); true when it was live.
-pub fn revoke_grant(conn: &mut AnyConnection, id: &str, now: NaiveDateTime) -> Result<bool, DbError> {
+pub fn revoke_grant(
+    conn: &mut AnyConnection,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
     let n = diesel::update(
         oidc_grants::table
             .find(id)
@@ -358,18 +362,17 @@ pub fn record_assertion(
 
 /// Housekeeping: drops expired requests, codes, refresh tokens, grants and id lists.
 pub fn delete_expired(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<usize, DbError> {
-    let mut n = diesel::delete(oidc_auth_requests::table.filter(oidc_auth_requests::expires_at.le(now)))
-        .execute(conn)?;
+    let mut n =
+        diesel::delete(oidc_auth_requests::table.filter(oidc_auth_requests::expires_at.le(now)))
+            .execute(conn)?;
     // Used codes are kept a day past expiry so a late replay is still recognised and revokes.
     let day = chrono::Duration::days(1);
     n += diesel::delete(oidc_codes::table.filter(oidc_codes::expires_at.le(now - day)))
         .execute(conn)?;
-    n += diesel::delete(oidc_grants::table.filter(oidc_grants::expires_at.le(now)))
+    n +=
+        diesel::delete(oidc_grants::table.filter(oidc_grants::expires_at.le(now))).execute(conn)?;
+    n += diesel::delete(oidc_refresh_tokens::table.filter(oidc_refresh_tokens::expires_at.le(now)))
         .execute(conn)?;
-    n += diesel::delete(
-        oidc_refresh_tokens::table.filter(oidc_refresh_tokens::expires_at.le(now)),
-    )
-    .execute(conn)?;
     n += diesel::delete(oidc_revoked_tokens::table.filter(oidc_revoked_tokens::expires_at.le(now)))
         .execute(conn)?;
     n += diesel::delete(

@@ -86,9 +86,10 @@ pub(super) fn clients_cmd(
             id_token_alg,
         } => {
             let jwks = match jwks_file {
-                Some(p) => Some(std::fs::read_to_string(&p).map_err(|e| {
-                    anyhow::anyhow!("reading {}: {e}", p.display())
-                })?),
+                Some(p) => Some(
+                    std::fs::read_to_string(&p)
+                        .map_err(|e| anyhow::anyhow!("reading {}: {e}", p.display()))?,
+                ),
                 None => None,
             };
             let (client, secret) = clients::add(

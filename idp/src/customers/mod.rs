@@ -262,7 +262,9 @@ pub fn disable(
             Event::success(kind::USER_DISABLED)
                 .actor(actor)
                 .subject(id)
-                .details(serde_json::json!({ "sessions_ended": ended, "grants_revoked": revoked.len() }))
+                .details(
+                    serde_json::json!({ "sessions_ended": ended, "grants_revoked": revoked.len() }),
+                )
                 .into_new(),
             now,
         )?;

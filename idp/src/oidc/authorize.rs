@@ -508,21 +508,33 @@ async fn check(
         state: p.state.clone(),
         form_post: false,
     };
-    let bad = |r: &Reply, code: &'static str, d: &str| Invalid::Redirect(r.clone(), code, d.to_owned());
+    let bad =
+        |r: &Reply, code: &'static str, d: &str| Invalid::Redirect(r.clone(), code, d.to_owned());
     match p.response_mode.as_deref() {
         None | Some("query") => {}
         Some("form_post") => reply.form_post = true,
         Some(_) => return Err(bad(&reply, "invalid_request", "unsupported response_mode")),
     }
-    if p.values().iter().any(|v| v.as_ref().is_some_and(|v| v.len() > MAX_PARAM)) {
+    if p.values()
+        .iter()
+        .any(|v| v.as_ref().is_some_and(|v| v.len() > MAX_PARAM))
+    {
         reply.state = reply.state.filter(|s| s.len() <= MAX_PARAM);
         return Err(bad(&reply, "invalid_request", "a parameter is too long"));
     }
     if p.request.is_some() {
-        return Err(bad(&reply, "request_not_supported", "request objects are not supported; use PAR"));
+        return Err(bad(
+            &reply,
+            "request_not_supported",
+            "request objects are not supported; use PAR",
+        ));
     }
     if p.registration.is_some() {
-        return Err(bad(&reply, "registration_not_supported", "use the registration endpoint"));
+        return Err(bad(
+            &reply,
+            "registration_not_supported",
+            "use the registration endpoint",
+        ));
     }
     match p.response_type.as_deref() {
         None => return Err(bad(&reply, "invalid_request", "response_type is required")),
@@ -537,7 +549,11 @@ async fn check(
     }
     let grants: Vec<String> = serde_json::from_str(&client.grant_types).unwrap_or_default();
     if !grants.iter().any(|g| g == "authorization_code") {
-        return Err(bad(&reply, "unauthorized_client", "the client may not use the code flow"));
+        return Err(bad(
+            &reply,
+            "unauthorized_client",
+            "the client may not use the code flow",
+        ));
     }
     let mut scopes: Vec<String> = Vec::new();
     for s in p.scope.as_deref().unwrap_or_default().split_whitespace() {
@@ -556,29 +572,61 @@ async fn check(
             &format!("scope {s:?} is not allowed for this client"),
         ));
     }
-    let code_challenge = match (p.code_challenge.as_deref(), p.code_challenge_method.as_deref()) {
+    let code_challenge = match (
+        p.code_challenge.as_deref(),
+        p.code_challenge_method.as_deref(),
+    ) {
         (None, None) if client.public_client => {
-            return Err(bad(&reply, "invalid_request", "PKCE (S256) is required for public clients"))
+            return Err(bad(
+                &reply,
+                "invalid_request",
+                "PKCE (S256) is required for public clients",
+            ))
         }
         (None, None) => None,
         (None, Some(_)) => {
-            return Err(bad(&reply, "invalid_request", "code_challenge_method without code_challenge"))
+            return Err(bad(
+                &reply,
+                "invalid_request",
+                "code_challenge_method without code_challenge",
+            ))
         }
         (Some(_), None | Some("plain")) => {
-            return Err(bad(&reply, "invalid_request", "PKCE method plain is not allowed; use S256"))
+            return Err(bad(
+                &reply,
+                "invalid_request",
+                "PKCE method plain is not allowed; use S256",
+            ))
         }
         (Some(ch), Some("S256")) if pkce::valid_challenge(ch) => Some(ch.to_owned()),
         (Some(_), Some("S256")) => {
-            return Err(bad(&reply, "invalid_request", "code_challenge is malformed"))
+            return Err(bad(
+                &reply,
+                "invalid_request",
+                "code_challenge is malformed",
+            ))
         }
         (Some(_), Some(_)) => {
-            return Err(bad(&reply, "invalid_request", "unsupported code_challenge_method"))
+            return Err(bad(
+                &reply,
+                "invalid_request",
+                "unsupported code_challenge_method",
+            ))
         }
     };
     let mut prompt = Prompt::Default;
-    let asked: Vec<&str> = p.prompt.as_deref().unwrap_or_default().split_whitespace().collect();
+    let asked: Vec<&str> = p
+        .prompt
+        .as_deref()
+        .unwrap_or_default()
+        .split_whitespace()
+        .collect();
     if asked.contains(&"none") && asked.len() > 1 {
-        return Err(bad(&reply, "invalid_request", "prompt=none cannot be combined"));
+        return Err(bad(
+            &reply,
+            "invalid_request",
+            "prompt=none cannot be combined",
+        ));
     }
     for a in &asked {
         prompt = match *a {
@@ -595,7 +643,13 @@ async fn check(
         None => None,
         Some(m) => match m.trim().parse::<i64>() {
             Ok(v) if v >= 0 => Some(v),
-            _ => return Err(bad(&reply, "invalid_request", "max_age must be a non-negative integer")),
+            _ => {
+                return Err(bad(
+                    &reply,
+                    "invalid_request",
+                    "max_age must be a non-negative integer",
+                ))
+            }
         },
     };
     let lang = p
@@ -710,9 +764,10 @@ fn consent_page(
     id: &str,
 ) -> HttpResponse {
     let lang = c.lang.unwrap_or_else(|| i18n::negotiate(req));
-    let mut ctx = state
-        .templates
-        .context(lang, crate::paths::AUTHORIZE, Some(&user.display_name()));
+    let mut ctx =
+        state
+            .templates
+            .context(lang, crate::paths::AUTHORIZE, Some(&user.display_name()));
     ctx.insert("client_name", &c.client.name);
     let described: Vec<String> = c
         .scopes

@@ -85,7 +85,10 @@ pub fn user_claims(
         put("home_municipality", &user.home_municipality);
     }
     if has("profile") {
-        c.insert("updated_at".into(), json!(user.updated_at.and_utc().timestamp()));
+        c.insert(
+            "updated_at".into(),
+            json!(user.updated_at.and_utc().timestamp()),
+        );
     }
     if has("email") && user.email.is_some() {
         // Addresses come from the register, not from a verification round-trip.

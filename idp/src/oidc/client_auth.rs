@@ -79,11 +79,18 @@ pub struct ClientParams {
 
 impl ClientParams {
     fn too_long(&self) -> bool {
-        [&self.client_id, &self.client_secret, &self.client_assertion_type]
-            .into_iter()
-            .flatten()
-            .any(|v| v.len() > MAX_PARAM)
-            || self.client_assertion.as_ref().is_some_and(|a| a.len() > 8192)
+        [
+            &self.client_id,
+            &self.client_secret,
+            &self.client_assertion_type,
+        ]
+        .into_iter()
+        .flatten()
+        .any(|v| v.len() > MAX_PARAM)
+            || self
+                .client_assertion
+                .as_ref()
+                .is_some_and(|a| a.len() > 8192)
     }
 }
 
@@ -135,7 +142,9 @@ pub async fn authenticate(
     };
     let client = load(state, &client_id).await?;
     let ok = match (&client, &secret) {
-        (Some(c), Some(s)) => !c.disabled && kuntalaistili_federation::clients::secret_matches(c, s),
+        (Some(c), Some(s)) => {
+            !c.disabled && kuntalaistili_federation::clients::secret_matches(c, s)
+        }
         (Some(c), None) => !c.disabled && c.public_client,
         (None, _) => false,
     };

@@ -55,10 +55,16 @@ async fn handle(
     req: HttpRequest,
     p: EndSessionParams,
 ) -> Result<HttpResponse, WebError> {
-    let too_long = [&p.client_id, &p.post_logout_redirect_uri, &p.state, &p.ui_locales, &p.logout_hint]
-        .into_iter()
-        .flatten()
-        .any(|v| v.len() > 2048)
+    let too_long = [
+        &p.client_id,
+        &p.post_logout_redirect_uri,
+        &p.state,
+        &p.ui_locales,
+        &p.logout_hint,
+    ]
+    .into_iter()
+    .flatten()
+    .any(|v| v.len() > 2048)
         || p.id_token_hint.as_ref().is_some_and(|h| h.len() > 8192);
     if too_long {
         return Err(WebError::BadRequest("error.too_long"));
@@ -109,14 +115,17 @@ async fn handle(
             if !registered.contains(uri) {
                 return Err(WebError::BadRequest("oidc.error_logout_redirect"));
             }
-            let mut url = url::Url::parse(uri).map_err(|_| WebError::BadRequest("oidc.error_logout_redirect"))?;
+            let mut url = url::Url::parse(uri)
+                .map_err(|_| WebError::BadRequest("oidc.error_logout_redirect"))?;
             if let Some(s) = &p.state {
                 url.query_pairs_mut().append_pair("state", s);
             }
             Some(url.to_string())
         }
     };
-    let done = target.clone().unwrap_or_else(|| "/login?logged_out=1".to_owned());
+    let done = target
+        .clone()
+        .unwrap_or_else(|| "/login?logged_out=1".to_owned());
     let secure = state.settings.secure_cookies;
     let Some((session, user)) = current(&state, &req).await? else {
         return Ok(redirect(&done));
@@ -140,9 +149,10 @@ async fn handle(
         .as_deref()
         .and_then(|l| l.split_whitespace().find_map(Lang::parse))
         .unwrap_or_else(|| i18n::negotiate(&req));
-    let mut ctx = state
-        .templates
-        .context(lang, crate::paths::END_SESSION, Some(&user.display_name()));
+    let mut ctx =
+        state
+            .templates
+            .context(lang, crate::paths::END_SESSION, Some(&user.display_name()));
     ctx.insert("action", crate::paths::END_SESSION);
     let mut hidden = Vec::new();
     for (k, v) in [
@@ -185,7 +195,9 @@ async fn send_one(st: &web::Data<IdpState>, user_id: &str, g: &Grant) -> Result<
         return Ok(());
     };
     let alg = Alg::parse(&client.id_token_alg).unwrap_or(Alg::Rs256);
-    let signer = super::issue::signer(st, alg).await.map_err(|e| e.to_string())?;
+    let signer = super::issue::signer(st, alg)
+        .await
+        .map_err(|e| e.to_string())?;
     let now = chrono::Utc::now().timestamp();
     let mut claims = json!({
         "iss": st.settings.public_url,
@@ -211,9 +223,17 @@ async fn send_one(st: &web::Data<IdpState>, user_id: &str, g: &Grant) -> Result<
         Err(e) => (false, e.to_string()),
     };
     let st2 = st.clone();
-    let (cid, uid, sid) = (client.client_id.clone(), user_id.to_owned(), g.session_id.clone());
+    let (cid, uid, sid) = (
+        client.client_id.clone(),
+        user_id.to_owned(),
+        g.session_id.clone(),
+    );
     let logged = web::block(move || -> Result<(), DbError> {
-        let ev = if ok { Event::success(kind::BACKCHANNEL_LOGOUT) } else { Event::failure(kind::BACKCHANNEL_LOGOUT) };
+        let ev = if ok {
+            Event::success(kind::BACKCHANNEL_LOGOUT)
+        } else {
+            Event::failure(kind::BACKCHANNEL_LOGOUT)
+        };
         audit::append(
             &mut *st2.db.conn()?,
             ev.actor(cid.clone())

@@ -42,7 +42,8 @@ fn meta_err(d: impl Into<String>) -> OAuthError {
 }
 
 fn parse(body: &[u8]) -> Result<Metadata, OAuthError> {
-    serde_json::from_slice(body).map_err(|e| meta_err(format!("not valid client metadata JSON: {e}")))
+    serde_json::from_slice(body)
+        .map_err(|e| meta_err(format!("not valid client metadata JSON: {e}")))
 }
 
 /// Turns registration metadata into a client description (RFC 7591 §2 defaults).
@@ -66,7 +67,11 @@ fn describe(m: Metadata) -> Result<NewClient, OAuthError> {
         "client_secret_basic" | "client_secret_post" => false,
         "private_key_jwt" if m.jwks.is_some() => false,
         "private_key_jwt" => return Err(meta_err("private_key_jwt needs jwks")),
-        other => return Err(meta_err(format!("token_endpoint_auth_method {other:?} is not supported"))),
+        other => {
+            return Err(meta_err(format!(
+                "token_endpoint_auth_method {other:?} is not supported"
+            )))
+        }
     };
     let pairwise = match m.subject_type.as_deref() {
         None | Some("public") => false,
@@ -85,7 +90,9 @@ fn describe(m: Metadata) -> Result<NewClient, OAuthError> {
             .unwrap_or_else(|| "Dynamically registered client".into()),
         redirect_uris: m.redirect_uris.unwrap_or_default(),
         public,
-        grant_types: m.grant_types.unwrap_or_else(|| vec!["authorization_code".into()]),
+        grant_types: m
+            .grant_types
+            .unwrap_or_else(|| vec!["authorization_code".into()]),
         scopes: scope,
         allow_national_id: false,
         post_logout_redirect_uris: m.post_logout_redirect_uris.unwrap_or_default(),
@@ -144,7 +151,11 @@ fn response(state: &IdpState, c: &OidcClient, secret: Option<&str>, token: Optio
     if let Some(b) = &c.backchannel_logout_uri {
         v["backchannel_logout_uri"] = json!(b);
     }
-    if let Some(j) = c.jwks.as_deref().and_then(|j| serde_json::from_str::<Value>(j).ok()) {
+    if let Some(j) = c
+        .jwks
+        .as_deref()
+        .and_then(|j| serde_json::from_str::<Value>(j).ok())
+    {
         v["jwks"] = j;
     }
     if let Some(s) = secret {
@@ -198,10 +209,17 @@ pub async fn oidc_register_post(
     let token = random_token();
     new.registration_token_hash = Some(sha256_hex(&token));
     let st = state.clone();
-    let (client, secret) = web::block(move || -> Result<(OidcClient, Option<String>), ClientError> {
-        let mut conn = st.db.conn()?;
-        clients::add(&mut conn, new, "registration", kuntalaistili_schema::now_utc())
-    })
+    let (client, secret) = web::block(
+        move || -> Result<(OidcClient, Option<String>), ClientError> {
+            let mut conn = st.db.conn()?;
+            clients::add(
+                &mut conn,
+                new,
+                "registration",
+                kuntalaistili_schema::now_utc(),
+            )
+        },
+    )
     .await
     .map_err(|_| OAuthError::unavailable())?
     .map_err(client_error)?;
@@ -262,12 +280,21 @@ pub async fn oidc_register_update(
     let new = describe(m)?;
     let (st, cid) = (state.clone(), c.client_id.clone());
     let updated = web::block(move || -> Result<OidcClient, ClientError> {
-        clients::update(&mut *st.db.conn()?, &cid, new, "registration", kuntalaistili_schema::now_utc())
+        clients::update(
+            &mut *st.db.conn()?,
+            &cid,
+            new,
+            "registration",
+            kuntalaistili_schema::now_utc(),
+        )
     })
     .await
     .map_err(|_| OAuthError::unavailable())?
     .map_err(client_error)?;
-    Ok(json_reply(StatusCode::OK, response(&state, &updated, None, None)))
+    Ok(json_reply(
+        StatusCode::OK,
+        response(&state, &updated, None, None),
+    ))
 }
 
 /// `DELETE /oauth2/register/{client_id}`.
@@ -279,7 +306,12 @@ pub async fn oidc_register_delete(
     let c = managed(&state, &req, &path).await?;
     let st = state.clone();
     web::block(move || -> Result<(), ClientError> {
-        clients::remove(&mut *st.db.conn()?, &c.client_id, "registration", kuntalaistili_schema::now_utc())
+        clients::remove(
+            &mut *st.db.conn()?,
+            &c.client_id,
+            "registration",
+            kuntalaistili_schema::now_utc(),
+        )
     })
     .await
     .map_err(|_| OAuthError::unavailable())?

@@ -65,8 +65,7 @@ pub async fn oidc_revoke_post(
                 if c["client_id"].as_str() != Some(cid.as_str()) {
                     return Ok(());
                 }
-                let until = chrono::DateTime::from_timestamp(exp, 0)
-                    .map_or(now, |t| t.naive_utc());
+                let until = chrono::DateTime::from_timestamp(exp, 0).map_or(now, |t| t.naive_utc());
                 write_tx(&mut conn, |conn| -> Result<(), DbError> {
                     flows::revoke_jti(conn, jti, until)?;
                     audit::append_in_tx(

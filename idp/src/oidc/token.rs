@@ -302,7 +302,10 @@ fn issue_refresh(
     now: chrono::NaiveDateTime,
     via: &str,
 ) -> Result<Option<String>, OAuthError> {
-    let wants = grant.scope.split_whitespace().any(|s| s == "offline_access")
+    let wants = grant
+        .scope
+        .split_whitespace()
+        .any(|s| s == "offline_access")
         && client_may(client, "refresh_token");
     let token = wants.then(random_token);
     write_tx(conn, |conn| -> Result<(), DbError> {

@@ -77,7 +77,11 @@ pub async fn oidc_userinfo(
     state: web::Data<IdpState>,
     req: HttpRequest,
 ) -> Result<HttpResponse, OAuthError> {
-    if req.uri().query().is_some_and(|q| q.contains("access_token")) {
+    if req
+        .uri()
+        .query()
+        .is_some_and(|q| q.contains("access_token"))
+    {
         return Ok(bearer_error(
             StatusCode::BAD_REQUEST,
             "invalid_request",
@@ -106,30 +110,36 @@ pub async fn oidc_userinfo(
         ));
     }
     let Some(client) = super::client_auth::load(&state, &grant.client_id).await? else {
-        return Ok(bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "unknown client"));
+        return Ok(bearer_error(
+            StatusCode::UNAUTHORIZED,
+            "invalid_token",
+            "unknown client",
+        ));
     };
     let st = state.clone();
-    let released = web::block(move || -> Result<Option<serde_json::Map<String, serde_json::Value>>, DbError> {
-        let mut conn = st.db.conn()?;
-        let Some(user) = users::find_by_id(&mut conn, &grant.user_id)?.filter(|u| !u.disabled)
-        else {
-            return Ok(None);
-        };
-        let scopes: Vec<&str> = scope.split_whitespace().collect();
-        let (claims, national_id) = claims::user_claims(&user, &scopes, &client, &st.keys);
-        if national_id {
-            audit::append(
-                &mut conn,
-                Event::success(kind::NATIONAL_ID_RELEASED)
-                    .actor(client.client_id.clone())
-                    .subject(user.id.clone())
-                    .details(json!({ "grant": grant.id, "via": "userinfo" }))
-                    .into_new(),
-                kuntalaistili_schema::now_utc(),
-            )?;
-        }
-        Ok(Some(claims))
-    })
+    let released = web::block(
+        move || -> Result<Option<serde_json::Map<String, serde_json::Value>>, DbError> {
+            let mut conn = st.db.conn()?;
+            let Some(user) = users::find_by_id(&mut conn, &grant.user_id)?.filter(|u| !u.disabled)
+            else {
+                return Ok(None);
+            };
+            let scopes: Vec<&str> = scope.split_whitespace().collect();
+            let (claims, national_id) = claims::user_claims(&user, &scopes, &client, &st.keys);
+            if national_id {
+                audit::append(
+                    &mut conn,
+                    Event::success(kind::NATIONAL_ID_RELEASED)
+                        .actor(client.client_id.clone())
+                        .subject(user.id.clone())
+                        .details(json!({ "grant": grant.id, "via": "userinfo" }))
+                        .into_new(),
+                    kuntalaistili_schema::now_utc(),
+                )?;
+            }
+            Ok(Some(claims))
+        },
+    )
     .await
     .map_err(|_| OAuthError::unavailable())?
     .map_err(|e| {

@@ -165,44 +165,47 @@ async fn end_sessions(
     let (found, grants) = web::block(move || -> Result<(bool, Vec<Grant>), WebError> {
         let mut conn = st.db.conn()?;
         let now = kuntalaistili_schema::now_utc();
-        Ok(write_tx(&mut conn, |conn| -> Result<(bool, Vec<Grant>), DbError> {
-            let (found, ev, grants) = match &which {
-                Some(id) => {
-                    let found = store::delete_for_user(conn, &user.id, id)?;
-                    let grants = if found {
-                        flows::revoke_for_session(conn, id, now)?
-                    } else {
-                        Vec::new()
-                    };
-                    (
-                        found,
-                        Event::success(kind::SESSION_ENDED)
-                            .details(serde_json::json!({ "session": id })),
-                        grants,
-                    )
+        Ok(write_tx(
+            &mut conn,
+            |conn| -> Result<(bool, Vec<Grant>), DbError> {
+                let (found, ev, grants) = match &which {
+                    Some(id) => {
+                        let found = store::delete_for_user(conn, &user.id, id)?;
+                        let grants = if found {
+                            flows::revoke_for_session(conn, id, now)?
+                        } else {
+                            Vec::new()
+                        };
+                        (
+                            found,
+                            Event::success(kind::SESSION_ENDED)
+                                .details(serde_json::json!({ "session": id })),
+                            grants,
+                        )
+                    }
+                    None => {
+                        let n = store::delete_all_for_user(conn, &user.id)?;
+                        (
+                            true,
+                            Event::success(kind::SESSIONS_ENDED_ALL)
+                                .details(serde_json::json!({ "count": n })),
+                            flows::revoke_for_user(conn, &user.id, now)?,
+                        )
+                    }
+                };
+                if found {
+                    audit::append_in_tx(
+                        conn,
+                        ev.actor(user.id.clone())
+                            .subject(user.id.clone())
+                            .ip(ip)
+                            .into_new(),
+                        now,
+                    )?;
                 }
-                None => {
-                    let n = store::delete_all_for_user(conn, &user.id)?;
-                    (
-                        true,
-                        Event::success(kind::SESSIONS_ENDED_ALL)
-                            .details(serde_json::json!({ "count": n })),
-                        flows::revoke_for_user(conn, &user.id, now)?,
-                    )
-                }
-            };
-            if found {
-                audit::append_in_tx(
-                    conn,
-                    ev.actor(user.id.clone())
-                        .subject(user.id.clone())
-                        .ip(ip)
-                        .into_new(),
-                    now,
-                )?;
-            }
-            Ok((found, grants))
-        })?)
+                Ok((found, grants))
+            },
+        )?)
     })
     .await??;
     crate::oidc::logout::notify(&state, &uid, grants);

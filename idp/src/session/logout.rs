@@ -3,8 +3,8 @@
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use kuntalaistili_schema::pool::write_tx;
 use kuntalaistili_schema::oidc_flows::{self as flows, Grant};
+use kuntalaistili_schema::pool::write_tx;
 use kuntalaistili_schema::sessions::{self as store, Session};
 use kuntalaistili_schema::users::User;
 use kuntalaistili_schema::{audit, DbError};
@@ -65,13 +65,16 @@ pub async fn end_session(
 ) -> Result<(), WebError> {
     let st = state.clone();
     let (sid, uid) = (session.id.clone(), user.id.clone());
-    let grants = web::block(move || -> Result<Vec<Grant>, WebError> {
-        let mut conn = st.db.conn()?;
-        let now = kuntalaistili_schema::now_utc();
-        Ok(write_tx(&mut conn, |conn| -> Result<Vec<Grant>, DbError> {
-            store::delete_for_user(conn, &uid, &sid)?;
-            let grants = flows::revoke_for_session(conn, &sid, now)?;
-            audit::append_in_tx(
+    let grants =
+        web::block(move || -> Result<Vec<Grant>, WebError> {
+            let mut conn = st.db.conn()?;
+            let now = kuntalaistili_schema::now_utc();
+            Ok(write_tx(
+                &mut conn,
+                |conn| -> Result<Vec<Grant>, DbError> {
+                    store::delete_for_user(conn, &uid, &sid)?;
+                    let grants = flows::revoke_for_session(conn, &sid, now)?;
+                    audit::append_in_tx(
                 conn,
                 Event::success(kind::LOGOUT)
                     .actor(uid.clone())
@@ -81,10 +84,11 @@ pub async fn end_session(
                     .into_new(),
                 now,
             )?;
-            Ok(grants)
-        })?)
-    })
-    .await??;
+                    Ok(grants)
+                },
+            )?)
+        })
+        .await??;
     inc(&state.metrics.logouts);
     crate::oidc::logout::notify(state, &user.id, grants);
     Ok(())
