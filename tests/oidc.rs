@@ -1599,3 +1599,74 @@ async fn discovery_describes_what_is_served(b: Backend) {
         app2.url("/oauth2/register").as_str()
     );
 }
+
+dual!(openidconnect_crate_completes_the_code_flow);
+
+/// The `openidconnect` crate as the relying party: discovery, authorization URL with PKCE and
+/// nonce, code exchange, ID-token validation (signature with the discovered JWKS, issuer,
+/// audience, nonce) and userinfo.
+async fn openidconnect_crate_completes_the_code_flow(b: Backend) {
+    use openidconnect::core::{
+        CoreAuthenticationFlow, CoreClient, CoreProviderMetadata, CoreUserInfoClaims,
+    };
+    use openidconnect::{
+        AuthorizationCode, ClientId, ClientSecret, CsrfToken, IssuerUrl, Nonce,
+        OAuth2TokenResponse, PkceCodeChallenge, RedirectUrl, Scope,
+    };
+    let app = TestApp::start(b).await;
+    let rp = add_rp(&app, |_| {}).await;
+    let browser = logged_in(&app, "crate").await;
+    let http = openidconnect::reqwest::ClientBuilder::new()
+        .redirect(openidconnect::reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let meta =
+        CoreProviderMetadata::discover_async(IssuerUrl::new(app.base.clone()).unwrap(), &http)
+            .await
+            .unwrap();
+    let client = CoreClient::from_provider_metadata(
+        meta,
+        ClientId::new(rp.id.clone()),
+        rp.secret.clone().map(ClientSecret::new),
+    )
+    .set_redirect_uri(RedirectUrl::new(REDIRECT.into()).unwrap());
+    let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+    let (url, state, nonce) = client
+        .authorize_url(
+            CoreAuthenticationFlow::AuthorizationCode,
+            CsrfToken::new_random,
+            Nonce::new_random,
+        )
+        .add_scope(Scope::new("email".into()))
+        .add_scope(Scope::new("profile".into()))
+        .set_pkce_challenge(challenge)
+        .url();
+    let r = browser.get(url.as_str()).send().await.unwrap();
+    let p = redirect_params(&r);
+    assert_eq!(param(&p, "state"), Some(state.secret().as_str()));
+    assert_eq!(param(&p, "iss"), Some(app.base.as_str()));
+    let tokens = client
+        .exchange_code(AuthorizationCode::new(param(&p, "code").unwrap().into()))
+        .unwrap()
+        .set_pkce_verifier(verifier)
+        .request_async(&http)
+        .await
+        .unwrap();
+    let id_token = tokens.extra_fields().id_token().unwrap();
+    let claims = id_token
+        .claims(&client.id_token_verifier(), &nonce)
+        .unwrap();
+    assert_eq!(claims.issuer().as_str(), app.base);
+    let info: CoreUserInfoClaims = client
+        .user_info(tokens.access_token().to_owned(), None)
+        .unwrap()
+        .request_async(&http)
+        .await
+        .unwrap();
+    assert_eq!(info.subject(), claims.subject());
+    assert_eq!(info.email().map(|e| e.as_str()), Some("crate@example.fi"));
+    // A token whose nonce differs fails validation in the library.
+    assert!(id_token
+        .claims(&client.id_token_verifier(), &Nonce::new("other".into()))
+        .is_err());
+}
