@@ -287,6 +287,21 @@ async fn code_flow_with_pkce_issues_verifiable_tokens_and_userinfo(b: Backend) {
 
     assert_eq!(audit_count(&app, "oidc.authorized").await, 1);
     assert_eq!(audit_count(&app, "oidc.token_issued").await, 1);
+
+    // Authorization by POST (OIDC Core 3.1.2.1) works the same; pages that carry codes or
+    // states leak nothing through Referer (RFC 9700 §4.2).
+    let (_, challenge) = pkce();
+    let r = browser
+        .post(app.url("/oauth2/authorize"))
+        .form(&auth_query(&rp, &challenge, &[]))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    assert!(param(&redirect_params(&r), "code").is_some());
+    let r = browser.get(app.url("/login")).send().await.unwrap();
+    assert_eq!(r.headers()["referrer-policy"], "no-referrer");
+    assert_eq!(r.headers()["x-frame-options"], "DENY");
     // What was stored: the code as a hash, used once.
     let (stored, used) = app
         .with_conn(move |c| {
