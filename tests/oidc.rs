@@ -1685,3 +1685,107 @@ async fn openidconnect_crate_completes_the_code_flow(b: Backend) {
         .claims(&client.id_token_verifier(), &Nonce::new("other".into()))
         .is_err());
 }
+
+dual!(claims_follow_scopes_pairwise_subjects_and_national_id_rules);
+
+/// What an RP learns: claims by scope (address, phone, municipality), the national id only to a
+/// client allowed it (and audited), and pairwise subjects that differ per sector.
+async fn claims_follow_scopes_pairwise_subjects_and_national_id_rules(b: Backend) {
+    let app = TestApp::start(b).await;
+    let st = app.state.clone();
+    let user = app
+        .with_conn(move |c| {
+            kuntalaistili_idp::customers::add(
+                c,
+                &st.keys,
+                &st.hasher,
+                kuntalaistili_idp::customers::NewPerson {
+                    username: "henna".into(),
+                    password: Some(PASSWORD.into()),
+                    given_name: Some("Henna".into()),
+                    family_name: Some("Hämäläinen".into()),
+                    phone: Some("+358401234567".into()),
+                    street_address: Some("Kirkkokatu 1".into()),
+                    postal_code: Some("90100".into()),
+                    locality: Some("Oulu".into()),
+                    home_municipality: Some("564".into()),
+                    national_id: Some("010190-123M".into()),
+                    ..Default::default()
+                },
+                "test",
+                kuntalaistili_schema::now_utc(),
+            )
+            .unwrap()
+        })
+        .await;
+    let browser = app.browser();
+    assert_eq!(app.login(&browser, "henna", PASSWORD).await.status(), 303);
+    let scope = "openid profile phone address municipality national_id";
+    let allowed = add_rp(&app, move |n| {
+        n.scopes = scope.into();
+        n.allow_national_id = true;
+    })
+    .await;
+    let not_allowed = add_rp(&app, move |n| n.scopes = scope.into()).await;
+    let pair_a = add_rp(&app, |n| n.pairwise = true).await;
+    let pair_b = add_rp(&app, |n| {
+        n.pairwise = true;
+        n.sector_identifier = Some("other-sector.example.fi".into());
+    })
+    .await;
+
+    let tokens_for = |rp: &Rp, scope: &'static str| {
+        let (app, browser) = (&app, &browser);
+        let rp = Rp {
+            id: rp.id.clone(),
+            secret: rp.secret.clone(),
+        };
+        async move {
+            let (verifier, challenge) = pkce();
+            let r = authorize(
+                app,
+                browser,
+                &auth_query(&rp, &challenge, &[("scope", scope)]),
+            )
+            .await;
+            let p = redirect_params(&r);
+            let (s, t) = exchange(app, &rp, param(&p, "code").unwrap(), &verifier).await;
+            assert_eq!(s, 200, "{t}");
+            t
+        }
+    };
+    let t = tokens_for(&allowed, scope).await;
+    let (_, info) = userinfo(&app, t["access_token"].as_str().unwrap()).await;
+    assert_eq!(info["sub"], user.id.as_str());
+    assert_eq!(info["national_id"], "010190-123M");
+    assert_eq!(info["home_municipality"], "564");
+    assert_eq!(info["phone_number"], "+358401234567");
+    assert_eq!(info["address"]["locality"], "Oulu");
+    assert_eq!(info["address"]["formatted"], "Kirkkokatu 1\n90100 Oulu");
+    assert_eq!(info["name"], "Henna Hämäläinen");
+    assert!(info.get("email").is_none(), "email was not asked for");
+    assert_eq!(audit_count(&app, "oidc.national_id_released").await, 1);
+
+    let t = tokens_for(&not_allowed, scope).await;
+    let (_, info) = userinfo(&app, t["access_token"].as_str().unwrap()).await;
+    assert!(info.get("national_id").is_none());
+    assert_eq!(audit_count(&app, "oidc.national_id_released").await, 1);
+
+    let keys = jwks(&app).await;
+    let sub_of = |t: &Value| {
+        kuntalaistili_metadata::keys::verify_jwt(&keys, t["id_token"].as_str().unwrap()).unwrap()
+            ["sub"]
+            .as_str()
+            .unwrap()
+            .to_owned()
+    };
+    let a1 = sub_of(&tokens_for(&pair_a, "openid").await);
+    let a2 = sub_of(&tokens_for(&pair_a, "openid").await);
+    let b1 = sub_of(&tokens_for(&pair_b, "openid").await);
+    assert_eq!(a1, a2, "stable per sector");
+    assert_ne!(a1, user.id);
+    assert_ne!(a1, b1, "unlinkable across sectors");
+    let t = tokens_for(&pair_a, "openid").await;
+    let (_, info) = userinfo(&app, t["access_token"].as_str().unwrap()).await;
+    assert_eq!(info["sub"], a1.as_str(), "userinfo and ID token agree");
+}
