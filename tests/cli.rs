@@ -465,6 +465,54 @@ async fn clients_commands_follow_the_operator_contract(b: Backend) {
             );
         }
 
+        // Logout URIs, pairwise subjects, first-party consent, key authentication, ID token alg.
+        let jwks = db.dir().join("rp-jwks.json");
+        std::fs::write(
+            &jwks,
+            r#"{"keys":[{"kty":"EC","crv":"P-256","x":"f83OJ3D2xF1Bg8vub9tLe1gHMzV76e8Tus9uPHvRVEU","y":"x_FEzRu9m36HLN_tue659LNpXW6pCyStikYjKIWI5a0"}]}"#,
+        )
+        .unwrap();
+        let (code, rp) = cli.json(
+            &[
+                "clients",
+                "add",
+                "--name",
+                "Tilavaraus",
+                "--redirect-uri",
+                "https://varaus.example.fi/cb",
+                "--post-logout-redirect-uri",
+                "https://varaus.example.fi/bye",
+                "--backchannel-logout-uri",
+                "https://varaus.example.fi/bcl",
+                "--pairwise",
+                "--skip-consent",
+                "--id-token-alg",
+                "ES256",
+                "--jwks-file",
+                jwks.to_str().unwrap(),
+                "--json",
+            ],
+            "",
+        );
+        assert_eq!(code, 0, "{rp}");
+        assert!(rp.get("client_secret").is_none(), "keys, not a secret");
+        let (_, shown) = cli.json(&["clients", "show", rp["client_id"].as_str().unwrap(), "--json"], "");
+        assert_eq!(shown["token_endpoint_auth_method"], "private_key_jwt");
+        assert_eq!(shown["subject_type"], "pairwise");
+        assert_eq!(shown["sector_identifier"], "varaus.example.fi");
+        assert_eq!(shown["post_logout_redirect_uris"][0], "https://varaus.example.fi/bye");
+        assert_eq!(shown["backchannel_logout_uri"], "https://varaus.example.fi/bcl");
+        assert_eq!(shown["require_consent"], false);
+        assert_eq!(shown["id_token_signed_response_alg"], "ES256");
+        let (code, v) = cli.json(
+            &["clients", "add", "--name", "x", "--redirect-uri", "https://x.example.fi/cb", "--id-token-alg", "none", "--json"],
+            "",
+        );
+        assert_eq!(code, 1);
+        assert!(v["error"].as_str().unwrap().contains("not supported"), "{v}");
+        let (code, _) = cli.json(&["clients", "remove", rp["client_id"].as_str().unwrap(), "--json"], "");
+        assert_eq!(code, 0);
+
         let (code, _) = cli.json(&["clients", "remove", &spa_id, "--json"], "");
         assert_eq!(code, 0);
         let (_, list) = cli.json(&["clients", "list", "--json"], "");
@@ -472,8 +520,8 @@ async fn clients_commands_follow_the_operator_contract(b: Backend) {
         assert_eq!(list[0]["client_id"], api_id.as_str());
         let (_, audit) = cli.json(&["audit", "verify", "--json"], "");
         assert_eq!(
-            audit["checked"], 4,
-            "created ×2, secret rotated, removed: {audit}"
+            audit["checked"], 6,
+            "created ×3, secret rotated, removed ×2: {audit}"
         );
         assert!(audit["first_broken"].is_null());
     })
