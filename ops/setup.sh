@@ -26,3 +26,9 @@ browser_dir="$(dirname "$0")/../tests/interop/browser"
 if [ ! -d "$browser_dir/node_modules/playwright-core" ] || [ ! -d "$browser_dir/node_modules/axe-core" ]; then
   (cd "$browser_dir" && npm ci --no-audit --no-fund --loglevel=error)
 fi
+
+# The OIDC interop relying party (panva's openid-client), pinned by package-lock.json.
+oidc_dir="$(dirname "$0")/../tests/interop/oidc"
+if [ ! -d "$oidc_dir/node_modules/openid-client" ]; then
+  (cd "$oidc_dir" && npm ci --no-audit --no-fund --loglevel=error)
+fi

@@ -40,3 +40,66 @@ async fn resident_logs_in_and_out_in_chromium_on_accessible_pages(b: Backend) {
         .await;
     assert_eq!((ok, failed), (3, 3));
 }
+
+dual!(resident_allows_a_service_in_chromium_on_accessible_consent_pages);
+
+/// Signing in to a relying party in Chromium: login and consent pages (WCAG 2.1 AA by axe-core)
+/// in three languages, the code delivered to the RP, and form_post working under the real CSP.
+async fn resident_allows_a_service_in_chromium_on_accessible_consent_pages(b: Backend) {
+    use kuntalaistili_federation::clients::{self, NewClient};
+    let app = TestApp::start(b).await;
+    app.add_user("valtuutus", "valtuutus-salasana").await;
+    let client_id = app
+        .with_conn(|c| {
+            clients::add(
+                c,
+                NewClient {
+                    name: "Kaupunginkirjasto".into(),
+                    redirect_uris: vec!["https://rp.example.fi/cb".into()],
+                    scopes: "openid profile email".into(),
+                    ..NewClient::default()
+                },
+                "test",
+                kuntalaistili_schema::now_utc(),
+            )
+            .unwrap()
+            .0
+            .client_id
+        })
+        .await;
+    let query = format!(
+        "response_type=code&client_id={client_id}&redirect_uri=https%3A%2F%2Frp.example.fi%2Fcb\
+         &scope=openid%20profile%20email&state=s-1&nonce=n-1\
+         &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
+    );
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/browser/consent.mjs");
+    let base = app.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .args([script, &base, "valtuutus", "valtuutus-salasana", &query])
+            .output()
+            .expect("node is needed for the browser tests (ops/setup.sh installs the rest)")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "browser flow failed:\n{stdout}\n{stderr}"
+    );
+    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(seen["pages"].as_array().unwrap().len(), 3);
+    assert_eq!(seen["violations"], serde_json::json!([]));
+    assert_eq!(seen["codes"], 3);
+    assert_eq!(seen["form_post"]["method"], "POST");
+    // Four authorizations, consent remembered once per language round.
+    let authorized = app
+        .with_conn(|c| {
+            kuntalaistili_schema::audit::recent(c, Some("oidc.authorized"), None, 50)
+                .unwrap()
+                .len()
+        })
+        .await;
+    assert_eq!(authorized, 4);
+}

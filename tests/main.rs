@@ -7,6 +7,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod directory;
+mod interop_oidc;
 mod keys;
 mod login;
 mod oidc;

@@ -31,9 +31,10 @@ pub async fn session_logout_get(
     let Some((_, user)) = current(&state, &req).await? else {
         return Ok(redirect("/login"));
     };
-    let ctx = state
+    let mut ctx = state
         .templates
         .context(lang, "/logout", Some(&user.display_name()));
+    ctx.insert("action", crate::paths::LOGOUT);
     Ok(state.form_page(&req, StatusCode::OK, "idp/logout.html", ctx))
 }
 
