@@ -753,24 +753,20 @@ async fn login_and_consent_round_trip(b: Backend) {
     let r = app
         .post_form(
             &intruder,
-            "/oauth2/authorize/consent",
+            "/consent",
             &[("csrf", &icsrf), ("id", &id), ("decision", "allow")],
         )
         .await;
     assert_eq!(r.status(), 403);
     // Without the CSRF token: refused.
     let r = app
-        .post_form(
-            &browser,
-            "/oauth2/authorize/consent",
-            &[("id", &id), ("decision", "allow")],
-        )
+        .post_form(&browser, "/consent", &[("id", &id), ("decision", "allow")])
         .await;
     assert_eq!(r.status(), 403);
     let r = app
         .post_form(
             &browser,
-            "/oauth2/authorize/consent",
+            "/consent",
             &[("csrf", &csrf), ("id", &id), ("decision", "allow")],
         )
         .await;
@@ -781,7 +777,7 @@ async fn login_and_consent_round_trip(b: Backend) {
     let r = app
         .post_form(
             &browser,
-            "/oauth2/authorize/consent",
+            "/consent",
             &[("csrf", &csrf), ("id", &id), ("decision", "allow")],
         )
         .await;
@@ -806,7 +802,7 @@ async fn login_and_consent_round_trip(b: Backend) {
     let r = app
         .post_form(
             &browser,
-            "/oauth2/authorize/consent",
+            "/consent",
             &[("csrf", &csrf), ("id", &id), ("decision", "deny")],
         )
         .await;
@@ -873,6 +869,60 @@ async fn login_and_consent_round_trip(b: Backend) {
         .unwrap()
         .starts_with("/login?next="));
     assert_eq!(audit_count(&app, "oidc.denied").await, 1);
+
+    // The account page lists the service; withdrawing ends its tokens at once.
+    let (code, verifier) = {
+        let r = authorize(
+            &app,
+            &browser,
+            &auth_query(&rp, &challenge, &[("prompt", "consent")]),
+        )
+        .await;
+        let page = r.text().await.unwrap();
+        let csrf = kuntalaistili_tests::csrf_from(&page).unwrap();
+        let at = page.find("name=\"id\" value=\"").unwrap() + 17;
+        let id = page[at..at + page[at..].find('"').unwrap()].to_owned();
+        let r = app
+            .post_form(
+                &browser,
+                "/consent",
+                &[("csrf", &csrf), ("id", &id), ("decision", "allow")],
+            )
+            .await;
+        let p = redirect_params(&r);
+        (param(&p, "code").unwrap().to_owned(), verifier.clone())
+    };
+    let _ = (code, verifier);
+    let (v2, c2) = pkce();
+    let r = authorize(&app, &browser, &auth_query(&rp, &c2, &[])).await;
+    let (_, t) = exchange(&app, &rp, param(&redirect_params(&r), "code").unwrap(), &v2).await;
+    let account = browser
+        .get(app.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(account.contains("Kirjasto"), "{account}");
+    let action = format!("/account/consents/{}/withdraw", rp.id);
+    assert!(account.contains(&action), "{account}");
+    let csrf = kuntalaistili_tests::csrf_from(&account).unwrap();
+    let r = app.post_form(&browser, &action, &[("csrf", &csrf)]).await;
+    assert_eq!(r.headers()["location"], "/account?withdrawn=1");
+    assert_eq!(
+        userinfo(&app, t["access_token"].as_str().unwrap()).await.0,
+        401
+    );
+    let r = authorize(&app, &browser, &auth_query(&rp, &c2, &[("prompt", "none")])).await;
+    assert_eq!(
+        param(&redirect_params(&r), "error"),
+        Some("consent_required")
+    );
+    assert_eq!(audit_count(&app, "oidc.consent_withdrawn").await, 1);
+    // Withdrawing what does not exist: 404.
+    let r = app.post_form(&browser, &action, &[("csrf", &csrf)]).await;
+    assert_eq!(r.status(), 404);
 }
 
 async fn form_post_answers_with_a_self_submitting_form(b: Backend) {

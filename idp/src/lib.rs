@@ -45,7 +45,8 @@ pub mod paths {
     pub const DISCOVERY: &str = "/.well-known/openid-configuration";
     pub const AUTHORIZE: &str = "/oauth2/authorize";
     pub const AUTHORIZE_RESUME: &str = "/oauth2/authorize/resume";
-    pub const CONSENT: &str = "/oauth2/authorize/consent";
+    pub const CONSENT: &str = "/consent";
+    pub const ACCOUNT_WITHDRAW_CONSENT: &str = "/account/consents/{client_id}/withdraw";
     pub const PAR: &str = "/oauth2/par";
     pub const USERINFO: &str = "/oauth2/userinfo";
     pub const REVOKE: &str = "/oauth2/revoke";
@@ -181,6 +182,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         paths::ACCOUNT_END_ALL,
         web::post().to(account::session_account_end_all_post),
+    )
+    .route(
+        paths::ACCOUNT_WITHDRAW_CONSENT,
+        web::post().to(account::session_account_withdraw_consent_post),
     )
     .route(paths::HEALTHZ, web::get().to(ops::ops_healthz_get))
     .route(paths::READYZ, web::get().to(ops::ops_readyz_get))

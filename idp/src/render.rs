@@ -153,6 +153,10 @@ mod tests {
             ctx.insert("client_name", "Kirjasto <b>");
             ctx.insert("scopes", &["Nimi"]);
             ctx.insert("request_id", "r1");
+            ctx.insert(
+                "consents",
+                &serde_json::json!([{"client_id": "c1", "name": "Kirjasto", "scopes": ["Nimi"], "at": "x", "at_iso": "x"}]),
+            );
             ctx.insert("action", "https://rp.example.fi/cb");
             ctx.insert(
                 "fields",

@@ -315,6 +315,45 @@ pub fn save_consent(
     Ok(())
 }
 
+/// The resident's remembered consents with the client names: (client id, name, scope, when).
+pub fn consents_of(
+    conn: &mut AnyConnection,
+    user_id: &str,
+) -> Result<Vec<(String, String, String, NaiveDateTime)>, DbError> {
+    use crate::schema::oidc_clients;
+    Ok(oidc_consents::table
+        .inner_join(oidc_clients::table)
+        .filter(oidc_consents::user_id.eq(user_id))
+        .order(oidc_clients::name.asc())
+        .select((
+            oidc_consents::client_id,
+            oidc_clients::name,
+            oidc_consents::scope,
+            oidc_consents::granted_at,
+        ))
+        .load(conn)?)
+}
+
+/// Withdraws a consent and revokes the user's grants to that client; true when one existed.
+/// Run inside a write transaction.
+pub fn withdraw_consent(
+    conn: &mut AnyConnection,
+    user_id: &str,
+    client_id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = diesel::delete(oidc_consents::table.find((user_id, client_id))).execute(conn)?;
+    diesel::update(
+        oidc_grants::table
+            .filter(oidc_grants::user_id.eq(user_id))
+            .filter(oidc_grants::client_id.eq(client_id))
+            .filter(oidc_grants::revoked_at.is_null()),
+    )
+    .set(oidc_grants::revoked_at.eq(Some(now)))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
 /// Records a revoked access token id until the token would have expired anyway.
 pub fn revoke_jti(
     conn: &mut AnyConnection,

@@ -244,4 +244,5 @@ diesel::table! {
 }
 
 diesel::joinable!(oidc_codes -> oidc_grants (grant_id));
+diesel::joinable!(oidc_consents -> oidc_clients (client_id));
 diesel::joinable!(oidc_refresh_tokens -> oidc_grants (grant_id));

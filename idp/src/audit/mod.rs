@@ -17,6 +17,7 @@ pub mod kind {
     pub const USER_DISABLED: &str = "user.disabled";
     pub const OIDC_AUTHORIZED: &str = "oidc.authorized";
     pub const OIDC_DENIED: &str = "oidc.denied";
+    pub const CONSENT_WITHDRAWN: &str = "oidc.consent_withdrawn";
     pub const TOKEN_ISSUED: &str = "oidc.token_issued";
     pub const TOKEN_REPLAY: &str = "oidc.token_replay";
     pub const TOKEN_REVOKED: &str = "oidc.token_revoked";

@@ -1,5 +1,5 @@
 //! The authorization endpoint (`/oauth2/authorize`, GET and POST), its continuation after login
-//! (`/oauth2/authorize/resume`) and the consent decision (`/oauth2/authorize/consent`).
+//! (`/oauth2/authorize/resume`) and the consent decision (`/consent`).
 //!
 //! Order of checks (OIDC Core 3.1.2.2, RFC 9700): the client and the redirect URI first — until
 //! both are known good, every problem is an error page and nothing is redirected. After that,
@@ -241,7 +241,7 @@ pub struct ConsentForm {
     decision: Option<String>,
 }
 
-/// `POST /oauth2/authorize/consent`: the resident's answer. Bound to the CSRF token, the session
+/// `POST /consent`: the resident's answer. Bound to the CSRF token, the session
 /// the page was shown to, and the stored request (answered once).
 pub async fn oidc_consent_post(
     state: web::Data<IdpState>,

@@ -28,6 +28,7 @@ fn fmt_time(t: NaiveDateTime) -> (String, String) {
 #[derive(Debug, Deserialize)]
 pub struct AccountQuery {
     ended: Option<String>,
+    withdrawn: Option<String>,
 }
 
 pub async fn session_account_get(
@@ -41,10 +42,11 @@ pub async fn session_account_get(
     };
     let st = state.clone();
     let uid = user.id.clone();
-    let (sessions, logins) = web::block(move || -> Result<_, WebError> {
+    let (sessions, logins, consents) = web::block(move || -> Result<_, WebError> {
         let mut conn = st.db.conn()?;
         let now = kuntalaistili_schema::now_utc();
         let sessions = store::list_for_user(&mut conn, &uid, now)?;
+        let consents = flows::consents_of(&mut conn, &uid)?;
         let mut logins = audit::recent(&mut conn, Some(kind::LOGIN_SUCCESS), Some(&uid), 5)?;
         logins.extend(audit::recent(
             &mut conn,
@@ -54,7 +56,7 @@ pub async fn session_account_get(
         )?);
         logins.sort_by_key(|e| std::cmp::Reverse(e.seq));
         logins.truncate(8);
-        Ok((sessions, logins))
+        Ok((sessions, logins, consents))
     })
     .await??;
 
@@ -71,10 +73,29 @@ pub async fn session_account_get(
         })
         .collect();
     ctx.insert("logins", &logins);
+    let consents: Vec<_> = consents
+        .iter()
+        .map(|(id, name, scope, at)| {
+            let (at, at_iso) = fmt_time(*at);
+            let scopes: Vec<String> = scope
+                .split_whitespace()
+                .filter(|s| crate::oidc::claims::SCOPES.contains(s))
+                .map(|s| state.templates.tr.text(lang, &format!("consent.scope_{s}")))
+                .collect();
+            serde_json::json!({ "client_id": id, "name": name, "scopes": scopes, "at": at, "at_iso": at_iso })
+        })
+        .collect();
+    ctx.insert("consents", &consents);
     if query.ended.is_some() {
         ctx.insert(
             "notice",
             &state.templates.tr.text(lang, "account.session_ended"),
+        );
+    }
+    if query.withdrawn.is_some() {
+        ctx.insert(
+            "notice",
+            &state.templates.tr.text(lang, "account.consent_withdrawn"),
         );
     }
     Ok(state.form_page(&req, StatusCode::OK, "idp/account.html", ctx))
@@ -219,4 +240,52 @@ async fn end_sessions(
         return Ok(resp);
     }
     Ok(redirect("/account?ended=1"))
+}
+
+/// Withdraws the resident's consent for a service; its tokens stop working at once.
+pub async fn session_account_withdraw_consent_post(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    if !csrf::verify(
+        &req,
+        &state.keys,
+        state.settings.secure_cookies,
+        form.csrf.as_deref(),
+    ) {
+        return Err(WebError::Forbidden);
+    }
+    let Some((_, user)) = current(&state, &req).await? else {
+        return Ok(redirect("/login?next=/account"));
+    };
+    let client_id = path.into_inner();
+    let ip = client_ip(&req, &state.settings);
+    let st = state.clone();
+    let found = web::block(move || -> Result<bool, WebError> {
+        let mut conn = st.db.conn()?;
+        let now = kuntalaistili_schema::now_utc();
+        Ok(write_tx(&mut conn, |conn| -> Result<bool, DbError> {
+            let found = flows::withdraw_consent(conn, &user.id, &client_id, now)?;
+            if found {
+                audit::append_in_tx(
+                    conn,
+                    Event::success(kind::CONSENT_WITHDRAWN)
+                        .actor(user.id.clone())
+                        .subject(user.id.clone())
+                        .ip(ip)
+                        .details(serde_json::json!({ "client": client_id }))
+                        .into_new(),
+                    now,
+                )?;
+            }
+            Ok(found)
+        })?)
+    })
+    .await??;
+    if !found {
+        return Err(WebError::NotFound);
+    }
+    Ok(redirect("/account?withdrawn=1"))
 }
