@@ -871,7 +871,8 @@ async fn login_and_consent_round_trip(b: Backend) {
     assert_eq!(audit_count(&app, "oidc.denied").await, 1);
 
     // The account page lists the service; withdrawing ends its tokens at once.
-    let (code, verifier) = {
+    // Allow again (the last answer was a denial), then use the service.
+    {
         let r = authorize(
             &app,
             &browser,
@@ -889,10 +890,8 @@ async fn login_and_consent_round_trip(b: Backend) {
                 &[("csrf", &csrf), ("id", &id), ("decision", "allow")],
             )
             .await;
-        let p = redirect_params(&r);
-        (param(&p, "code").unwrap().to_owned(), verifier.clone())
-    };
-    let _ = (code, verifier);
+        assert!(param(&redirect_params(&r), "code").is_some());
+    }
     let (v2, c2) = pkce();
     let r = authorize(&app, &browser, &auth_query(&rp, &c2, &[])).await;
     let (_, t) = exchange(&app, &rp, param(&redirect_params(&r), "code").unwrap(), &v2).await;
