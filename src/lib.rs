@@ -11,7 +11,7 @@ use std::net::SocketAddr;
 use std::path::Path;
 use std::time::Duration;
 
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpServer};
 use anyhow::Context as _;
 use kuntalaistili_idp::crypto::MasterKeys;
 use kuntalaistili_idp::{IdpSettings, IdpState};
@@ -99,20 +99,73 @@ pub fn prepare(config: &Config) -> anyhow::Result<web::Data<IdpState>> {
         tracing::info!("loaded the bundled seutukunta classification");
     }
     let state = IdpState::new(db, idp_settings(config)?, keys)?;
+    register_builtin_services(&state).context("registering the built-in services as clients")?;
     Ok(web::Data::new(state))
+}
+
+/// The built-in services that are OIDC relying parties of this IdP: (client id, service name,
+/// base path, scopes).
+pub const BUILTIN_SERVICES: [(&str, &str, &str, &str); 2] = [
+    ("kuntalaistili-portal", "portal", "", "openid profile"),
+    (
+        "kuntalaistili-noticeboard",
+        "noticeboard",
+        kuntalaistili_services::noticeboard::BASE,
+        "openid profile",
+    ),
+];
+
+/// The kit configuration of a built-in service of this server.
+fn kit_config(
+    state: &IdpState,
+    (client_id, service, base, _): (&str, &'static str, &'static str, &str),
+) -> kuntalaistili_services::kit::KitConfig {
+    kuntalaistili_services::kit::KitConfig {
+        service,
+        base_path: base,
+        issuer: state.settings.public_url.clone(),
+        public_url: state.settings.public_url.clone(),
+        client_id: client_id.to_owned(),
+        client_secret: state.keys.builtin_client_secret(client_id),
+        secure_cookies: state.settings.secure_cookies,
+        session_hours: state.settings.session.absolute_timeout_hours,
+    }
+}
+
+/// Registers (or updates) the built-in services as first-party OIDC clients: their redirect,
+/// logout and back-channel URIs follow the public URL; secrets derive from the master key.
+fn register_builtin_services(state: &IdpState) -> anyhow::Result<()> {
+    use kuntalaistili_federation::clients::{ensure_builtin, NewClient};
+    let mut conn = state.db.conn()?;
+    for svc in BUILTIN_SERVICES {
+        let kc = kit_config(state, (svc.0, svc.1, svc.2, svc.3));
+        let changed = ensure_builtin(
+            &mut conn,
+            svc.0,
+            NewClient {
+                name: format!("Kuntalaistili: {}", svc.1),
+                redirect_uris: vec![kc.redirect_uri()],
+                grant_types: vec!["authorization_code".into()],
+                scopes: svc.3.to_owned(),
+                post_logout_redirect_uris: vec![kc.post_logout_uri()],
+                backchannel_logout_uri: Some(kc.backchannel_uri()),
+                skip_consent: true,
+                ..NewClient::default()
+            },
+            &kc.client_secret,
+            kuntalaistili_schema::now_utc(),
+        )?;
+        if changed {
+            tracing::info!(client = svc.0, "registered built-in service");
+        }
+    }
+    Ok(())
 }
 
 /// A bound, not yet awaited server.
 pub struct Bound {
     pub server: actix_web::dev::Server,
     pub addrs: Vec<SocketAddr>,
-}
-
-async fn front_page() -> HttpResponse {
-    // The portal front page belongs to the services; until it exists, `/` leads to the account.
-    HttpResponse::SeeOther()
-        .insert_header((actix_web::http::header::LOCATION, "/account"))
-        .finish()
 }
 
 /// Every ten minutes, drops expired sessions and stale throttling counters (on every node; the
@@ -130,6 +183,7 @@ fn spawn_housekeeping(state: web::Data<IdpState>) {
                     let now = kuntalaistili_schema::now_utc();
                     kuntalaistili_schema::signing_keys::delete_expired(&mut conn, now)?;
                     kuntalaistili_schema::oidc_flows::delete_expired(&mut conn, now)?;
+                    kuntalaistili_schema::service_sessions::delete_expired(&mut conn, now)?;
                     Ok((
                         kuntalaistili_schema::sessions::delete_expired(&mut conn, now)?,
                         kuntalaistili_schema::throttle::delete_stale(&mut conn, now, window)?,
@@ -152,7 +206,20 @@ fn spawn_housekeeping(state: web::Data<IdpState>) {
 pub fn bind(config: &Config, state: web::Data<IdpState>) -> anyhow::Result<Bound> {
     let secure = state.settings.secure_cookies;
     spawn_housekeeping(state.clone());
+    let templates = std::sync::Arc::new(
+        kuntalaistili_services::kit::Templates::load().map_err(|e| anyhow::anyhow!(e))?,
+    );
+    let kit = |i: usize| -> anyhow::Result<web::Data<kuntalaistili_services::kit::Kit>> {
+        let s = BUILTIN_SERVICES[i];
+        Ok(web::Data::new(kuntalaistili_services::kit::Kit::new(
+            kit_config(&state, (s.0, s.1, s.2, s.3)),
+            state.db.clone(),
+            templates.clone(),
+        )?))
+    };
+    let (portal, noticeboard) = (kit(0)?, kit(1)?);
     let factory = move || {
+        let (portal, noticeboard) = (portal.clone(), noticeboard.clone());
         let st = state.clone();
         let db = state.db.clone();
         App::new()
@@ -176,7 +243,8 @@ pub fn bind(config: &Config, state: web::Data<IdpState>) -> anyhow::Result<Bound
             })
             .configure(kuntalaistili_idp::configure)
             .configure(|cfg| kuntalaistili_services::directory::configure(cfg, db))
-            .route("/", web::get().to(front_page))
+            .configure(|cfg| kuntalaistili_services::noticeboard::configure(cfg, noticeboard))
+            .configure(|cfg| kuntalaistili_services::portal::configure(cfg, portal))
     };
     let mut server = HttpServer::new(factory).shutdown_timeout(5);
     if let Some(w) = config.workers {

@@ -12,6 +12,7 @@ mod keys;
 mod login;
 mod oidc;
 mod ops;
+mod portal;
 mod sessions;
 mod storage;
 mod tls;

@@ -1,5 +1,9 @@
-//! Integrations behind traits (to be filled by later issues): payments (a Paytrail-compatible
-//! provider and a built-in test bank), messaging channels (email over SMTP, SMS, notice board) and
+//! Integrations behind traits, and what they share with the web components. Today: `i18n`, the
+//! user-interface languages (fi, sv, en), language negotiation and the translation tables — used
+//! by the IdP's pages, the services' pages and (with the messaging connector) messages in each
+//! resident's language. Still to come with their issues: payments (a Paytrail-compatible provider
+//! and a built-in test bank), messaging channels (email over SMTP, SMS, notice board) and
 //! upstream identification.
-//!
-//! Intentionally empty today: nothing here is used yet, and nothing is faked.
+#![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+pub mod i18n;

@@ -280,6 +280,54 @@ fn event(kind: &str, actor: &str, client_id: &str, details: serde_json::Value) -
     }
 }
 
+/// Registers a built-in service as a client under a fixed id with a known secret, or brings an
+/// existing registration up to date (redirect URIs follow the public URL). Audited when anything
+/// changed; returns whether it did.
+pub fn ensure_builtin(
+    conn: &mut AnyConnection,
+    client_id: &str,
+    c: NewClient,
+    secret: &str,
+    now: NaiveDateTime,
+) -> Result<bool, ClientError> {
+    let (mut client, _) = build(c, now)?;
+    client.client_id = client_id.to_owned();
+    client.secret_hash = Some(sha256_hex(secret));
+    let existing = oidc_clients::find(conn, client_id)?;
+    if let Some(old) = &existing {
+        let same = old.redirect_uris == client.redirect_uris
+            && old.post_logout_redirect_uris == client.post_logout_redirect_uris
+            && old.backchannel_logout_uri == client.backchannel_logout_uri
+            && old.secret_hash == client.secret_hash
+            && old.scopes == client.scopes
+            && old.grant_types == client.grant_types
+            && !old.disabled;
+        if same {
+            return Ok(false);
+        }
+        client.created_at = old.created_at;
+    }
+    write_tx(conn, |conn| -> Result<(), ClientError> {
+        if existing.is_some() {
+            oidc_clients::replace(conn, &client)?;
+        } else {
+            oidc_clients::insert(conn, &client)?;
+        }
+        audit::append_in_tx(
+            conn,
+            event(
+                "client.builtin_registered",
+                "system",
+                client_id,
+                json!({ "redirect_uris": client.redirect_uris }),
+            ),
+            now,
+        )?;
+        Ok(())
+    })?;
+    Ok(true)
+}
+
 /// Replaces a client's metadata (RFC 7592 update), keeping its id, secret, creation time and
 /// registration token (audited).
 pub fn update(

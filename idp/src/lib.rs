@@ -10,7 +10,6 @@ pub mod audit;
 pub mod csrf;
 pub mod customers;
 pub mod error;
-pub mod i18n;
 pub mod metrics;
 pub mod oidc;
 pub mod ops;
@@ -25,6 +24,7 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use kuntalaistili_schema::Db;
 
+pub use kuntalaistili_connectors::i18n;
 pub use kuntalaistili_metadata::crypto;
 pub use settings::{IdpSettings, SessionSettings, ThrottleSettings};
 

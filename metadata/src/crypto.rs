@@ -28,6 +28,7 @@ pub struct MasterKeys {
     national_id_index: [u8; 32],
     key_wrap: [u8; 32],
     pairwise: [u8; 32],
+    builtin_clients: [u8; 32],
 }
 
 impl std::fmt::Debug for MasterKeys {
@@ -59,6 +60,7 @@ impl MasterKeys {
             national_id_index: hmac(&master, b"kuntalaistili/national-id-index/v1"),
             key_wrap: hmac(&master, b"kuntalaistili/key-wrap/v1"),
             pairwise: hmac(&master, b"kuntalaistili/pairwise-subject/v1"),
+            builtin_clients: hmac(&master, b"kuntalaistili/builtin-client-secret/v1"),
         })
     }
 
@@ -90,6 +92,12 @@ impl MasterKeys {
 
     pub fn unwrap_private_key(&self, stored: &str) -> Result<Vec<u8>, KeyError> {
         open(&self.key_wrap, stored)
+    }
+
+    /// The client secret of a built-in service (`kuntalaistili-portal`…): derived from the master
+    /// key, so every node sharing the key computes the same secret without storing it in clear.
+    pub fn builtin_client_secret(&self, client_id: &str) -> String {
+        URL_SAFE_NO_PAD.encode(hmac(&self.builtin_clients, client_id.as_bytes()))
     }
 
     /// The pairwise subject identifier of a user for a sector (OIDC Core 8.1): stable per

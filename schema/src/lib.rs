@@ -8,10 +8,12 @@
 pub mod audit;
 pub mod directory;
 mod error;
+pub mod notices;
 pub mod oidc_clients;
 pub mod oidc_flows;
 pub mod pool;
 pub mod schema;
+pub mod service_sessions;
 pub mod sessions;
 pub mod signing_keys;
 pub mod throttle;

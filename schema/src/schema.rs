@@ -90,7 +90,10 @@ diesel::allow_tables_to_appear_in_same_query!(
     oidc_refresh_tokens,
     oidc_consents,
     oidc_revoked_tokens,
-    oidc_used_assertions
+    oidc_used_assertions,
+    svc_sessions,
+    svc_logins,
+    notices
 );
 
 diesel::table! {
@@ -246,3 +249,47 @@ diesel::table! {
 diesel::joinable!(oidc_codes -> oidc_grants (grant_id));
 diesel::joinable!(oidc_consents -> oidc_clients (client_id));
 diesel::joinable!(oidc_refresh_tokens -> oidc_grants (grant_id));
+
+diesel::table! {
+    svc_sessions (token_hash) {
+        token_hash -> Text,
+        service -> Text,
+        sub -> Text,
+        name -> Text,
+        idp_sid -> Nullable<Text>,
+        id_token -> Text,
+        csrf -> Text,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    svc_logins (state) {
+        state -> Text,
+        service -> Text,
+        nonce -> Text,
+        pkce_verifier -> Text,
+        return_to -> Text,
+        silent -> Bool,
+        created_at -> Timestamp,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    notices (id) {
+        id -> Text,
+        sub -> Text,
+        poster -> Text,
+        idempotency_key -> Text,
+        service -> Text,
+        title -> Text,
+        body -> Text,
+        link -> Nullable<Text>,
+        status -> Text,
+        created_at -> Timestamp,
+        read_at -> Nullable<Timestamp>,
+        archived_at -> Nullable<Timestamp>,
+    }
+}

@@ -1,0 +1,124 @@
+//! Sessions and pending logins of the built-in services (each an OIDC relying party of the IdP).
+//! The cookie carries a random token; only its SHA-256 is stored.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::pool::AnyConnection;
+use crate::schema::{svc_logins, svc_sessions};
+use crate::DbError;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = svc_sessions)]
+pub struct ServiceSession {
+    pub token_hash: String,
+    pub service: String,
+    pub sub: String,
+    pub name: String,
+    /// The IdP session (`sid` of the ID token), for back-channel logout.
+    pub idp_sid: Option<String>,
+    /// Kept for the `id_token_hint` of RP-initiated logout.
+    pub id_token: String,
+    pub csrf: String,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = svc_logins)]
+pub struct PendingLogin {
+    pub state: String,
+    pub service: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+    pub return_to: String,
+    pub silent: bool,
+    pub created_at: NaiveDateTime,
+    pub expires_at: NaiveDateTime,
+}
+
+pub fn insert(conn: &mut AnyConnection, s: &ServiceSession) -> Result<(), DbError> {
+    diesel::insert_into(svc_sessions::table)
+        .values(s)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find(
+    conn: &mut AnyConnection,
+    service: &str,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> Result<Option<ServiceSession>, DbError> {
+    Ok(svc_sessions::table
+        .find(token_hash)
+        .filter(svc_sessions::service.eq(service))
+        .filter(svc_sessions::expires_at.gt(now))
+        .select(ServiceSession::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+pub fn delete(conn: &mut AnyConnection, token_hash: &str) -> Result<(), DbError> {
+    diesel::delete(svc_sessions::table.find(token_hash)).execute(conn)?;
+    Ok(())
+}
+
+/// Ends a service's sessions that belong to an IdP session (back-channel logout).
+pub fn delete_by_sid(conn: &mut AnyConnection, service: &str, sid: &str) -> Result<usize, DbError> {
+    Ok(diesel::delete(
+        svc_sessions::table
+            .filter(svc_sessions::service.eq(service))
+            .filter(svc_sessions::idp_sid.eq(sid)),
+    )
+    .execute(conn)?)
+}
+
+/// Ends a service's sessions of a subject (back-channel logout without `sid`).
+pub fn delete_by_sub(conn: &mut AnyConnection, service: &str, sub: &str) -> Result<usize, DbError> {
+    Ok(diesel::delete(
+        svc_sessions::table
+            .filter(svc_sessions::service.eq(service))
+            .filter(svc_sessions::sub.eq(sub)),
+    )
+    .execute(conn)?)
+}
+
+pub fn insert_login(conn: &mut AnyConnection, l: &PendingLogin) -> Result<(), DbError> {
+    diesel::insert_into(svc_logins::table)
+        .values(l)
+        .execute(conn)?;
+    Ok(())
+}
+
+/// Takes (reads and deletes) an unexpired pending login: each `state` is answered once.
+pub fn take_login(
+    conn: &mut AnyConnection,
+    service: &str,
+    state: &str,
+    now: NaiveDateTime,
+) -> Result<Option<PendingLogin>, DbError> {
+    let found: Option<PendingLogin> = svc_logins::table
+        .find(state)
+        .filter(svc_logins::service.eq(service))
+        .filter(svc_logins::expires_at.gt(now))
+        .select(PendingLogin::as_select())
+        .first(conn)
+        .optional()?;
+    if found.is_some() {
+        let n = diesel::delete(svc_logins::table.find(state)).execute(conn)?;
+        if n == 0 {
+            return Ok(None);
+        }
+    }
+    Ok(found)
+}
+
+pub fn delete_expired(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(svc_sessions::table.filter(svc_sessions::expires_at.le(now)))
+            .execute(conn)?
+            + diesel::delete(svc_logins::table.filter(svc_logins::expires_at.le(now)))
+                .execute(conn)?,
+    )
+}

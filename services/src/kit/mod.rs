@@ -1,0 +1,580 @@
+//! The service kit: what a built-in service needs to be an OpenID Connect relying party of the
+//! IdP, built on the `openidconnect` crate as client — discovery (cached), the code flow with
+//! PKCE and nonce, ID-token validation, the service's own server-side session and cookie, silent
+//! SSO (`prompt=none`) so a resident already logged in at the IdP never types the password again,
+//! RP-initiated and back-channel logout, bearer access-token validation for the service's JSON
+//! APIs, the shared page layout (fi/sv/en) and CSRF tokens.
+//!
+//! A service talks to the IdP only over HTTP at its issuer URL, so it runs the same in the
+//! all-in-one server and alone against another IdP.
+
+pub mod render;
+mod rp;
+
+use std::sync::Arc;
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::Duration;
+use kuntalaistili_schema::service_sessions::{self as store, PendingLogin, ServiceSession};
+use kuntalaistili_schema::{Db, DbError};
+use serde::Deserialize;
+use sha2::{Digest, Sha256};
+
+pub use render::{Lang, Templates};
+pub use rp::{Rp, RpError};
+
+/// One built-in service's identity towards the IdP.
+#[derive(Debug, Clone)]
+pub struct KitConfig {
+    /// Short name: cookie names, stored rows, logs (`portal`, `noticeboard`).
+    pub service: &'static str,
+    /// Where the service is mounted (`""` for the front page, `/services/noticeboard`).
+    pub base_path: &'static str,
+    /// The IdP's issuer URL.
+    pub issuer: String,
+    /// This service's public base URL (scheme and host; the base path is added).
+    pub public_url: String,
+    pub client_id: String,
+    pub client_secret: String,
+    /// Cookies `Secure` and `__Host-` prefixed (https).
+    pub secure_cookies: bool,
+    /// Lifetime of the service's own session.
+    pub session_hours: i64,
+}
+
+impl KitConfig {
+    /// `path` under the service's base path.
+    pub fn path(&self, path: &str) -> String {
+        format!("{}{}", self.base_path, path)
+    }
+
+    /// Absolute URL of `path` under the service's base path.
+    pub fn url(&self, path: &str) -> String {
+        format!("{}{}{}", self.public_url, self.base_path, path)
+    }
+
+    pub fn redirect_uri(&self) -> String {
+        self.url(CALLBACK)
+    }
+
+    pub fn post_logout_uri(&self) -> String {
+        self.url("/")
+    }
+
+    pub fn backchannel_uri(&self) -> String {
+        self.url(BACKCHANNEL)
+    }
+}
+
+pub const LOGIN: &str = "/auth/login";
+pub const CALLBACK: &str = "/auth/callback";
+pub const LOGOUT: &str = "/auth/logout";
+pub const BACKCHANNEL: &str = "/auth/backchannel-logout";
+
+/// A service's kit: configuration, storage, the RP and the templates.
+pub struct Kit {
+    pub cfg: KitConfig,
+    pub db: Db,
+    pub rp: Rp,
+    pub templates: Arc<Templates>,
+}
+
+/// The logged-in resident of a service request.
+#[derive(Debug, Clone)]
+pub struct Resident {
+    pub sub: String,
+    pub name: String,
+    pub csrf: String,
+    token_hash: String,
+}
+
+fn hash(s: &str) -> String {
+    hex::encode(Sha256::digest(s.as_bytes()))
+}
+
+/// 256 random bits, URL-safe.
+pub fn random_token() -> String {
+    use base64::Engine;
+    let mut b = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut b);
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+/// Constant-time string comparison.
+pub fn ct_eq(a: &str, b: &str) -> bool {
+    a.len() == b.len()
+        && a.bytes()
+            .zip(b.bytes())
+            .fold(0u8, |acc, (x, y)| acc | (x ^ y))
+            == 0
+}
+
+/// The edge error of service pages and APIs.
+#[derive(Debug, thiserror::Error)]
+pub enum KitError {
+    #[error("database: {0}")]
+    Db(#[from] DbError),
+    #[error("identity provider: {0}")]
+    Idp(#[from] RpError),
+    #[error("blocking pool")]
+    Blocking,
+}
+
+impl From<actix_web::error::BlockingError> for KitError {
+    fn from(_: actix_web::error::BlockingError) -> Self {
+        KitError::Blocking
+    }
+}
+
+impl actix_web::ResponseError for KitError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::SERVICE_UNAVAILABLE
+    }
+
+    fn error_response(&self) -> HttpResponse {
+        tracing::error!(error = %self, "service error");
+        // A bare 503: the error-page middleware renders it for people.
+        HttpResponse::ServiceUnavailable().finish()
+    }
+}
+
+impl Kit {
+    pub fn new(cfg: KitConfig, db: Db, templates: Arc<Templates>) -> Result<Kit, RpError> {
+        let rp = Rp::new(&cfg)?;
+        Ok(Kit {
+            cfg,
+            db,
+            rp,
+            templates,
+        })
+    }
+
+    fn cookie_name(&self) -> String {
+        if self.cfg.secure_cookies {
+            format!("__Host-kl_svc_{}", self.cfg.service)
+        } else {
+            format!("kl_svc_{}", self.cfg.service)
+        }
+    }
+
+    /// Set when silent SSO found no IdP session, so the browser is not sent round again.
+    fn anon_cookie_name(&self) -> String {
+        format!("{}_anon", self.cookie_name())
+    }
+
+    fn cookie(&self, name: String, value: String) -> Cookie<'static> {
+        Cookie::build(name, value)
+            .path("/")
+            .http_only(true)
+            .secure(self.cfg.secure_cookies)
+            .same_site(SameSite::Lax)
+            .finish()
+    }
+
+    fn removal(&self, name: String) -> Cookie<'static> {
+        let mut c = self.cookie(name, String::new());
+        c.make_removal();
+        c
+    }
+
+    /// The resident logged in to this service, if any.
+    pub async fn resident(&self, req: &HttpRequest) -> Result<Option<Resident>, KitError> {
+        let Some(token) = req
+            .cookie(&self.cookie_name())
+            .map(|c| c.value().to_owned())
+            .filter(|v| !v.is_empty() && v.len() <= 128)
+        else {
+            return Ok(None);
+        };
+        let (db, service, h) = (self.db.clone(), self.cfg.service, hash(&token));
+        let found = web::block(move || -> Result<Option<ServiceSession>, DbError> {
+            store::find(
+                &mut *db.conn()?,
+                service,
+                &h,
+                kuntalaistili_schema::now_utc(),
+            )
+        })
+        .await??;
+        Ok(found.map(|s| Resident {
+            sub: s.sub,
+            name: s.name,
+            csrf: s.csrf,
+            token_hash: s.token_hash,
+        }))
+    }
+
+    /// Whether silent SSO may be tried for this browser (not tried and failed already).
+    pub fn may_try_silent(&self, req: &HttpRequest) -> bool {
+        req.cookie(&self.anon_cookie_name()).is_none()
+    }
+
+    /// The resident, or a redirect into the login (silent first, when not tried yet).
+    pub async fn require(
+        &self,
+        req: &HttpRequest,
+        return_to: &str,
+    ) -> Result<Result<Resident, HttpResponse>, KitError> {
+        if let Some(r) = self.resident(req).await? {
+            return Ok(Ok(r));
+        }
+        // Silently first (a resident logged in at the IdP gets straight in), then the login page.
+        let silent = if self.may_try_silent(req) {
+            "silent=1&"
+        } else {
+            ""
+        };
+        Ok(Err(see_other(&format!(
+            "{}?{silent}return_to={}",
+            self.cfg.path(LOGIN),
+            enc(return_to)
+        ))))
+    }
+
+    /// Starts the code flow: a pending login (state, nonce, PKCE verifier) is stored and the
+    /// browser sent to the IdP.
+    async fn start_login(&self, return_to: String, silent: bool) -> Result<HttpResponse, KitError> {
+        let started = self.rp.authorize_url(silent).await?;
+        let now = kuntalaistili_schema::now_utc();
+        let pending = PendingLogin {
+            state: started.state,
+            service: self.cfg.service.to_owned(),
+            nonce: started.nonce,
+            pkce_verifier: started.pkce_verifier,
+            return_to,
+            silent,
+            created_at: now,
+            expires_at: now + Duration::minutes(30),
+        };
+        let db = self.db.clone();
+        web::block(move || store::insert_login(&mut *db.conn()?, &pending)).await??;
+        Ok(see_other(started.url.as_str()))
+    }
+
+    /// A local return path for after login (never another site).
+    fn safe_return(&self, r: Option<&str>) -> String {
+        match r {
+            Some(p)
+                if p.starts_with('/')
+                    && !p.starts_with("//")
+                    && !p.contains('\\')
+                    && !p.chars().any(char::is_control)
+                    && p.len() <= 1024 =>
+            {
+                p.to_owned()
+            }
+            _ => self.cfg.path("/"),
+        }
+    }
+
+    /// A page in the service layout.
+    pub fn page(
+        &self,
+        req: &HttpRequest,
+        status: StatusCode,
+        template: &str,
+        resident: Option<&Resident>,
+        mut ctx: tera::Context,
+    ) -> HttpResponse {
+        let lang = render::negotiate(req);
+        ctx.extend(self.templates.context(lang, req.path(), resident));
+        ctx.insert("logout_action", &self.cfg.path(LOGOUT));
+        ctx.insert("login_href", &self.cfg.path(LOGIN));
+        self.templates.html(req, status, template, &ctx)
+    }
+
+    /// Checks a form's CSRF token against the resident's session.
+    pub fn csrf_ok(resident: &Resident, token: Option<&str>) -> bool {
+        token.is_some_and(|t| ct_eq(t, &resident.csrf))
+    }
+}
+
+pub fn enc(s: &str) -> String {
+    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
+}
+
+pub fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to.to_owned()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
+}
+
+/// Reads a JSON API body up to `limit` bytes; a longer one is a 400 problem (not a 413 page).
+pub async fn read_limited(
+    mut payload: web::Payload,
+    limit: usize,
+) -> Result<bytes::Bytes, HttpResponse> {
+    use futures_util::StreamExt;
+    let mut buf = bytes::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk =
+            chunk.map_err(|_| problem(StatusCode::BAD_REQUEST, "the body could not be read"))?;
+        if buf.len() + chunk.len() > limit {
+            return Err(problem(
+                StatusCode::BAD_REQUEST,
+                &format!("the body is larger than {limit} bytes"),
+            ));
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    Ok(buf.freeze())
+}
+
+/// An RFC 7807 problem document.
+pub fn problem(status: StatusCode, detail: &str) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type("application/problem+json")
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({
+            "type": "about:blank",
+            "title": status.canonical_reason().unwrap_or("Error"),
+            "status": status.as_u16(),
+            "detail": detail,
+        }))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct LoginQuery {
+    return_to: Option<String>,
+    silent: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CallbackQuery {
+    code: Option<String>,
+    state: Option<String>,
+    error: Option<String>,
+    iss: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    pub csrf: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BackchannelForm {
+    logout_token: Option<String>,
+}
+
+/// Mounts the kit's own routes (login, callback, logout, back-channel logout) for a service.
+pub fn configure(cfg: &mut web::ServiceConfig, kit: web::Data<Kit>) {
+    let base = kit.cfg.base_path;
+    let k1 = kit.clone();
+    let k2 = kit.clone();
+    let k3 = kit.clone();
+    let k4 = kit;
+    cfg.route(
+        &format!("{base}{LOGIN}"),
+        web::get().to(move |req: HttpRequest, q: web::Query<LoginQuery>| {
+            let kit = k1.clone();
+            async move { login_get(kit, req, q.into_inner()).await }
+        }),
+    )
+    .route(
+        &format!("{base}{CALLBACK}"),
+        web::get().to(move |req: HttpRequest, q: web::Query<CallbackQuery>| {
+            let kit = k2.clone();
+            async move { callback_get(kit, req, q.into_inner()).await }
+        }),
+    )
+    .route(
+        &format!("{base}{LOGOUT}"),
+        web::post().to(move |req: HttpRequest, f: web::Form<CsrfForm>| {
+            let kit = k3.clone();
+            async move { logout_post(kit, req, f.into_inner()).await }
+        }),
+    )
+    .route(
+        &format!("{base}{BACKCHANNEL}"),
+        web::post().to(move |f: web::Form<BackchannelForm>| {
+            let kit = k4.clone();
+            async move { backchannel_post(kit, f.into_inner()).await }
+        }),
+    );
+}
+
+async fn login_get(
+    kit: web::Data<Kit>,
+    req: HttpRequest,
+    q: LoginQuery,
+) -> Result<HttpResponse, KitError> {
+    let return_to = kit.safe_return(q.return_to.as_deref());
+    if kit.resident(&req).await?.is_some() {
+        return Ok(see_other(&return_to));
+    }
+    let silent = q.silent.is_some() && kit.may_try_silent(&req);
+    kit.start_login(return_to, silent).await
+}
+
+async fn callback_get(
+    kit: web::Data<Kit>,
+    req: HttpRequest,
+    q: CallbackQuery,
+) -> Result<HttpResponse, KitError> {
+    let fail = |key: &str| {
+        let lang = render::negotiate(&req);
+        let mut ctx = tera::Context::new();
+        ctx.insert("heading", &kit.templates.tr.text(lang, "kit.error_title"));
+        ctx.insert("message", &kit.templates.tr.text(lang, key));
+        kit.page(
+            &req,
+            StatusCode::BAD_REQUEST,
+            "services/message.html",
+            None,
+            ctx,
+        )
+    };
+    let Some(state) = q.state.filter(|s| s.len() <= 256) else {
+        return Ok(fail("kit.error_login"));
+    };
+    let (db, service, st) = (kit.db.clone(), kit.cfg.service, state.clone());
+    let pending = web::block(move || {
+        store::take_login(
+            &mut *db.conn()?,
+            service,
+            &st,
+            kuntalaistili_schema::now_utc(),
+        )
+    })
+    .await??;
+    let Some(pending) = pending else {
+        return Ok(fail("kit.error_login"));
+    };
+    // RFC 9207: the answer must come from our issuer (mix-up defence).
+    if q.iss.as_deref().is_some_and(|i| i != kit.cfg.issuer) {
+        return Ok(fail("kit.error_login"));
+    }
+    if let Some(err) = q.error {
+        if pending.silent
+            && matches!(
+                err.as_str(),
+                "login_required" | "consent_required" | "interaction_required"
+            )
+        {
+            // No IdP session: continue as a visitor, and do not try silently again.
+            let mut resp = see_other(&pending.return_to);
+            let mut anon = kit.cookie(kit.anon_cookie_name(), "1".into());
+            // Short-lived: a resident who logs in at the IdP later is recognised within minutes.
+            anon.set_max_age(actix_web::cookie::time::Duration::minutes(2));
+            resp.add_cookie(&anon).map_err(|_| KitError::Blocking)?;
+            return Ok(resp);
+        }
+        tracing::info!(service = kit.cfg.service, error = %err, "login at the IdP did not complete");
+        return Ok(fail("kit.error_login"));
+    }
+    let Some(code) = q.code.filter(|c| c.len() <= 512) else {
+        return Ok(fail("kit.error_login"));
+    };
+    let identity = match kit
+        .rp
+        .finish(&code, &pending.pkce_verifier, &pending.nonce)
+        .await
+    {
+        Ok(i) => i,
+        Err(e) => {
+            tracing::warn!(service = kit.cfg.service, error = %e, "code exchange or ID token validation failed");
+            return Ok(fail("kit.error_login"));
+        }
+    };
+    let token = random_token();
+    let now = kuntalaistili_schema::now_utc();
+    let row = ServiceSession {
+        token_hash: hash(&token),
+        service: kit.cfg.service.to_owned(),
+        sub: identity.sub,
+        name: identity.name,
+        idp_sid: identity.sid,
+        id_token: identity.id_token,
+        csrf: random_token(),
+        created_at: now,
+        expires_at: now + Duration::hours(kit.cfg.session_hours),
+    };
+    let db = kit.db.clone();
+    web::block(move || store::insert(&mut *db.conn()?, &row)).await??;
+    let mut resp = see_other(&pending.return_to);
+    resp.add_cookie(&kit.cookie(kit.cookie_name(), token))
+        .map_err(|_| KitError::Blocking)?;
+    resp.add_cookie(&kit.removal(kit.anon_cookie_name()))
+        .map_err(|_| KitError::Blocking)?;
+    Ok(resp)
+}
+
+async fn logout_post(
+    kit: web::Data<Kit>,
+    req: HttpRequest,
+    form: CsrfForm,
+) -> Result<HttpResponse, KitError> {
+    let Some(resident) = kit.resident(&req).await? else {
+        return Ok(see_other(&kit.cfg.path("/")));
+    };
+    if !Kit::csrf_ok(&resident, form.csrf.as_deref()) {
+        return Ok(HttpResponse::Forbidden().finish());
+    }
+    let (db, h, service) = (kit.db.clone(), resident.token_hash.clone(), kit.cfg.service);
+    let id_token = web::block(move || -> Result<Option<String>, DbError> {
+        let mut conn = db.conn()?;
+        let row = store::find(&mut conn, service, &h, kuntalaistili_schema::now_utc())?;
+        store::delete(&mut conn, &h)?;
+        Ok(row.map(|r| r.id_token))
+    })
+    .await??;
+    // Log out at the IdP too (RP-initiated logout), which also ends the other services' sessions
+    // through back-channel logout.
+    let target = kit
+        .rp
+        .end_session_url(id_token.as_deref(), &kit.cfg.post_logout_uri())
+        .await
+        .unwrap_or_else(|_| kit.cfg.path("/"));
+    let mut resp = see_other(&target);
+    resp.add_cookie(&kit.removal(kit.cookie_name()))
+        .map_err(|_| KitError::Blocking)?;
+    Ok(resp)
+}
+
+async fn backchannel_post(kit: web::Data<Kit>, form: BackchannelForm) -> HttpResponse {
+    let Some(token) = form.logout_token.filter(|t| t.len() <= 8192) else {
+        return logout_error();
+    };
+    let claims = match kit.rp.verify_logout_token(&token).await {
+        Ok(c) => c,
+        Err(e) => {
+            tracing::info!(service = kit.cfg.service, error = %e, "logout token refused");
+            return logout_error();
+        }
+    };
+    let (db, service) = (kit.db.clone(), kit.cfg.service);
+    let ended = web::block(move || -> Result<usize, DbError> {
+        let mut conn = db.conn()?;
+        match (&claims.sid, &claims.sub) {
+            (Some(sid), _) => store::delete_by_sid(&mut conn, service, sid),
+            (None, Some(sub)) => store::delete_by_sub(&mut conn, service, sub),
+            (None, None) => Ok(0),
+        }
+    })
+    .await;
+    match ended {
+        Ok(Ok(n)) => {
+            tracing::info!(
+                service = kit.cfg.service,
+                sessions = n,
+                "back-channel logout"
+            );
+            HttpResponse::Ok()
+                .insert_header((header::CACHE_CONTROL, "no-store"))
+                .finish()
+        }
+        _ => HttpResponse::ServiceUnavailable()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(serde_json::json!({ "error": "temporarily_unavailable" })),
+    }
+}
+
+fn logout_error() -> HttpResponse {
+    HttpResponse::BadRequest()
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(serde_json::json!({ "error": "invalid_request" }))
+}

@@ -1,0 +1,146 @@
+//! The services' pages: their own tera templates (the service layout and each service's pages,
+//! compiled into the binary) with the shared fi/sv/en texts.
+
+use actix_web::cookie::{Cookie, SameSite};
+use actix_web::http::{header, StatusCode};
+use actix_web::{HttpRequest, HttpResponse};
+pub use kuntalaistili_connectors::i18n::{negotiate, Lang, Translations};
+use tera::{Context, Tera};
+
+use super::Resident;
+
+/// Every service template, by the name it is rendered under.
+pub const TEMPLATES: [(&str, &str); 4] = [
+    (
+        "layout/service.html",
+        include_str!("../../../templates/layout/service.html"),
+    ),
+    (
+        "services/message.html",
+        include_str!("../../../templates/services/message.html"),
+    ),
+    (
+        "services/front.html",
+        include_str!("../../../templates/services/front.html"),
+    ),
+    (
+        "services/noticeboard.html",
+        include_str!("../../../templates/services/noticeboard.html"),
+    ),
+];
+
+pub struct Templates {
+    tera: Tera,
+    pub tr: Translations,
+}
+
+impl Templates {
+    pub fn load() -> Result<Templates, String> {
+        let mut tera = Tera::default();
+        tera.autoescape_on(vec![".html"]);
+        tera.add_raw_templates(TEMPLATES.to_vec())
+            .map_err(|e| format!("service templates: {e:?}"))?;
+        Ok(Templates {
+            tera,
+            tr: Translations::load()?,
+        })
+    }
+
+    /// The common context: language, texts, path (for the language switch), the resident.
+    pub fn context(&self, lang: Lang, path: &str, resident: Option<&Resident>) -> Context {
+        let mut ctx = Context::new();
+        ctx.insert("lang", lang.code());
+        ctx.insert("tr", self.tr.table(lang));
+        ctx.insert("path", path);
+        if let Some(r) = resident {
+            ctx.insert(
+                "user",
+                &serde_json::json!({ "display_name": r.name, "csrf": r.csrf }),
+            );
+        }
+        ctx
+    }
+
+    pub fn render(&self, name: &str, ctx: &Context) -> Result<String, tera::Error> {
+        self.tera.render(name, ctx)
+    }
+
+    /// An HTML response: never cached, the language cookie when one was just chosen.
+    pub fn html(
+        &self,
+        req: &HttpRequest,
+        status: StatusCode,
+        template: &str,
+        ctx: &Context,
+    ) -> HttpResponse {
+        let body = match self.render(template, ctx) {
+            Ok(b) => b,
+            Err(e) => {
+                tracing::error!(template, error = ?e, "service template failed");
+                return HttpResponse::InternalServerError()
+                    .content_type("text/plain; charset=utf-8")
+                    .body("Internal error / Sisäinen virhe / Internt fel");
+            }
+        };
+        let mut resp = HttpResponse::build(status);
+        resp.content_type("text/html; charset=utf-8")
+            .insert_header((header::CACHE_CONTROL, "no-store"));
+        if let Some(l) = kuntalaistili_connectors::i18n::requested(req) {
+            resp.cookie(
+                Cookie::build(kuntalaistili_connectors::i18n::LANG_COOKIE, l.code())
+                    .path("/")
+                    .http_only(true)
+                    .same_site(SameSite::Lax)
+                    .max_age(actix_web::cookie::time::Duration::days(365))
+                    .finish(),
+            );
+        }
+        resp.body(body)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every service template renders in every language with a fixture context.
+    #[test]
+    fn every_service_template_renders_in_every_language() {
+        let t = Templates::load().unwrap();
+        let notice = serde_json::json!({"id": "n1", "service": "Rakennusvalvonta", "title": "<b>Lupa</b>",
+            "body": "Teksti", "link": "https://x.example.fi/", "status": "received",
+            "created_at": "2026-01-01T10:00:00Z", "created": "1.1.2026 10.00", "read": false, "archived": false});
+        for lang in Lang::ALL {
+            for logged_in in [false, true] {
+                let mut ctx = t.context(lang, "/", None);
+                if logged_in {
+                    ctx.insert(
+                        "user",
+                        &serde_json::json!({"display_name": "Maija", "csrf": "c"}),
+                    );
+                }
+                ctx.insert("logout_action", "/auth/logout");
+                ctx.insert("login_href", "/auth/login");
+                ctx.insert("heading", "H");
+                ctx.insert("message", "M");
+                ctx.insert("unread_notices", &[&notice]);
+                ctx.insert("recent_notices", &[&notice]);
+                ctx.insert("notices", &[&notice]);
+                ctx.insert("unread", &3);
+                ctx.insert("services", &["Rakennusvalvonta"]);
+                ctx.insert("selected", &Some("Rakennusvalvonta"));
+                ctx.insert("archived", &false);
+                ctx.insert("csrf", "c");
+                ctx.insert("back", "/services/noticeboard/");
+                ctx.insert("regions", &[serde_json::json!({"code": "011", "name_fi": "Helsingin", "name_sv": "Helsingfors"})]);
+                for (name, _) in TEMPLATES.iter().filter(|(n, _)| !n.starts_with("layout/")) {
+                    let html = t
+                        .render(name, &ctx)
+                        .unwrap_or_else(|e| panic!("{name}: {e:?}"));
+                    assert!(html.contains(&format!("<html lang=\"{}\">", lang.code())));
+                    assert!(!html.contains("<b>Lupa</b>"), "{name} must escape");
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,357 @@
+//! The relying-party side of OpenID Connect with the `openidconnect` crate: discovery (kept for a
+//! minute, so key rotation at the IdP is seen), authorization URLs with PKCE and nonce, the code
+//! exchange with ID-token validation, the end-session URL, and verification of the IdP's logout
+//! tokens and access tokens against the discovered keys (the algorithm comes from our allow-list,
+//! never from the token alone).
+
+use std::time::{Duration, Instant};
+
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use base64::Engine;
+use openidconnect::core::{
+    CoreAuthDisplay, CoreAuthPrompt, CoreAuthenticationFlow, CoreClaimName, CoreClaimType,
+    CoreClient, CoreClientAuthMethod, CoreGrantType, CoreJsonWebKey,
+    CoreJweContentEncryptionAlgorithm, CoreJweKeyManagementAlgorithm, CoreJwsSigningAlgorithm,
+    CoreResponseMode, CoreResponseType, CoreSubjectIdentifierType, CoreUserInfoClaims,
+};
+use openidconnect::{
+    AdditionalProviderMetadata, AuthorizationCode, ClientId, ClientSecret, CsrfToken,
+    EndpointMaybeSet, EndpointNotSet, EndpointSet, IssuerUrl, JsonWebKey, Nonce,
+    OAuth2TokenResponse, PkceCodeChallenge, PkceCodeVerifier, ProviderMetadata, RedirectUrl, Scope,
+};
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use tokio::sync::RwLock;
+
+use super::KitConfig;
+
+/// Discovery fields the crate's core type lacks.
+#[derive(Clone, Debug, Default, Deserialize, Serialize)]
+pub struct LogoutMetadata {
+    pub end_session_endpoint: Option<String>,
+}
+impl AdditionalProviderMetadata for LogoutMetadata {}
+
+type Metadata = ProviderMetadata<
+    LogoutMetadata,
+    CoreAuthDisplay,
+    CoreClientAuthMethod,
+    CoreClaimName,
+    CoreClaimType,
+    CoreGrantType,
+    CoreJweContentEncryptionAlgorithm,
+    CoreJweKeyManagementAlgorithm,
+    CoreJsonWebKey,
+    CoreResponseMode,
+    CoreResponseType,
+    CoreSubjectIdentifierType,
+>;
+
+type Client = CoreClient<
+    EndpointSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointNotSet,
+    EndpointMaybeSet,
+    EndpointMaybeSet,
+>;
+
+/// How long discovery (with the JWKS) is reused.
+const META_TTL: Duration = Duration::from_secs(60);
+
+#[derive(Debug, thiserror::Error)]
+pub enum RpError {
+    #[error("configuration: {0}")]
+    Config(String),
+    #[error("discovery failed: {0}")]
+    Discovery(String),
+    #[error("token request failed: {0}")]
+    Token(String),
+    #[error("ID token refused: {0}")]
+    IdToken(String),
+    #[error("JWT refused: {0}")]
+    Jwt(&'static str),
+}
+
+pub struct Rp {
+    issuer: IssuerUrl,
+    client_id: ClientId,
+    client_secret: ClientSecret,
+    redirect: RedirectUrl,
+    http: reqwest::Client,
+    meta: RwLock<Option<(Instant, Metadata)>>,
+}
+
+/// A started login: where to send the browser and what to keep until it comes back.
+pub struct Started {
+    pub url: url::Url,
+    pub state: String,
+    pub nonce: String,
+    pub pkce_verifier: String,
+}
+
+/// Who logged in, from a validated ID token.
+pub struct Identity {
+    pub sub: String,
+    pub name: String,
+    pub sid: Option<String>,
+    pub id_token: String,
+}
+
+/// The parts of a validated logout token that name what to end.
+pub struct LogoutClaims {
+    pub sid: Option<String>,
+    pub sub: Option<String>,
+}
+
+impl Rp {
+    pub fn new(cfg: &KitConfig) -> Result<Rp, RpError> {
+        Ok(Rp {
+            issuer: IssuerUrl::new(cfg.issuer.clone())
+                .map_err(|e| RpError::Config(format!("issuer: {e}")))?,
+            client_id: ClientId::new(cfg.client_id.clone()),
+            client_secret: ClientSecret::new(cfg.client_secret.clone()),
+            redirect: RedirectUrl::new(cfg.redirect_uri())
+                .map_err(|e| RpError::Config(format!("redirect URI: {e}")))?,
+            // No redirects (the crate's advice against SSRF), short timeouts.
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .timeout(Duration::from_secs(10))
+                .build()
+                .map_err(|e| RpError::Config(e.to_string()))?,
+            meta: RwLock::new(None),
+        })
+    }
+
+    async fn metadata(&self, refresh: bool) -> Result<Metadata, RpError> {
+        if !refresh {
+            if let Some((at, m)) = self.meta.read().await.as_ref() {
+                if at.elapsed() < META_TTL {
+                    return Ok(m.clone());
+                }
+            }
+        }
+        let m = Metadata::discover_async(self.issuer.clone(), &self.http)
+            .await
+            .map_err(|e| RpError::Discovery(e.to_string()))?;
+        *self.meta.write().await = Some((Instant::now(), m.clone()));
+        Ok(m)
+    }
+
+    async fn client(&self) -> Result<Client, RpError> {
+        let m = self.metadata(false).await?;
+        Ok(CoreClient::from_provider_metadata(
+            m,
+            self.client_id.clone(),
+            Some(self.client_secret.clone()),
+        )
+        .set_redirect_uri(self.redirect.clone()))
+    }
+
+    /// An authorization URL (code flow, PKCE S256, state, nonce); `silent` adds `prompt=none`.
+    pub async fn authorize_url(&self, silent: bool) -> Result<Started, RpError> {
+        let client = self.client().await?;
+        let (challenge, verifier) = PkceCodeChallenge::new_random_sha256();
+        let mut rq = client
+            .authorize_url(
+                CoreAuthenticationFlow::AuthorizationCode,
+                CsrfToken::new_random,
+                Nonce::new_random,
+            )
+            .add_scope(Scope::new("profile".into()))
+            .set_pkce_challenge(challenge);
+        if silent {
+            rq = rq.add_prompt(CoreAuthPrompt::None);
+        }
+        let (url, state, nonce) = rq.url();
+        Ok(Started {
+            url,
+            state: state.secret().clone(),
+            nonce: nonce.secret().clone(),
+            pkce_verifier: verifier.secret().clone(),
+        })
+    }
+
+    /// Exchanges the code and validates the ID token (signature, issuer, audience, expiry,
+    /// nonce).
+    pub async fn finish(
+        &self,
+        code: &str,
+        verifier: &str,
+        nonce: &str,
+    ) -> Result<Identity, RpError> {
+        let client = self.client().await?;
+        let tokens = client
+            .exchange_code(AuthorizationCode::new(code.to_owned()))
+            .map_err(|e| RpError::Token(e.to_string()))?
+            .set_pkce_verifier(PkceCodeVerifier::new(verifier.to_owned()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| RpError::Token(e.to_string()))?;
+        let id_token = tokens
+            .extra_fields()
+            .id_token()
+            .ok_or_else(|| RpError::IdToken("missing".into()))?;
+        let claims = id_token
+            .claims(&client.id_token_verifier(), &Nonce::new(nonce.to_owned()))
+            .map_err(|e| RpError::IdToken(e.to_string()))?;
+        let raw = id_token.to_string();
+        // `sid` is not in the crate's claim set; read it from the payload just validated.
+        let sid = payload(&raw)
+            .ok()
+            .and_then(|p| p["sid"].as_str().map(str::to_owned));
+        // The display name comes from userinfo (the ID token carries only the identity).
+        let info: Option<CoreUserInfoClaims> =
+            match client.user_info(tokens.access_token().to_owned(), None) {
+                Ok(rq) => rq.request_async(&self.http).await.ok(),
+                Err(_) => None,
+            };
+        let name = info
+            .as_ref()
+            .and_then(|i| {
+                i.name()
+                    .and_then(|n| n.get(None))
+                    .map(|n| n.as_str().to_owned())
+                    .or_else(|| i.preferred_username().map(|u| u.as_str().to_owned()))
+            })
+            .unwrap_or_else(|| claims.subject().as_str().to_owned());
+        Ok(Identity {
+            sub: claims.subject().as_str().to_owned(),
+            name,
+            sid,
+            id_token: raw,
+        })
+    }
+
+    /// The IdP's end-session URL with the hint and where to come back.
+    pub async fn end_session_url(
+        &self,
+        id_token_hint: Option<&str>,
+        post_logout: &str,
+    ) -> Result<String, RpError> {
+        let m = self.metadata(false).await?;
+        let end = m
+            .additional_metadata()
+            .end_session_endpoint
+            .clone()
+            .ok_or_else(|| RpError::Discovery("no end_session_endpoint".into()))?;
+        let mut url = url::Url::parse(&end).map_err(|e| RpError::Discovery(e.to_string()))?;
+        {
+            let mut q = url.query_pairs_mut();
+            if let Some(h) = id_token_hint {
+                q.append_pair("id_token_hint", h);
+            }
+            q.append_pair("client_id", self.client_id.as_str());
+            q.append_pair("post_logout_redirect_uri", post_logout);
+        }
+        Ok(url.to_string())
+    }
+
+    /// Verifies a compact JWS with the IdP's published keys; refreshes the keys once when the
+    /// `kid` is unknown (rotation).
+    async fn verified(&self, token: &str) -> Result<Value, RpError> {
+        let mut parts = token.split('.');
+        let (Some(h), Some(c), Some(s), None) =
+            (parts.next(), parts.next(), parts.next(), parts.next())
+        else {
+            return Err(RpError::Jwt("not a compact JWS"));
+        };
+        let header: Value = serde_json::from_slice(
+            &URL_SAFE_NO_PAD
+                .decode(h)
+                .map_err(|_| RpError::Jwt("header encoding"))?,
+        )
+        .map_err(|_| RpError::Jwt("header JSON"))?;
+        let alg = match header["alg"].as_str() {
+            Some("RS256") => CoreJwsSigningAlgorithm::RsaSsaPkcs1V15Sha256,
+            Some("ES256") => CoreJwsSigningAlgorithm::EcdsaP256Sha256,
+            _ => return Err(RpError::Jwt("algorithm not allowed")),
+        };
+        let kid = header["kid"].as_str().ok_or(RpError::Jwt("no kid"))?;
+        let sig = URL_SAFE_NO_PAD
+            .decode(s)
+            .map_err(|_| RpError::Jwt("signature encoding"))?;
+        let message = format!("{h}.{c}");
+        for refresh in [false, true] {
+            let m = self.metadata(refresh).await?;
+            if let Some(key) = m
+                .jwks()
+                .keys()
+                .iter()
+                .find(|k| k.key_id().is_some_and(|id| id.as_str() == kid))
+            {
+                key.verify_signature(&alg, message.as_bytes(), &sig)
+                    .map_err(|_| RpError::Jwt("signature"))?;
+                return payload(token);
+            }
+        }
+        Err(RpError::Jwt("unknown key"))
+    }
+
+    /// A back-channel logout token (OIDC Back-Channel Logout 1.0 §2.6): our issuer, our client
+    /// as audience, fresh, the logout event, no nonce, and a `sid` or `sub`.
+    pub async fn verify_logout_token(&self, token: &str) -> Result<LogoutClaims, RpError> {
+        let c = self.verified(token).await?;
+        let now = chrono::Utc::now().timestamp();
+        let aud_ok = match &c["aud"] {
+            Value::String(a) => a == self.client_id.as_str(),
+            Value::Array(a) => a.iter().any(|x| x == self.client_id.as_str()),
+            _ => false,
+        };
+        if c["iss"].as_str() != Some(self.issuer.as_str()) || !aud_ok {
+            return Err(RpError::Jwt("issuer or audience"));
+        }
+        if c["iat"].as_i64().is_none_or(|t| (now - t).abs() >= 600)
+            || c["exp"].as_i64().is_some_and(|e| e < now)
+        {
+            return Err(RpError::Jwt("stale"));
+        }
+        if !c["events"]["http://schemas.openid.net/event/backchannel-logout"].is_object()
+            || c.get("nonce").is_some()
+        {
+            return Err(RpError::Jwt("not a logout token"));
+        }
+        let sid = c["sid"].as_str().map(str::to_owned);
+        let sub = c["sub"].as_str().map(str::to_owned);
+        if sid.is_none() && sub.is_none() {
+            return Err(RpError::Jwt("names no session"));
+        }
+        Ok(LogoutClaims { sid, sub })
+    }
+
+    /// An access token of the IdP (RFC 9068 JWT): signature, issuer, expiry, type. Returns its
+    /// claims; scope and client checks are the caller's.
+    pub async fn verify_access_token(&self, token: &str) -> Result<Value, RpError> {
+        if token.len() > 8192 {
+            return Err(RpError::Jwt("too long"));
+        }
+        let header: Value = token
+            .split('.')
+            .next()
+            .and_then(|h| URL_SAFE_NO_PAD.decode(h).ok())
+            .and_then(|h| serde_json::from_slice(&h).ok())
+            .ok_or(RpError::Jwt("header"))?;
+        if header["typ"].as_str() != Some("at+jwt") {
+            return Err(RpError::Jwt("not an access token"));
+        }
+        let c = self.verified(token).await?;
+        let now = chrono::Utc::now().timestamp();
+        if c["iss"].as_str() != Some(self.issuer.as_str()) {
+            return Err(RpError::Jwt("issuer"));
+        }
+        if c["exp"].as_i64().is_none_or(|e| e <= now) {
+            return Err(RpError::Jwt("expired"));
+        }
+        Ok(c)
+    }
+}
+
+fn payload(token: &str) -> Result<Value, RpError> {
+    let c = token.split('.').nth(1).ok_or(RpError::Jwt("payload"))?;
+    serde_json::from_slice(
+        &URL_SAFE_NO_PAD
+            .decode(c)
+            .map_err(|_| RpError::Jwt("payload encoding"))?,
+    )
+    .map_err(|_| RpError::Jwt("payload JSON"))
+}

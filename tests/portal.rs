@@ -1,0 +1,427 @@
+//! The portal and the notice board as OIDC relying parties of the IdP: silent SSO, the visitor
+//! and resident front pages, the notice API contract, the resident's notice board, and logout
+//! from a service ending every session (RP-initiated plus back-channel logout).
+
+use kuntalaistili_federation::clients::{self, NewClient};
+use kuntalaistili_tests::{dual, Backend, TestApp};
+use serde_json::{json, Value};
+
+dual!(
+    visitors_see_the_directory_and_residents_their_notices_with_one_login,
+    notice_api_follows_its_contract,
+    residents_read_archive_and_filter_notices,
+    logging_out_of_a_service_ends_every_session,
+);
+
+const PASSWORD: &str = "portaali-salasana";
+
+/// Follows redirects by hand (the client keeps cookies); returns the last status, URL and body.
+async fn follow(app: &TestApp, client: &reqwest::Client, start: &str) -> (u16, String, String) {
+    let mut url = if start.starts_with("http") {
+        start.to_owned()
+    } else {
+        app.url(start)
+    };
+    for _ in 0..12 {
+        let r = client.get(&url).send().await.unwrap();
+        let status = r.status().as_u16();
+        if status != 303 && status != 302 {
+            return (status, url, r.text().await.unwrap());
+        }
+        let loc = r.headers()["location"].to_str().unwrap().to_owned();
+        url = if loc.starts_with("http") {
+            loc
+        } else {
+            app.url(&loc)
+        };
+    }
+    panic!("redirect loop from {start}");
+}
+
+/// Logs in at the IdP page the flow arrived at and follows on.
+async fn login_here(
+    app: &TestApp,
+    client: &reqwest::Client,
+    page: &str,
+    user: &str,
+) -> (u16, String, String) {
+    let csrf = kuntalaistili_tests::csrf_from(page).unwrap();
+    let at = page.find("name=\"next\" value=\"").unwrap() + 19;
+    let next = page[at..at + page[at..].find('"').unwrap()]
+        .replace("&#x2F;", "/")
+        .replace("&amp;", "&")
+        .replace("&#x3D;", "=")
+        .replace("&#x3F;", "?");
+    let r = app
+        .post_form(
+            client,
+            "/login",
+            &[
+                ("csrf", &csrf),
+                ("username", user),
+                ("password", PASSWORD),
+                ("next", &next),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303, "login failed");
+    let loc = r.headers()["location"].to_str().unwrap().to_owned();
+    follow(app, client, &loc).await
+}
+
+/// A poster client with client_credentials and the given scopes; returns an access token.
+async fn poster_token(app: &TestApp, scopes: &str) -> String {
+    let s = scopes.to_owned();
+    let (id, secret) = app
+        .with_conn(move |c| {
+            let (cl, secret) = clients::add(
+                c,
+                NewClient {
+                    name: "Rakennusvalvonta".into(),
+                    grant_types: vec!["client_credentials".into()],
+                    scopes: s,
+                    ..NewClient::default()
+                },
+                "test",
+                kuntalaistili_schema::now_utc(),
+            )
+            .unwrap();
+            (cl.client_id, secret.unwrap())
+        })
+        .await;
+    let r: Value = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["access_token"].as_str().unwrap().to_owned()
+}
+
+async fn post_notice(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
+    let r = app
+        .client
+        .post(app.url("/services/noticeboard/api/notices"))
+        .bearer_auth(token)
+        .json(body)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status().as_u16();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+fn notice(sub: &str, key: &str, service: &str, title: &str) -> Value {
+    json!({
+        "sub": sub, "idempotency_key": key, "service": service, "title": title,
+        "body": "Hakemuksesi on vastaanotettu.", "link": "https://lupapiste.example.fi/asia/1",
+        "status": "received",
+    })
+}
+
+async fn visitors_see_the_directory_and_residents_their_notices_with_one_login(b: Backend) {
+    let app = TestApp::start(b).await;
+    let user = app.add_user("asukas", PASSWORD).await;
+    let token = poster_token(&app, "notices:write").await;
+    assert_eq!(
+        post_notice(
+            &app,
+            &token,
+            &notice(
+                &user.id,
+                "k1",
+                "Rakennusvalvonta",
+                "Lupahakemus vastaanotettu"
+            )
+        )
+        .await
+        .0,
+        201
+    );
+    let browser = app.browser();
+    // A visitor: silent SSO finds no IdP session; the visitor front page with the directory.
+    let (s, url, page) = follow(&app, &browser, "/").await;
+    assert_eq!((s, url.as_str()), (200, app.url("/").as_str()));
+    assert!(page.contains("Kuntasi sähköiset palvelut"));
+    assert!(page.contains("/services/directory/?seutukunta="));
+    assert!(page.contains("href=\"&#x2F;auth&#x2F;login\""), "{page}");
+    // Log in once through the portal's login link.
+    let (s, url, login_page) = follow(&app, &browser, "/auth/login").await;
+    assert_eq!(s, 200);
+    assert!(url.contains("/login?next="), "{url}");
+    let (s, url, front) = login_here(&app, &browser, &login_page, "asukas").await;
+    assert_eq!((s, url.as_str()), (200, app.url("/").as_str()));
+    assert!(front.contains("Lupahakemus vastaanotettu"), "{front}");
+    assert!(
+        front.contains("Käyttäjä-asukas"),
+        "the resident's name in the header"
+    );
+    assert!(
+        front.contains("class=\"badge\">1"),
+        "unread count in the header"
+    );
+    // A second service: no password again (silent SSO at the IdP).
+    let (s, url, board) = follow(&app, &browser, "/services/noticeboard/").await;
+    assert_eq!(
+        (s, url.as_str()),
+        (200, app.url("/services/noticeboard/").as_str())
+    );
+    assert!(board.contains("Lupahakemus vastaanotettu"));
+    let logins = app
+        .with_conn(|c| {
+            kuntalaistili_schema::audit::recent(c, Some("login.success"), None, 10)
+                .unwrap()
+                .len()
+        })
+        .await;
+    assert_eq!(logins, 1, "one password login for both services");
+    // Language switch works on service pages.
+    let (_, _, sv) = follow(&app, &browser, "/?lang=sv").await;
+    assert!(sv.contains("lang=\"sv\"") && sv.contains("Nya meddelanden"));
+}
+
+async fn notice_api_follows_its_contract(b: Backend) {
+    let app = TestApp::start(b).await;
+    let user = app.add_user("api", PASSWORD).await;
+    let token = poster_token(&app, "notices:write").await;
+    let n = notice(
+        &user.id,
+        "hakemus-77",
+        "Varhaiskasvatus",
+        "Hakemus käsittelyssä",
+    );
+    let (s, first) = post_notice(&app, &token, &n).await;
+    assert_eq!(s, 201, "{first}");
+    assert_eq!(first["status"], "received");
+    // The same key again: the same notice, not a second one.
+    let (s, again) = post_notice(&app, &token, &n).await;
+    assert_eq!((s, &again["id"]), (200, &first["id"]));
+    let count = app
+        .with_conn(|c| {
+            use diesel::prelude::*;
+            kuntalaistili_schema::schema::notices::table
+                .count()
+                .get_result::<i64>(c)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(count, 1);
+    // Wrong scope, no token, a forged token.
+    let wrong = poster_token(&app, "api:read").await;
+    let (s, p) = post_notice(&app, &wrong, &n).await;
+    assert_eq!((s, p["status"].as_i64()), (403, Some(403)));
+    let r = app
+        .client
+        .post(app.url("/services/noticeboard/api/notices"))
+        .json(&n)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let mut forged = token.clone();
+    forged.pop();
+    forged.push(if token.ends_with('A') { 'B' } else { 'A' });
+    assert_eq!(post_notice(&app, &forged, &n).await.0, 401);
+    // Malformed and oversized bodies: 400 problem JSON.
+    for bad in [
+        json!({ "sub": user.id }),
+        json!({ "sub": user.id, "idempotency_key": "x", "service": "S", "title": "T", "status": "done" }),
+        json!({ "sub": user.id, "idempotency_key": "x", "service": "S", "title": "T", "link": "http://insecure.example/" }),
+        json!({ "sub": user.id, "idempotency_key": "x", "service": "S", "title": "T", "extra": 1 }),
+        json!({ "sub": user.id, "idempotency_key": "x", "service": "S", "title": "" }),
+        json!({ "sub": user.id, "idempotency_key": "x", "service": "S", "title": "T", "body": "x".repeat(5000) }),
+    ] {
+        let (s, p) = post_notice(&app, &token, &bad).await;
+        assert_eq!((s, p["status"].as_i64()), (400, Some(400)), "{bad}");
+    }
+    let r = app
+        .client
+        .post(app.url("/services/noticeboard/api/notices"))
+        .bearer_auth(&token)
+        .header("content-type", "application/json")
+        .body(format!("{{\"sub\": \"{}\"", "x".repeat(40_000)))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let r = app
+        .client
+        .post(app.url("/services/noticeboard/api/notices"))
+        .bearer_auth(&token)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // Reading needs a resident's token with the notices scope, not a client's.
+    let r = app
+        .client
+        .get(app.url("/services/noticeboard/api/notices"))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+}
+
+async fn residents_read_archive_and_filter_notices(b: Backend) {
+    let app = TestApp::start(b).await;
+    let user = app.add_user("lukija", PASSWORD).await;
+    let token = poster_token(&app, "notices:write").await;
+    for (k, svc, title) in [
+        ("a", "Rakennusvalvonta", "Lupa myönnetty"),
+        ("b", "Varhaiskasvatus", "Paikka tarjolla"),
+        ("c", "Varhaiskasvatus", "Laskutus muuttuu"),
+    ] {
+        assert_eq!(
+            post_notice(&app, &token, &notice(&user.id, k, svc, title))
+                .await
+                .0,
+            201
+        );
+    }
+    let browser = app.browser();
+    assert_eq!(app.login(&browser, "lukija", PASSWORD).await.status(), 303);
+    let (s, _, page) = follow(&app, &browser, "/services/noticeboard/").await;
+    assert_eq!(s, 200);
+    assert!(
+        page.contains("Sinulla on 3 lukematonta ilmoitusta."),
+        "{page}"
+    );
+    let (_, _, filtered) = follow(
+        &app,
+        &browser,
+        "/services/noticeboard/?service=Varhaiskasvatus",
+    )
+    .await;
+    assert!(filtered.contains("Paikka tarjolla") && !filtered.contains("Lupa myönnetty"));
+    // Mark one read, archive another (with the session's CSRF token).
+    let csrf = kuntalaistili_tests::csrf_from(&page).unwrap();
+    let ids: Vec<String> = app
+        .with_conn(|c| {
+            use diesel::prelude::*;
+            use kuntalaistili_schema::schema::notices::dsl::*;
+            notices.order(title.asc()).select(id).load(c).unwrap()
+        })
+        .await; // Laskutus, Lupa, Paikka
+    let act = |id: &str, action: &str| format!("/services/noticeboard/notices/{id}/{action}");
+    let r = app
+        .post_form(&browser, &act(&ids[1], "read"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status(), 303);
+    let r = app
+        .post_form(&browser, &act(&ids[0], "archive"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status(), 303);
+    // Without the token, or someone else's notice: refused.
+    let r = app
+        .post_form(&browser, &act(&ids[2], "read"), &[("csrf", "wrong")])
+        .await;
+    assert_eq!(r.status(), 403);
+    let r = app
+        .post_form(
+            &browser,
+            &act("00000000-0000-0000-0000-000000000000", "read"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), 404);
+    let (_, _, page) = follow(&app, &browser, "/services/noticeboard/").await;
+    assert!(
+        page.contains("Sinulla on 1 lukematonta ilmoitusta."),
+        "{page}"
+    );
+    assert!(
+        !page.contains("Laskutus muuttuu"),
+        "archived notices leave the list"
+    );
+    let (_, _, archived) = follow(&app, &browser, "/services/noticeboard/?archived=1").await;
+    assert!(archived.contains("Laskutus muuttuu"));
+    // Another resident sees none of them.
+    app.add_user("toinen", PASSWORD).await;
+    let other = app.browser();
+    app.login(&other, "toinen", PASSWORD).await;
+    let (_, _, theirs) = follow(&app, &other, "/services/noticeboard/").await;
+    assert!(theirs.contains("Ei ilmoituksia.") && !theirs.contains("Paikka tarjolla"));
+    // JSON for the resident's own session.
+    let v: Value = browser
+        .get(app.url("/services/noticeboard/api/notices"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(v["unread"], 1);
+    assert_eq!(v["notices"].as_array().unwrap().len(), 2);
+}
+
+async fn logging_out_of_a_service_ends_every_session(b: Backend) {
+    let app = TestApp::start(b).await;
+    app.add_user("ulos", PASSWORD).await;
+    let browser = app.browser();
+    assert_eq!(app.login(&browser, "ulos", PASSWORD).await.status(), 303);
+    let (_, _, front) = follow(&app, &browser, "/").await;
+    let (s, _, board) = follow(&app, &browser, "/services/noticeboard/").await;
+    assert_eq!(s, 200);
+    assert!(board.contains("Ilmoitukset"));
+    // Log out from the portal's header button (CSRF-protected).
+    let csrf = kuntalaistili_tests::csrf_from(&front).unwrap();
+    assert_eq!(
+        app.post_form(&browser, "/auth/logout", &[("csrf", "x")])
+            .await
+            .status(),
+        403
+    );
+    let r = app
+        .post_form(&browser, "/auth/logout", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status(), 303);
+    let to_idp = r.headers()["location"].to_str().unwrap().to_owned();
+    assert!(
+        to_idp.starts_with(&app.url("/oauth2/logout?id_token_hint=")),
+        "{to_idp}"
+    );
+    // The IdP ends the session at once (the hint names it) and sends the resident back.
+    let r = browser.get(&to_idp).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], app.url("/").as_str());
+    assert_eq!(
+        browser
+            .get(app.url("/account"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
+    // The notice board heard about it over the back channel.
+    let mut ended = false;
+    for _ in 0..50 {
+        let n = app
+            .with_conn(|c| {
+                use diesel::prelude::*;
+                kuntalaistili_schema::schema::svc_sessions::table
+                    .count()
+                    .get_result::<i64>(c)
+                    .unwrap()
+            })
+            .await;
+        if n == 0 {
+            ended = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(ended, "back-channel logout ended the notice board session");
+    let (s, url, _) = follow(&app, &browser, "/services/noticeboard/").await;
+    assert_eq!(s, 200);
+    assert!(url.contains("/login?next="), "asked to log in again: {url}");
+}
