@@ -244,6 +244,7 @@ pub fn bind(config: &Config, state: web::Data<IdpState>) -> anyhow::Result<Bound
             .configure(kuntalaistili_idp::configure)
             .configure(|cfg| kuntalaistili_services::directory::configure(cfg, db))
             .configure(|cfg| kuntalaistili_services::noticeboard::configure(cfg, noticeboard))
+            .configure(|cfg| kuntalaistili_services::directory::pages::configure(cfg, portal.clone()))
             .configure(|cfg| kuntalaistili_services::portal::configure(cfg, portal))
     };
     let mut server = HttpServer::new(factory).shutdown_timeout(5);

@@ -176,6 +176,29 @@ async fn services_are_imported_searched_and_exported(b: Backend) {
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
         }
     };
+    // The directory page: the same search for people, in their language.
+    let page = |query: &'static str| {
+        let url = app.url(&format!("/services/directory/{query}"));
+        let client = app.client.clone();
+        async move {
+            let r = client.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let (s, html) = page("?seutukunta=011").await;
+    assert_eq!(s, 200);
+    assert!(
+        html.contains("Kirjastokortti")
+            && html.contains("Palaute")
+            && !html.contains("Uimahallivuorot")
+    );
+    assert!(html.contains("Löytyi 2 palvelua."), "{html}");
+    assert!(html.contains("<option value=\"011\" selected>"));
+    let (_, html) = page("?q=simhall&lang=sv").await;
+    assert!(html.contains("Simhallsturer") && html.contains("1 tjänster hittades."));
+    // Nonsense filters are ignored, never an error.
+    assert_eq!(page("?seutukunta=%3Cscript%3E&q=").await.0, 200);
+
     let (s, all) = get("").await;
     assert_eq!(
         (s, ids(&all)),

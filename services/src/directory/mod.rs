@@ -6,6 +6,7 @@
 
 pub mod catalogue;
 pub mod classification;
+pub mod pages;
 
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};

@@ -10,7 +10,7 @@ use tera::{Context, Tera};
 use super::Resident;
 
 /// Every service template, by the name it is rendered under.
-pub const TEMPLATES: [(&str, &str); 4] = [
+pub const TEMPLATES: [(&str, &str); 5] = [
     (
         "layout/service.html",
         include_str!("../../../templates/layout/service.html"),
@@ -26,6 +26,10 @@ pub const TEMPLATES: [(&str, &str); 4] = [
     (
         "services/noticeboard.html",
         include_str!("../../../templates/services/noticeboard.html"),
+    ),
+    (
+        "services/directory.html",
+        include_str!("../../../templates/services/directory.html"),
     ),
 ];
 
@@ -127,12 +131,16 @@ mod tests {
                 ctx.insert("recent_notices", &[&notice]);
                 ctx.insert("notices", &[&notice]);
                 ctx.insert("unread", &3);
-                ctx.insert("services", &["Rakennusvalvonta"]);
+
                 ctx.insert("selected", &Some("Rakennusvalvonta"));
                 ctx.insert("archived", &false);
                 ctx.insert("csrf", "c");
+                ctx.insert("q", "kirjasto");
+                ctx.insert("services", &["Rakennusvalvonta"]);
+                ctx.insert("entries", &[serde_json::json!({"name": "<b>Lupa</b>", "description": "D", "provider": "P",
+                    "url": "https://x.example.fi/", "auth_level": "strong", "municipalities": ["Helsinki"]})]);
                 ctx.insert("back", "/services/noticeboard/");
-                ctx.insert("regions", &[serde_json::json!({"code": "011", "name_fi": "Helsingin", "name_sv": "Helsingfors"})]);
+                ctx.insert("regions", &[serde_json::json!({"code": "011", "name": "Helsingin", "name_fi": "Helsingin", "name_sv": "Helsingfors"})]);
                 for (name, _) in TEMPLATES.iter().filter(|(n, _)| !n.starts_with("layout/")) {
                     let html = t
                         .render(name, &ctx)
