@@ -103,3 +103,91 @@ async fn resident_allows_a_service_in_chromium_on_accessible_consent_pages(b: Ba
         .await;
     assert_eq!(authorized, 4);
 }
+
+dual!(resident_uses_the_portal_in_chromium_with_one_login);
+
+/// Issue 6's browser walk: front page, one login, a notice from the API, the directory filtered
+/// by sub-region, the notice board without a second password, logout everywhere; axe-core on the
+/// pages passed.
+async fn resident_uses_the_portal_in_chromium_with_one_login(b: Backend) {
+    use kuntalaistili_federation::clients::{self, NewClient};
+    let app = TestApp::start(b).await;
+    let user = app.add_user("portaali", "portaalin-salasana").await;
+    let (id, secret) = app
+        .with_conn(|c| {
+            let (cl, s) = clients::add(
+                c,
+                NewClient {
+                    name: "Lupapiste".into(),
+                    grant_types: vec!["client_credentials".into()],
+                    scopes: "notices:write".into(),
+                    ..NewClient::default()
+                },
+                "test",
+                kuntalaistili_schema::now_utc(),
+            )
+            .unwrap();
+            (cl.client_id, s.unwrap())
+        })
+        .await;
+    let token: serde_json::Value = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let r = app
+        .client
+        .post(app.url("/services/noticeboard/api/notices"))
+        .bearer_auth(token["access_token"].as_str().unwrap())
+        .json(&serde_json::json!({
+            "sub": user.id, "idempotency_key": "rv-1", "service": "Rakennusvalvonta",
+            "title": "Rakennuslupa myönnetty", "status": "decided",
+            "link": "https://lupapiste.example.fi/asia/1",
+        }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/browser/portal.mjs");
+    let shots = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/screenshots/portal");
+    let base = app.base.clone();
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .args([
+                script,
+                &base,
+                "portaali",
+                "portaalin-salasana",
+                "Rakennuslupa myönnetty",
+                shots,
+            ])
+            .output()
+            .expect("node is needed for the browser tests (ops/setup.sh installs the rest)")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        out.status.success(),
+        "browser flow failed:\n{stdout}\n{stderr}"
+    );
+    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    assert_eq!(seen["violations"], serde_json::json!([]));
+    assert_eq!(seen["pages"].as_array().unwrap().len(), 5);
+    assert_eq!(seen["passwordsTyped"], 1);
+    let logins = app
+        .with_conn(|c| {
+            kuntalaistili_schema::audit::recent(c, Some("login.success"), None, 10)
+                .unwrap()
+                .len()
+        })
+        .await;
+    assert_eq!(logins, 1);
+}
