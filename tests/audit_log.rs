@@ -53,11 +53,11 @@ async fn concurrent_logins_keep_one_unbroken_chain(b: Backend) {
         .count();
     assert_eq!((ok, failed), (8, 4), "{statuses:?}");
     let report = app.with_conn(|c| audit::verify(c).unwrap()).await;
-    // 6 user.created + 8 login.success + 4 login.failure
+    // 2 built-in services registered at start + 6 user.created + 8 login.success + 4 login.failure
     assert_eq!(
         report,
         audit::VerifyReport {
-            checked: 18,
+            checked: 20,
             first_broken: None
         }
     );
@@ -70,45 +70,46 @@ async fn tampering_and_gaps_are_detected(b: Backend) {
     app.login(&app.client, "hilkka", "oikea-salasana").await;
     let report = app.with_conn(|c| audit::verify(c).unwrap()).await;
     assert_eq!(report.first_broken, None);
-    assert_eq!(report.checked, 3);
+    // The two built-in services' registrations, then the user and the two logins.
+    assert_eq!(report.checked, 5);
 
     // Someone rewrites the failed login as a success.
     let report = app
         .with_conn(|c| {
-            c.batch_execute("UPDATE audit_events SET outcome = 'success' WHERE seq = 2")
+            c.batch_execute("UPDATE audit_events SET outcome = 'success' WHERE seq = 4")
                 .unwrap();
             audit::verify(c).unwrap()
         })
         .await;
     assert_eq!(
         report.first_broken,
-        Some((2, "row content changed".to_owned()))
+        Some((4, "row content changed".to_owned()))
     );
-    assert_eq!(report.checked, 1);
+    assert_eq!(report.checked, 3);
 
     // Someone deletes the row instead (after restoring it).
     let report = app
         .with_conn(|c| {
-            c.batch_execute("UPDATE audit_events SET outcome = 'failure' WHERE seq = 2")
+            c.batch_execute("UPDATE audit_events SET outcome = 'failure' WHERE seq = 4")
                 .unwrap();
             assert_eq!(audit::verify(c).unwrap().first_broken, None);
-            c.batch_execute("DELETE FROM audit_events WHERE seq = 2")
+            c.batch_execute("DELETE FROM audit_events WHERE seq = 4")
                 .unwrap();
             audit::verify(c).unwrap()
         })
         .await;
-    assert_eq!(report.first_broken, Some((2, "row missing".to_owned())));
+    assert_eq!(report.first_broken, Some((4, "row missing".to_owned())));
 
     // Or cuts off the tail of the log: the chain head still remembers how long it was.
     let report = app
         .with_conn(|c| {
-            c.batch_execute("DELETE FROM audit_events WHERE seq = 3")
+            c.batch_execute("DELETE FROM audit_events WHERE seq = 5")
                 .unwrap();
             audit::verify(c).unwrap()
         })
         .await;
     assert_eq!(
         report.first_broken,
-        Some((2, "rows missing at the end of the log".to_owned()))
+        Some((4, "rows missing at the end of the log".to_owned()))
     );
 }
