@@ -698,7 +698,7 @@ async fn login_and_consent_round_trip(b: Backend) {
     assert_eq!(r.status(), 303);
     let login = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(
-        login.starts_with("/login?next=%2Foauth2%2Fauthorize%2Fresume%3Fid%3D"),
+        login.starts_with("/login?next=%2Foauth2%2Fauthorize%2Fresume%3Fr%3D"),
         "{login}"
     );
     assert!(login.contains("username=kaija") && login.contains("lang=sv"));
@@ -733,7 +733,25 @@ async fn login_and_consent_round_trip(b: Backend) {
         .await;
     assert_eq!(r.status(), 303);
     let resume = r.headers()["location"].to_str().unwrap().to_owned();
-    assert!(resume.starts_with("/oauth2/authorize/resume?id="));
+    assert!(
+        resume.starts_with("/oauth2/authorize/resume?r="),
+        "{resume}"
+    );
+    // Nothing was stored for the anonymous request: it travelled signed through the login page,
+    // and a tampered copy is refused.
+    let stored = app
+        .with_conn(|c| {
+            use diesel::prelude::*;
+            kuntalaistili_schema::schema::oidc_auth_requests::table
+                .count()
+                .get_result::<i64>(c)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(stored, 0);
+    let tampered = resume.replacen("&m=", "&m=x", 1);
+    let r = browser.get(app.url(&tampered)).send().await.unwrap();
+    assert_eq!(r.status(), 400);
     // Consent is asked (the client is not first-party).
     let r = browser.get(app.url(&resume)).send().await.unwrap();
     assert_eq!(r.status(), 200);

@@ -102,7 +102,11 @@ enum Stage {
     /// A new request from the client.
     Fresh,
     /// Back from the login page for a stored request created at `at`.
-    Resumed { id: String, at: NaiveDateTime },
+    /// (`id` is the stored row when the request was stored; signed requests carry themselves.)
+    Resumed {
+        id: Option<String>,
+        at: NaiveDateTime,
+    },
     /// The resident allowed the stored request `id`.
     Consented { id: String },
 }
@@ -196,16 +200,62 @@ async fn pushed(
 #[derive(Debug, Deserialize)]
 pub struct ResumeQuery {
     id: Option<String>,
+    /// A request carried through the login page itself: base64url JSON `{p, t}` …
+    r: Option<String>,
+    /// … and its MAC under the master key (so nothing is stored for anonymous visitors).
+    m: Option<String>,
 }
 
-/// `GET /oauth2/authorize/resume?id=…`: continues a stored request after the login page.
+/// How long a request carried through the login page stays valid.
+const CARRIED_MINUTES: i64 = REQUEST_MINUTES;
+
+/// The resume link for a request that waits for login: signed and self-contained, so anonymous
+/// traffic stores nothing.
+fn carried(state: &IdpState, params: &AuthParams) -> Option<String> {
+    use base64::Engine;
+    let mut params = params.clone();
+    params.request_uri = None;
+    let now = kuntalaistili_schema::now_utc().and_utc().timestamp();
+    let body = serde_json::to_vec(&json!({ "p": params, "t": now })).ok()?;
+    let r = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(body);
+    let m = state.keys.csrf_token(&format!("authorize-resume:{r}"));
+    let link = format!("{}?r={r}&m={m}", crate::paths::AUTHORIZE_RESUME);
+    // The login page's `next` is at most 2048 characters; larger requests are stored instead.
+    (link.len() <= 1800).then_some(link)
+}
+
+/// The parameters and start time of a carried request, when its MAC is right and it is recent.
+fn uncarry(state: &IdpState, r: &str, m: &str) -> Option<(AuthParams, NaiveDateTime)> {
+    use base64::Engine;
+    let expected = state.keys.csrf_token(&format!("authorize-resume:{r}"));
+    if !kuntalaistili_metadata::crypto::ct_eq(&expected, m) {
+        return None;
+    }
+    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(r)
+        .ok()?;
+    let v: serde_json::Value = serde_json::from_slice(&raw).ok()?;
+    let at = chrono::DateTime::from_timestamp(v["t"].as_i64()?, 0)?.naive_utc();
+    if kuntalaistili_schema::now_utc() - at > Duration::minutes(CARRIED_MINUTES) {
+        return None;
+    }
+    Some((serde_json::from_value(v["p"].clone()).ok()?, at))
+}
+
+/// `GET /oauth2/authorize/resume?r=…&m=…` (or `?id=…` for a stored request): continues a request
+/// after the login page.
 pub async fn oidc_authorize_resume_get(
     state: web::Data<IdpState>,
     req: HttpRequest,
     query: web::Query<ResumeQuery>,
 ) -> Result<HttpResponse, WebError> {
+    let query = query.into_inner();
+    if let (Some(r), Some(m)) = (&query.r, &query.m) {
+        let (params, at) =
+            uncarry(&state, r, m).ok_or(WebError::BadRequest("oidc.error_request_expired"))?;
+        return decide(&state, &req, params, Stage::Resumed { id: None, at }).await;
+    }
     let id = query
-        .into_inner()
         .id
         .filter(|i| i.len() <= 64)
         .ok_or(WebError::BadRequest("oidc.error_request"))?;
@@ -217,7 +267,7 @@ pub async fn oidc_authorize_resume_get(
         &req,
         params,
         Stage::Resumed {
-            id,
+            id: Some(id),
             at: stored.created_at,
         },
     )
@@ -356,12 +406,14 @@ async fn decide(
                 "the resident is not logged in",
             ));
         }
-        let id = store(state, &c, &params, None, &stage).await?;
-        let mut login = format!(
-            "{}?next={}",
-            crate::paths::LOGIN,
-            enc(&format!("{}?id={id}", crate::paths::AUTHORIZE_RESUME))
-        );
+        let next = match carried(state, &params) {
+            Some(link) => link,
+            None => {
+                let id = store(state, &c, &params, None, &stage).await?;
+                format!("{}?id={id}", crate::paths::AUTHORIZE_RESUME)
+            }
+        };
+        let mut login = format!("{}?next={}", crate::paths::LOGIN, enc(&next));
         if let Some(h) = &c.login_hint {
             login.push_str(&format!("&username={}", enc(h)));
         }
@@ -404,7 +456,8 @@ async fn decide(
 
     let done = match &stage {
         Stage::Fresh => None,
-        Stage::Resumed { id, .. } | Stage::Consented { id } => Some(id.clone()),
+        Stage::Resumed { id, .. } => id.clone(),
+        Stage::Consented { id } => Some(id.clone()),
     };
     let code = issue_code(state, &c, &session, &user, consented, done).await?;
     let Some(code) = code else {
@@ -442,7 +495,7 @@ async fn store(
     params.request_uri = None;
     let body = serde_json::to_string(&params).map_err(|_| WebError::Internal)?;
     let existing = match stage {
-        Stage::Resumed { id, .. } => Some(id.clone()),
+        Stage::Resumed { id, .. } => id.clone(),
         _ => None,
     };
     let (st, cid, sid) = (
