@@ -34,8 +34,9 @@ async fn front_page(kit: web::Data<Kit>, req: HttpRequest) -> Result<HttpRespons
     let sub = resident.as_ref().map(|r| r.sub.clone());
     let (unread_list, recent, unread, regions) = web::block(move || -> Result<_, DbError> {
         let mut conn = db.conn()?;
-        let (regions, _) = kuntalaistili_schema::directory::classification(&mut conn)?;
+        // Visitors see the sub-regions; residents their notices.
         let Some(sub) = sub else {
+            let (regions, _) = kuntalaistili_schema::directory::classification(&mut conn)?;
             return Ok((vec![], vec![], 0, regions));
         };
         let unread_list = notices::list(
@@ -59,7 +60,7 @@ async fn front_page(kit: web::Data<Kit>, req: HttpRequest) -> Result<HttpRespons
             unread_list,
             recent,
             notices::unread_count(&mut conn, &sub)?,
-            regions,
+            vec![],
         ))
     })
     .await??;
