@@ -8,24 +8,17 @@ dual!(resident_logs_in_and_out_in_chromium_on_accessible_pages);
 async fn resident_logs_in_and_out_in_chromium_on_accessible_pages(b: Backend) {
     let app = TestApp::start(b).await;
     app.add_user("selain", "selaimen-salasana").await;
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/browser/login.mjs");
     let shots = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/browser/screenshots");
-    let base = app.base.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .args([script, &base, "selain", "selaimen-salasana", shots])
-            .output()
-            .expect("node is needed for the browser tests (ops/setup.sh installs the rest)")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "browser flow failed:\n{stdout}\n{stderr}"
-    );
-    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let seen = kuntalaistili_tests::run_node(
+        "browser/login.mjs",
+        vec![
+            app.base.clone(),
+            "selain".into(),
+            "selaimen-salasana".into(),
+            shots.into(),
+        ],
+    )
+    .await;
     assert_eq!(seen["pages"].as_array().unwrap().len(), 12);
     assert_eq!(seen["violations"], serde_json::json!([]));
     // The browser's logins are in the audit log: three successes and three failures.
@@ -72,23 +65,16 @@ async fn resident_allows_a_service_in_chromium_on_accessible_consent_pages(b: Ba
          &scope=openid%20profile%20email&state=s-1&nonce=n-1\
          &code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM&code_challenge_method=S256"
     );
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/browser/consent.mjs");
-    let base = app.base.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .args([script, &base, "valtuutus", "valtuutus-salasana", &query])
-            .output()
-            .expect("node is needed for the browser tests (ops/setup.sh installs the rest)")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "browser flow failed:\n{stdout}\n{stderr}"
-    );
-    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let seen = kuntalaistili_tests::run_node(
+        "browser/consent.mjs",
+        vec![
+            app.base.clone(),
+            "valtuutus".into(),
+            "valtuutus-salasana".into(),
+            query,
+        ],
+    )
+    .await;
     assert_eq!(seen["pages"].as_array().unwrap().len(), 3);
     assert_eq!(seen["violations"], serde_json::json!([]));
     assert_eq!(seen["codes"], 3);
@@ -110,41 +96,13 @@ dual!(resident_uses_the_portal_in_chromium_with_one_login);
 /// by sub-region, the notice board without a second password, logout everywhere; axe-core on the
 /// pages passed.
 async fn resident_uses_the_portal_in_chromium_with_one_login(b: Backend) {
-    use kuntalaistili_federation::clients::{self, NewClient};
     let app = TestApp::start(b).await;
     let user = app.add_user("portaali", "portaalin-salasana").await;
-    let (id, secret) = app
-        .with_conn(|c| {
-            let (cl, s) = clients::add(
-                c,
-                NewClient {
-                    name: "Lupapiste".into(),
-                    grant_types: vec!["client_credentials".into()],
-                    scopes: "notices:write".into(),
-                    ..NewClient::default()
-                },
-                "test",
-                kuntalaistili_schema::now_utc(),
-            )
-            .unwrap();
-            (cl.client_id, s.unwrap())
-        })
-        .await;
-    let token: serde_json::Value = app
-        .client
-        .post(app.url("/oauth2/token"))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let token = app.client_token("notices:write").await;
     let r = app
         .client
         .post(app.url("/services/noticeboard/api/notices"))
-        .bearer_auth(token["access_token"].as_str().unwrap())
+        .bearer_auth(&token)
         .json(&serde_json::json!({
             "sub": user.id, "idempotency_key": "rv-1", "service": "Rakennusvalvonta",
             "title": "Rakennuslupa myönnetty", "status": "decided",
@@ -154,31 +112,18 @@ async fn resident_uses_the_portal_in_chromium_with_one_login(b: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/browser/portal.mjs");
     let shots = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/screenshots/portal");
-    let base = app.base.clone();
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .args([
-                script,
-                &base,
-                "portaali",
-                "portaalin-salasana",
-                "Rakennuslupa myönnetty",
-                shots,
-            ])
-            .output()
-            .expect("node is needed for the browser tests (ops/setup.sh installs the rest)")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "browser flow failed:\n{stdout}\n{stderr}"
-    );
-    let seen: serde_json::Value = serde_json::from_str(stdout.trim()).unwrap();
+    let seen = kuntalaistili_tests::run_node(
+        "browser/portal.mjs",
+        vec![
+            app.base.clone(),
+            "portaali".into(),
+            "portaalin-salasana".into(),
+            "Rakennuslupa myönnetty".into(),
+            shots.into(),
+        ],
+    )
+    .await;
     assert_eq!(seen["violations"], serde_json::json!([]));
     assert_eq!(seen["pages"].as_array().unwrap().len(), 5);
     assert_eq!(seen["passwordsTyped"], 1);

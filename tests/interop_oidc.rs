@@ -36,33 +36,19 @@ async fn openid_client_completes_par_code_flow_refresh_and_logout(b: Backend) {
         .await
     };
 
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/oidc/rp.mjs");
-    let args = [
-        script.to_owned(),
-        app.base.clone(),
-        id,
-        secret,
-        redirect_uri,
-        "rp-user".to_owned(),
-        "rp-salasana-pitka".to_owned(),
-        post_logout.clone(),
-    ];
-    let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
-            .args(&args)
-            .output()
-            .expect("node is needed for the interop tests (ops/setup.sh installs openid-client)")
-    })
-    .await
-    .unwrap();
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(
-        out.status.success(),
-        "openid-client flow failed:\n{stdout}\n{stderr}"
-    );
-    let seen: serde_json::Value = serde_json::from_str(stdout.trim())
-        .unwrap_or_else(|e| panic!("rp.mjs printed no JSON line ({e}):\n{stdout}\n{stderr}"));
+    let seen = kuntalaistili_tests::run_node(
+        "oidc/rp.mjs",
+        vec![
+            app.base.clone(),
+            id,
+            secret,
+            redirect_uri,
+            "rp-user".to_owned(),
+            "rp-salasana-pitka".to_owned(),
+            post_logout.clone(),
+        ],
+    )
+    .await;
     assert_eq!(seen["ok"], true);
     assert_eq!(seen["id_token_alg"], "RS256");
     assert_eq!(seen["userinfo"]["sub"], seen["sub"]);

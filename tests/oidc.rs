@@ -713,12 +713,7 @@ async fn login_and_consent_round_trip(b: Backend) {
         .unwrap();
     assert!(page.contains("lang=\"sv\"") && page.contains("value=\"kaija\""));
     let csrf = kuntalaistili_tests::csrf_from(&page).unwrap();
-    let at = page.find("name=\"next\" value=\"").unwrap() + 19;
-    let next = page[at..at + page[at..].find('"').unwrap()]
-        .replace("&#x2F;", "/")
-        .replace("&amp;", "&")
-        .replace("&#x3D;", "=")
-        .replace("&#x3F;", "?");
+    let next = kuntalaistili_tests::field_from(&page, "next").unwrap();
     let r = app
         .post_form(
             &browser,
@@ -761,8 +756,7 @@ async fn login_and_consent_round_trip(b: Backend) {
         "{page}"
     );
     let csrf = kuntalaistili_tests::csrf_from(&page).unwrap();
-    let at = page.find("name=\"id\" value=\"").unwrap() + 17;
-    let id = page[at..at + page[at..].find('"').unwrap()].to_owned();
+    let id = kuntalaistili_tests::field_from(&page, "id").unwrap();
     // Another browser (session) cannot answer it (W02).
     let intruder = app.browser();
     app.add_user("intruder", PASSWORD).await;
@@ -815,8 +809,7 @@ async fn login_and_consent_round_trip(b: Backend) {
     assert_eq!(r.status(), 200);
     let page = r.text().await.unwrap();
     let csrf = kuntalaistili_tests::csrf_from(&page).unwrap();
-    let at = page.find("name=\"id\" value=\"").unwrap() + 17;
-    let id = page[at..at + page[at..].find('"').unwrap()].to_owned();
+    let id = kuntalaistili_tests::field_from(&page, "id").unwrap();
     let r = app
         .post_form(
             &browser,
@@ -899,8 +892,7 @@ async fn login_and_consent_round_trip(b: Backend) {
         .await;
         let page = r.text().await.unwrap();
         let csrf = kuntalaistili_tests::csrf_from(&page).unwrap();
-        let at = page.find("name=\"id\" value=\"").unwrap() + 17;
-        let id = page[at..at + page[at..].find('"').unwrap()].to_owned();
+        let id = kuntalaistili_tests::field_from(&page, "id").unwrap();
         let r = app
             .post_form(
                 &browser,
@@ -974,9 +966,8 @@ async fn form_post_answers_with_a_self_submitting_form(b: Backend) {
     );
     assert!(!html.contains("<b>\"x\"</b>"), "state is escaped");
     assert!(html.contains("name=\"iss\""));
-    let at = html.find("name=\"code\" value=\"").unwrap() + 19;
-    let code = &html[at..at + html[at..].find('"').unwrap()];
-    assert_eq!(exchange(&app, &rp, code, &verifier).await.0, 200);
+    let code = kuntalaistili_tests::field_from(&html, "code").unwrap();
+    assert_eq!(exchange(&app, &rp, &code, &verifier).await.0, 200);
     // The script the CSP allows is exactly the one on the page.
     let hash = STANDARD.encode(Sha256::digest(
         kuntalaistili_idp::render::FORM_POST_SCRIPT.as_bytes(),

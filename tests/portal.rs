@@ -2,7 +2,6 @@
 //! and resident front pages, the notice API contract, the resident's notice board, and logout
 //! from a service ending every session (RP-initiated plus back-channel logout).
 
-use kuntalaistili_federation::clients::{self, NewClient};
 use kuntalaistili_tests::{dual, Backend, TestApp};
 use serde_json::{json, Value};
 
@@ -46,12 +45,7 @@ async fn login_here(
     user: &str,
 ) -> (u16, String, String) {
     let csrf = kuntalaistili_tests::csrf_from(page).unwrap();
-    let at = page.find("name=\"next\" value=\"").unwrap() + 19;
-    let next = page[at..at + page[at..].find('"').unwrap()]
-        .replace("&#x2F;", "/")
-        .replace("&amp;", "&")
-        .replace("&#x3D;", "=")
-        .replace("&#x3F;", "?");
+    let next = kuntalaistili_tests::field_from(page, "next").unwrap();
     let r = app
         .post_form(
             client,
@@ -67,40 +61,6 @@ async fn login_here(
     assert_eq!(r.status(), 303, "login failed");
     let loc = r.headers()["location"].to_str().unwrap().to_owned();
     follow(app, client, &loc).await
-}
-
-/// A poster client with client_credentials and the given scopes; returns an access token.
-async fn poster_token(app: &TestApp, scopes: &str) -> String {
-    let s = scopes.to_owned();
-    let (id, secret) = app
-        .with_conn(move |c| {
-            let (cl, secret) = clients::add(
-                c,
-                NewClient {
-                    name: "Rakennusvalvonta".into(),
-                    grant_types: vec!["client_credentials".into()],
-                    scopes: s,
-                    ..NewClient::default()
-                },
-                "test",
-                kuntalaistili_schema::now_utc(),
-            )
-            .unwrap();
-            (cl.client_id, secret.unwrap())
-        })
-        .await;
-    let r: Value = app
-        .client
-        .post(app.url("/oauth2/token"))
-        .basic_auth(&id, Some(&secret))
-        .form(&[("grant_type", "client_credentials")])
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    r["access_token"].as_str().unwrap().to_owned()
 }
 
 async fn post_notice(app: &TestApp, token: &str, body: &Value) -> (u16, Value) {
@@ -127,7 +87,7 @@ fn notice(sub: &str, key: &str, service: &str, title: &str) -> Value {
 async fn visitors_see_the_directory_and_residents_their_notices_with_one_login(b: Backend) {
     let app = TestApp::start(b).await;
     let user = app.add_user("asukas", PASSWORD).await;
-    let token = poster_token(&app, "notices:write").await;
+    let token = app.client_token("notices:write").await;
     assert_eq!(
         post_notice(
             &app,
@@ -188,7 +148,7 @@ async fn visitors_see_the_directory_and_residents_their_notices_with_one_login(b
 async fn notice_api_follows_its_contract(b: Backend) {
     let app = TestApp::start(b).await;
     let user = app.add_user("api", PASSWORD).await;
-    let token = poster_token(&app, "notices:write").await;
+    let token = app.client_token("notices:write").await;
     let n = notice(
         &user.id,
         "hakemus-77",
@@ -212,7 +172,7 @@ async fn notice_api_follows_its_contract(b: Backend) {
         .await;
     assert_eq!(count, 1);
     // Wrong scope, no token, a forged token.
-    let wrong = poster_token(&app, "api:read").await;
+    let wrong = app.client_token("api:read").await;
     let (s, p) = post_notice(&app, &wrong, &n).await;
     assert_eq!((s, p["status"].as_i64()), (403, Some(403)));
     let r = app
@@ -274,7 +234,7 @@ async fn notice_api_follows_its_contract(b: Backend) {
 async fn residents_read_archive_and_filter_notices(b: Backend) {
     let app = TestApp::start(b).await;
     let user = app.add_user("lukija", PASSWORD).await;
-    let token = poster_token(&app, "notices:write").await;
+    let token = app.client_token("notices:write").await;
     for (k, svc, title) in [
         ("a", "Rakennusvalvonta", "Lupa myönnetty"),
         ("b", "Varhaiskasvatus", "Paikka tarjolla"),

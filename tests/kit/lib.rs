@@ -334,3 +334,77 @@ impl Drop for TestApp {
         }
     }
 }
+
+/// The value of the first `name="…"` form field in a page, with tera's HTML escapes undone.
+pub fn field_from(html: &str, name: &str) -> Option<String> {
+    let marker = format!("name=\"{name}\" value=\"");
+    let at = html.find(&marker)? + marker.len();
+    let rest = &html[at..];
+    Some(
+        rest[..rest.find('"')?]
+            .replace("&#x2F;", "/")
+            .replace("&#x3D;", "=")
+            .replace("&#x3F;", "?")
+            .replace("&quot;", "\"")
+            .replace("&#x27;", "'")
+            .replace("&lt;", "<")
+            .replace("&gt;", ">")
+            .replace("&amp;", "&"),
+    )
+}
+
+/// Runs a node script of `tests/interop/` with arguments and returns the one JSON line it prints;
+/// fails the test with its output when it exits non-zero.
+pub async fn run_node(script: &str, args: Vec<String>) -> serde_json::Value {
+    let path = format!("{}/interop/{script}", env!("CARGO_MANIFEST_DIR"));
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("node")
+            .arg(&path)
+            .args(&args)
+            .output()
+            .expect("node is needed for the interop tests (ops/setup.sh installs the rest)")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{script} failed:\n{stdout}\n{stderr}");
+    serde_json::from_str(stdout.trim()).unwrap_or_else(|e| panic!("{script} printed {stdout}: {e}"))
+}
+
+impl TestApp {
+    /// Registers a client-credentials client with `scopes` and returns an access token for it.
+    pub async fn client_token(&self, scopes: &str) -> String {
+        use kuntalaistili_federation::clients::{self, NewClient};
+        let s = scopes.to_owned();
+        let (id, secret) = self
+            .with_conn(move |c| {
+                let (cl, secret) = clients::add(
+                    c,
+                    NewClient {
+                        name: "Taustajärjestelmä".into(),
+                        grant_types: vec!["client_credentials".into()],
+                        scopes: s,
+                        ..NewClient::default()
+                    },
+                    "test",
+                    kuntalaistili_schema::now_utc(),
+                )
+                .unwrap();
+                (cl.client_id, secret.unwrap())
+            })
+            .await;
+        let r: serde_json::Value = self
+            .client
+            .post(self.url("/oauth2/token"))
+            .basic_auth(&id, Some(&secret))
+            .form(&[("grant_type", "client_credentials")])
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        r["access_token"].as_str().unwrap().to_owned()
+    }
+}

@@ -150,3 +150,16 @@ where
         Err(_) => Err(super::error::OAuthError::unavailable()),
     }
 }
+
+/// The JWKS document (serialised) from memory when fresh, else loaded on the blocking pool.
+pub async fn jwks_doc(
+    state: &actix_web::web::Data<crate::IdpState>,
+) -> Result<Arc<String>, super::error::OAuthError> {
+    let st = state.clone();
+    fresh_or_load(
+        state.oidc_cache.jwks_if_fresh(),
+        move || st.oidc_cache.jwks(&st.db),
+        "JWKS",
+    )
+    .await
+}

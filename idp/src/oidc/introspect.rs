@@ -9,7 +9,6 @@ use kuntalaistili_schema::DbError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::cache::fresh_or_load;
 use super::client_auth::{authenticate, ClientParams};
 use super::error::OAuthError;
 use crate::IdpState;
@@ -47,13 +46,7 @@ pub async fn oidc_introspect_post(
 }
 
 async fn active(state: &web::Data<IdpState>, token: String) -> Result<Option<Value>, OAuthError> {
-    let st = state.clone();
-    let jwks = fresh_or_load(
-        state.oidc_cache.jwks_if_fresh(),
-        move || st.oidc_cache.jwks(&st.db),
-        "JWKS",
-    )
-    .await?;
+    let jwks = super::cache::jwks_doc(state).await?;
     let claims = verified_access_token(state, &jwks, &token);
     let st = state.clone();
     let now = kuntalaistili_schema::now_utc();

@@ -4,17 +4,10 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 
-use super::cache::fresh_or_load;
 use crate::IdpState;
 
 pub async fn oidc_jwks_get(state: web::Data<IdpState>) -> HttpResponse {
-    let st = state.clone();
-    let doc = fresh_or_load(
-        state.oidc_cache.jwks_if_fresh(),
-        move || st.oidc_cache.jwks(&st.db),
-        "JWKS",
-    )
-    .await;
+    let doc = super::cache::jwks_doc(&state).await;
     match doc {
         Ok(doc) => HttpResponse::Ok()
             .content_type("application/json")

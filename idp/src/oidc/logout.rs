@@ -14,7 +14,6 @@ use kuntalaistili_schema::{audit, DbError};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::cache::fresh_or_load;
 use crate::audit::{kind, Event};
 use crate::csrf;
 use crate::error::WebError;
@@ -72,14 +71,9 @@ async fn handle(
     // The hint must be an ID token we signed (expired is fine: it only names the session).
     let hint = match &p.id_token_hint {
         Some(h) => {
-            let st = state.clone();
-            let jwks = fresh_or_load(
-                state.oidc_cache.jwks_if_fresh(),
-                move || st.oidc_cache.jwks(&st.db),
-                "JWKS",
-            )
-            .await
-            .map_err(|_| WebError::Unavailable)?;
+            let jwks = super::cache::jwks_doc(&state)
+                .await
+                .map_err(|_| WebError::Unavailable)?;
             let jwks: serde_json::Value =
                 serde_json::from_str(&jwks).map_err(|_| WebError::Internal)?;
             let claims = kuntalaistili_metadata::keys::verify_jwt(&jwks, h)

@@ -11,7 +11,6 @@ use kuntalaistili_schema::{audit, DbError};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::cache::fresh_or_load;
 use super::client_auth::{authenticate, ClientParams};
 use super::error::OAuthError;
 use super::introspect::{verified_access_token, MAX_TOKEN};
@@ -45,13 +44,7 @@ pub async fn oidc_revoke_post(
         }
     }
     if token.len() <= MAX_TOKEN {
-        let st = state.clone();
-        let jwks = fresh_or_load(
-            state.oidc_cache.jwks_if_fresh(),
-            move || st.oidc_cache.jwks(&st.db),
-            "JWKS",
-        )
-        .await?;
+        let jwks = super::cache::jwks_doc(&state).await?;
         let access = verified_access_token(&state, &jwks, &token);
         let st = state.clone();
         let cid = client.client_id.clone();

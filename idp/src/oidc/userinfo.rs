@@ -7,7 +7,6 @@ use kuntalaistili_schema::oidc_flows as flows;
 use kuntalaistili_schema::{audit, users, DbError};
 use serde_json::json;
 
-use super::cache::fresh_or_load;
 use super::claims;
 use super::error::OAuthError;
 use crate::audit::{kind, Event};
@@ -40,13 +39,7 @@ pub async fn user_access_token(
     state: &web::Data<IdpState>,
     token: &str,
 ) -> Result<Option<(serde_json::Value, flows::Grant)>, OAuthError> {
-    let st = state.clone();
-    let jwks = fresh_or_load(
-        state.oidc_cache.jwks_if_fresh(),
-        move || st.oidc_cache.jwks(&st.db),
-        "JWKS",
-    )
-    .await?;
+    let jwks = super::cache::jwks_doc(state).await?;
     let Some(claims) = super::introspect::verified_access_token(state, &jwks, token) else {
         return Ok(None);
     };
