@@ -36,6 +36,8 @@ pub struct Config {
     pub throttle: ThrottleSettings,
     pub keys: KeysConfig,
     pub oidc: OidcConfig,
+    /// A built-in service run on its own (`serve --only NAME`) against another IdP.
+    pub service: ServiceConfig,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
     pub trust_forwarded_for: bool,
     /// HTTP worker threads; default one per core.
@@ -92,6 +94,16 @@ impl KeysConfig {
             ),
         }
     }
+}
+
+/// A service run alone: its issuer and its client registration there.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServiceConfig {
+    /// The IdP's issuer URL (`--issuer` overrides it).
+    pub issuer: Option<String>,
+    pub client_id: Option<String>,
+    pub client_secret: Option<String>,
 }
 
 /// The OpenID Connect provider.
@@ -161,6 +173,7 @@ impl Default for Config {
             throttle: ThrottleSettings::default(),
             keys: KeysConfig::default(),
             oidc: OidcConfig::default(),
+            service: ServiceConfig::default(),
             trust_forwarded_for: false,
             workers: None,
         }

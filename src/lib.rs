@@ -266,6 +266,87 @@ pub fn bind(config: &Config, state: web::Data<IdpState>) -> anyhow::Result<Bound
     })
 }
 
+/// Binds one built-in service alone (`serve --only NAME`): its own database tables, its pages and
+/// APIs, and the IdP at `service.issuer` reached only over HTTP.
+pub fn bind_service(config: &Config, name: &str) -> anyhow::Result<Bound> {
+    let (service, base) = match name {
+        "portal" => ("portal", ""),
+        "noticeboard" => ("noticeboard", kuntalaistili_services::noticeboard::BASE),
+        other => anyhow::bail!("unknown service {other:?}: portal or noticeboard"),
+    };
+    let issuer = config
+        .service
+        .issuer
+        .clone()
+        .context("--only needs the IdP's issuer URL (--issuer or service.issuer)")?;
+    let (Some(client_id), Some(client_secret)) = (
+        config.service.client_id.clone(),
+        config.service.client_secret.clone(),
+    ) else {
+        anyhow::bail!("--only needs service.client_id and service.client_secret (KUNTALAISTILI_SERVICE__CLIENT_ID, KUNTALAISTILI_SERVICE__CLIENT_SECRET)");
+    };
+    let db = open_db(config)?;
+    db.migrate().context("applying database migrations")?;
+    if name == "portal" {
+        kuntalaistili_services::directory::classification::ensure_loaded(&mut *db.conn()?)?;
+    }
+    let public = config.public_url();
+    let kit_cfg = kuntalaistili_services::kit::KitConfig {
+        service,
+        base_path: base,
+        issuer: issuer.trim_end_matches('/').to_owned(),
+        secure_cookies: public.starts_with("https://"),
+        public_url: public,
+        client_id,
+        client_secret,
+        session_hours: config.session.absolute_timeout_hours,
+    };
+    let templates = std::sync::Arc::new(
+        kuntalaistili_services::kit::Templates::load().map_err(|e| anyhow::anyhow!(e))?,
+    );
+    let secure = kit_cfg.secure_cookies;
+    let kit = web::Data::new(kuntalaistili_services::kit::Kit::new(
+        kit_cfg,
+        db.clone(),
+        templates,
+    )?);
+    let name = name.to_owned();
+    let factory = move || {
+        let (kit, db, name) = (kit.clone(), db.clone(), name.clone());
+        App::new()
+            .wrap(kuntalaistili_idp::security_headers(secure))
+            .configure(move |cfg| {
+                if name == "portal" {
+                    kuntalaistili_services::directory::configure(cfg, db);
+                    kuntalaistili_services::directory::pages::configure(cfg, kit.clone());
+                    kuntalaistili_services::portal::configure(cfg, kit);
+                } else {
+                    kuntalaistili_services::noticeboard::configure(cfg, kit);
+                }
+            })
+            .route(
+                "/static/style.css",
+                web::get().to(|| async {
+                    actix_web::HttpResponse::Ok()
+                        .content_type("text/css; charset=utf-8")
+                        .body(kuntalaistili_idp::render::STYLESHEET)
+                }),
+            )
+    };
+    let mut server = HttpServer::new(factory).shutdown_timeout(5);
+    if let Some(w) = config.workers {
+        server = server.workers(w.max(1));
+    }
+    let server = server
+        .bind(&config.listen)
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addrs = server.addrs();
+    Ok(Bound {
+        server: server.run(),
+        addrs,
+    })
+}
+
 fn rustls_config(tls: &config::TlsConfig) -> anyhow::Result<rustls::ServerConfig> {
     use rustls_pki_types::pem::PemObject;
     use rustls_pki_types::{CertificateDer, PrivateKeyDer};

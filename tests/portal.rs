@@ -28,11 +28,12 @@ async fn follow(app: &TestApp, client: &reqwest::Client, start: &str) -> (u16, S
             return (status, url, r.text().await.unwrap());
         }
         let loc = r.headers()["location"].to_str().unwrap().to_owned();
-        url = if loc.starts_with("http") {
-            loc
-        } else {
-            app.url(&loc)
-        };
+        // Relative to the page that answered (services may run on another origin).
+        url = url::Url::parse(&url)
+            .unwrap()
+            .join(&loc)
+            .unwrap()
+            .to_string();
     }
     panic!("redirect loop from {start}");
 }
@@ -384,4 +385,82 @@ async fn logging_out_of_a_service_ends_every_session(b: Backend) {
     let (s, url, _) = follow(&app, &browser, "/services/noticeboard/").await;
     assert_eq!(s, 200);
     assert!(url.contains("/login?next="), "asked to log in again: {url}");
+}
+
+dual!(a_service_runs_alone_against_the_idp);
+
+/// `serve --only noticeboard --issuer URL`: the notice board on its own port and database, a
+/// relying party of the IdP over HTTP only; a resident logged in at the IdP gets in silently.
+async fn a_service_runs_alone_against_the_idp(b: Backend) {
+    let app = TestApp::start(b).await;
+    app.add_user("erillinen", PASSWORD).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}");
+    let nb = format!("{base}/services/noticeboard");
+    let (id, secret) = {
+        let nb = nb.clone();
+        app.with_conn(move |c| {
+            let (cl, s) = kuntalaistili_federation::clients::add(
+                c,
+                kuntalaistili_federation::clients::NewClient {
+                    name: "Ilmoitustaulu (erillinen)".into(),
+                    redirect_uris: vec![format!("{nb}/auth/callback")],
+                    post_logout_redirect_uris: vec![format!("{nb}/")],
+                    backchannel_logout_uri: Some(format!("{nb}/auth/backchannel-logout")),
+                    skip_consent: true,
+                    scopes: "openid profile".into(),
+                    ..Default::default()
+                },
+                "test",
+                kuntalaistili_schema::now_utc(),
+            )
+            .unwrap();
+            (cl.client_id, s.unwrap())
+        })
+        .await
+    };
+    // Its own database (SQLite, whatever the IdP runs on).
+    let own = tokio::task::spawn_blocking(|| kuntalaistili_tests::TestDb::new(Backend::Sqlite))
+        .await
+        .unwrap();
+    let mut config = kuntalaistili_tests::test_config(&own);
+    config.listen = format!("127.0.0.1:{port}");
+    config.service.issuer = Some(app.base.clone());
+    config.service.client_id = Some(id);
+    config.service.client_secret = Some(secret);
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let system = actix_web::rt::System::new();
+        let sys = actix_web::rt::System::current();
+        system.block_on(async move {
+            let bound = kuntalaistili::bind_service(&config, "noticeboard").unwrap();
+            tx.send((sys, bound.server.handle())).unwrap();
+            let _ = bound.server.await;
+        });
+    });
+    let (sys, handle) = tokio::task::spawn_blocking(move || rx.recv().unwrap())
+        .await
+        .unwrap();
+
+    let browser = app.browser();
+    assert_eq!(
+        app.login(&browser, "erillinen", PASSWORD).await.status(),
+        303
+    );
+    let (s, url, page) = follow(&app, &browser, &format!("{nb}/")).await;
+    assert_eq!(
+        (s, url.as_str()),
+        (200, format!("{nb}/").as_str()),
+        "{page}"
+    );
+    assert!(page.contains("Ilmoitukset") && page.contains("Käyttäjä-erillinen"));
+    // Nothing of the IdP runs there.
+    let r = browser.get(format!("{base}/login")).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    drop(handle.stop(false));
+    sys.stop();
 }

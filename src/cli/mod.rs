@@ -41,6 +41,14 @@ enum Command {
         /// Create a demo resident (maija / kuntalainen2026) if missing.
         #[arg(long)]
         demo: bool,
+        /// Run one built-in service alone (portal or noticeboard) as a relying party of the IdP
+        /// at `--issuer`, with `service.client_id` / `service.client_secret` from the
+        /// configuration (KUNTALAISTILI_SERVICE__CLIENT_ID, …__CLIENT_SECRET).
+        #[arg(long, requires = "issuer")]
+        only: Option<String>,
+        /// The IdP's issuer URL (with `--only`).
+        #[arg(long)]
+        issuer: Option<String>,
     },
     /// Apply pending database migrations and exit.
     Migrate,
@@ -227,7 +235,12 @@ fn run(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
     init_logging(&config);
     crate::install_crypto_provider();
     match cli.command {
-        Command::Serve { demo } => serve(&config, demo, io),
+        Command::Serve {
+            only: Some(name),
+            issuer,
+            ..
+        } => serve_only(&config, &name, issuer, io),
+        Command::Serve { demo, .. } => serve(&config, demo, io),
         Command::Migrate => {
             let db = crate::open_db(&config)?;
             let applied = db.migrate()?;
@@ -346,6 +359,32 @@ fn serve(config: &Config, demo_user: bool, io: &mut Io<'_>) -> anyhow::Result<i3
                 io.out,
                 "Kuntalaistili listening on {scheme}://{a} (public URL {public}), ready in {} ms",
                 started.elapsed().as_millis()
+            )?;
+        }
+        io.out.flush()?;
+        bound.server.await.context("server stopped with an error")?;
+        Ok(0)
+    })
+}
+
+fn serve_only(
+    config: &Config,
+    name: &str,
+    issuer: Option<String>,
+    io: &mut Io<'_>,
+) -> anyhow::Result<i32> {
+    let mut config = config.clone();
+    if issuer.is_some() {
+        config.service.issuer = issuer;
+    }
+    let system = actix_web::rt::System::new();
+    system.block_on(async move {
+        let bound = crate::bind_service(&config, name)?;
+        for a in &bound.addrs {
+            writeln!(
+                io.out,
+                "Kuntalaistili service {name} listening on http://{a} (public URL {})",
+                config.public_url()
             )?;
         }
         io.out.flush()?;
