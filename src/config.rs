@@ -38,6 +38,8 @@ pub struct Config {
     pub oidc: OidcConfig,
     /// A built-in service run on its own (`serve --only NAME`) against another IdP.
     pub service: ServiceConfig,
+    /// Messaging channels (email over SMTP, SMS gateway) and the outbox's retry policy.
+    pub messaging: kuntalaistili_connectors::messaging::MessagingConfig,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
     pub trust_forwarded_for: bool,
     /// HTTP worker threads; default one per core.
@@ -174,6 +176,7 @@ impl Default for Config {
             keys: KeysConfig::default(),
             oidc: OidcConfig::default(),
             service: ServiceConfig::default(),
+            messaging: Default::default(),
             trust_forwarded_for: false,
             workers: None,
         }

@@ -32,6 +32,7 @@ pub fn seed(state: &IdpState) -> anyhow::Result<bool> {
             home_municipality: Some("091".to_owned()),
             preferred_language: Some("fi".to_owned()),
             national_id: Some("131052-308T".to_owned()),
+            message_channels: None,
         },
         "demo",
         kuntalaistili_schema::now_utc(),

@@ -73,6 +73,12 @@ pub fn idp_settings(config: &Config) -> anyhow::Result<IdpSettings> {
     s.access_token_seconds = config.oidc.access_token_seconds.clamp(60, 86_400);
     s.refresh_token_days = config.oidc.refresh_token_days.clamp(1, 3650);
     s.registration = config.oidc.registration()?;
+    s.message_channels = config
+        .messaging
+        .available()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
     Ok(s)
 }
 
@@ -206,6 +212,16 @@ fn spawn_housekeeping(state: web::Data<IdpState>) {
 pub fn bind(config: &Config, state: web::Data<IdpState>) -> anyhow::Result<Bound> {
     let secure = state.settings.secure_cookies;
     spawn_housekeeping(state.clone());
+    let worker = std::sync::Arc::new(kuntalaistili_connectors::messaging::Worker {
+        dispatcher: kuntalaistili_connectors::messaging::Dispatcher::new(
+            &config.messaging,
+            state.db.clone(),
+        )
+        .map_err(|e| anyhow::anyhow!("messaging: {e}"))?,
+        config: config.messaging.clone(),
+        db: state.db.clone(),
+    });
+    worker.spawn();
     let templates = std::sync::Arc::new(
         kuntalaistili_services::kit::Templates::load().map_err(|e| anyhow::anyhow!(e))?,
     );

@@ -10,6 +10,7 @@ mod directory;
 mod interop_oidc;
 mod keys;
 mod login;
+mod messaging;
 mod oidc;
 mod ops;
 mod portal;

@@ -6,4 +6,6 @@
 //! upstream identification.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod http;
 pub mod i18n;
+pub mod messaging;

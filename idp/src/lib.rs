@@ -10,6 +10,7 @@ pub mod audit;
 pub mod csrf;
 pub mod customers;
 pub mod error;
+pub mod messages;
 pub mod metrics;
 pub mod oidc;
 pub mod ops;
@@ -53,6 +54,8 @@ pub mod paths {
     pub const END_SESSION: &str = "/oauth2/logout";
     pub const REGISTER: &str = "/oauth2/register";
     pub const REGISTER_CLIENT: &str = "/oauth2/register/{client_id}";
+    pub const MESSAGES: &str = "/api/v1/messages";
+    pub const MESSAGE: &str = "/api/v1/messages/{id}";
 }
 
 /// Largest form body the IdP accepts.
@@ -248,6 +251,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         paths::END_SESSION,
         web::post().to(oidc::logout::oidc_end_session_post),
     )
+    .route(paths::MESSAGES, web::post().to(messages::messages_post))
+    .route(paths::MESSAGE, web::get().to(messages::messages_get))
     .service(
         web::resource(paths::REGISTER)
             .app_data(web::PayloadConfig::new(FORM_LIMIT_BYTES))

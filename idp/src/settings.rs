@@ -70,6 +70,8 @@ pub struct IdpSettings {
     pub refresh_token_days: i64,
     /// Who may register clients at the registration endpoint.
     pub registration: Registration,
+    /// Message channels this node can deliver (`email`, `sms`, `notice`).
+    pub message_channels: Vec<String>,
 }
 
 /// Dynamic client registration (RFC 7591) policy.
@@ -95,6 +97,7 @@ impl IdpSettings {
             access_token_seconds: 900,
             refresh_token_days: 30,
             registration: Registration::Disabled,
+            message_channels: vec!["notice".to_owned()],
         }
     }
 }

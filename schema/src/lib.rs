@@ -11,6 +11,7 @@ mod error;
 pub mod notices;
 pub mod oidc_clients;
 pub mod oidc_flows;
+pub mod outbox;
 pub mod pool;
 pub mod schema;
 pub mod service_sessions;

@@ -21,6 +21,7 @@ diesel::table! {
         national_id_index -> Nullable<Text>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
+        message_channels -> Text,
     }
 }
 
@@ -93,7 +94,8 @@ diesel::allow_tables_to_appear_in_same_query!(
     oidc_used_assertions,
     svc_sessions,
     svc_logins,
-    notices
+    notices,
+    message_outbox
 );
 
 diesel::table! {
@@ -291,5 +293,27 @@ diesel::table! {
         created_at -> Timestamp,
         read_at -> Nullable<Timestamp>,
         archived_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    message_outbox (id) {
+        id -> Text,
+        sender -> Text,
+        idempotency_key -> Text,
+        recipient_sub -> Text,
+        channel -> Text,
+        address -> Text,
+        language -> Text,
+        service -> Text,
+        subject -> Text,
+        body -> Text,
+        link -> Nullable<Text>,
+        status -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        last_error -> Nullable<Text>,
+        created_at -> Timestamp,
+        sent_at -> Nullable<Timestamp>,
     }
 }

@@ -36,6 +36,8 @@ pub struct User {
     pub national_id_index: Option<String>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
+    /// Channels the person wants messages through, space-separated (`email sms notice`).
+    pub message_channels: String,
 }
 
 impl User {

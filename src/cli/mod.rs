@@ -82,7 +82,7 @@ enum Command {
 #[derive(Subcommand)]
 enum UsersCommand {
     /// Register a person.
-    Add(AddUser),
+    Add(Box<AddUser>),
     /// List everyone in the register.
     List,
     /// Set a new password, read from standard input.
@@ -113,6 +113,9 @@ struct AddUser {
     /// Finnish personal identity code (stored encrypted).
     #[arg(long)]
     national_id: Option<String>,
+    /// Message channels, space- or comma-separated: email, sms, notice (default "email notice").
+    #[arg(long)]
+    channels: Option<String>,
     /// Home municipality code (three digits, e.g. 091 for Helsinki).
     #[arg(long)]
     municipality: Option<String>,
@@ -427,6 +430,7 @@ fn users_cmd(
                 home_municipality: a.municipality,
                 preferred_language: a.language,
                 national_id: a.national_id,
+                message_channels: a.channels,
                 ..NewPerson::default()
             };
             let user = customers::add(&mut conn, &keys, &hasher, person, "cli", now)?;

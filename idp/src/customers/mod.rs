@@ -46,6 +46,34 @@ pub struct NewPerson {
     pub home_municipality: Option<String>,
     pub preferred_language: Option<String>,
     pub national_id: Option<String>,
+    /// Message channels, space-separated (`email sms notice`); default `email notice`.
+    pub message_channels: Option<String>,
+}
+
+/// Channels a person may receive messages through.
+pub const CHANNELS: [&str; 3] = ["email", "sms", "notice"];
+
+/// Validates a space-separated channel list (deduplicated, in the canonical order).
+pub fn channels(raw: Option<&str>) -> Result<String, CustomerError> {
+    let Some(raw) = raw else {
+        return Ok("email notice".to_owned());
+    };
+    let asked: Vec<&str> = raw
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .filter(|s| !s.is_empty())
+        .collect();
+    if asked.iter().any(|c| !CHANNELS.contains(c)) {
+        return Err(invalid(
+            "message_channels",
+            "each channel must be email, sms or notice",
+        ));
+    }
+    Ok(CHANNELS
+        .iter()
+        .filter(|c| asked.contains(c))
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" "))
 }
 
 pub const MIN_PASSWORD_CHARS: usize = 8;
@@ -147,6 +175,7 @@ pub fn add(
         return Err(invalid("preferred_language", "must be fi, sv or en"));
     }
     let municipality = text(p.home_municipality, "home_municipality", 3)?;
+    let message_channels = channels(p.message_channels.as_deref())?;
     if municipality
         .as_ref()
         .is_some_and(|m| m.len() != 3 || !m.bytes().all(|b| b.is_ascii_digit()))
@@ -195,6 +224,7 @@ pub fn add(
         national_id_enc: national_id.as_deref().map(|n| keys.encrypt_national_id(n)),
         created_at: now,
         updated_at: now,
+        message_channels,
     };
     write_tx(conn, |conn| -> Result<(), DbError> {
         users::insert(conn, &row)?;
@@ -289,6 +319,7 @@ pub fn public_json(u: &User) -> serde_json::Value {
         "country": u.country,
         "home_municipality": u.home_municipality,
         "preferred_language": u.preferred_language,
+        "message_channels": u.message_channels,
         "has_national_id": u.national_id_enc.is_some(),
         "has_password": u.password_hash.is_some(),
         "created_at": kuntalaistili_schema::iso_utc(u.created_at),

@@ -162,21 +162,32 @@ async fn handle(
     Ok(state.form_page(&req, StatusCode::OK, "idp/logout.html", ctx))
 }
 
+/// How long a logout waits for the clients' back-channel answers before it answers the
+/// resident; slower clients are still notified, in the background.
+pub const BACKCHANNEL_WAIT: std::time::Duration = std::time::Duration::from_secs(3);
+
 /// Sends logout tokens to every client of the ended session's grants that registered a
-/// back-channel logout URI. Runs in the background; each outcome is audited.
-pub fn notify(state: &web::Data<IdpState>, user_id: &str, grants: Vec<Grant>) {
+/// back-channel logout URI, and waits (at most [`BACKCHANNEL_WAIT`]) until they have answered,
+/// so that a resident who opens another service right after logging out is logged out there
+/// too. Each outcome is audited.
+pub async fn notify(state: &web::Data<IdpState>, user_id: &str, grants: Vec<Grant>) {
     let mut seen = std::collections::BTreeSet::new();
+    let mut tasks = Vec::new();
     for g in grants {
         if !seen.insert((g.client_id.clone(), g.session_id.clone())) {
             continue;
         }
         let st = state.clone();
         let uid = user_id.to_owned();
-        actix_web::rt::spawn(async move {
+        tasks.push(actix_web::rt::spawn(async move {
             if let Err(e) = send_one(&st, &uid, &g).await {
                 tracing::warn!(client = %g.client_id, error = %e, "back-channel logout failed");
             }
-        });
+        }));
+    }
+    if !tasks.is_empty() {
+        // Dropping the handles on timeout detaches the tasks; they finish on their own.
+        let _ = tokio::time::timeout(BACKCHANNEL_WAIT, futures_util::future::join_all(tasks)).await;
     }
 }
 

@@ -229,7 +229,7 @@ async fn end_sessions(
         )?)
     })
     .await??;
-    crate::oidc::logout::notify(&state, &uid, grants);
+    crate::oidc::logout::notify(&state, &uid, grants).await;
     if !found {
         return Err(WebError::NotFound);
     }

@@ -91,7 +91,7 @@ pub async fn end_session(
         })
         .await??;
     inc(&state.metrics.logouts);
-    crate::oidc::logout::notify(state, &user.id, grants);
+    crate::oidc::logout::notify(state, &user.id, grants).await;
     Ok(())
 }
 

@@ -102,20 +102,7 @@ async fn directory_services_get(
     }
 }
 
-/// An RFC 7807 problem response.
-fn problem(status: actix_web::http::StatusCode, detail: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("application/problem+json")
-        .body(
-            serde_json::json!({
-                "type": "about:blank",
-                "title": status.canonical_reason().unwrap_or("Error"),
-                "status": status.as_u16(),
-                "detail": detail,
-            })
-            .to_string(),
-        )
-}
+use kuntalaistili_connectors::http::problem;
 
 fn unavailable(cause: Option<kuntalaistili_schema::DbError>) -> HttpResponse {
     if let Some(e) = cause {

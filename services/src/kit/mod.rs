@@ -302,39 +302,7 @@ pub fn see_other(to: &str) -> HttpResponse {
         .finish()
 }
 
-/// Reads a JSON API body up to `limit` bytes; a longer one is a 400 problem (not a 413 page).
-pub async fn read_limited(
-    mut payload: web::Payload,
-    limit: usize,
-) -> Result<bytes::Bytes, HttpResponse> {
-    use futures_util::StreamExt;
-    let mut buf = bytes::BytesMut::new();
-    while let Some(chunk) = payload.next().await {
-        let chunk =
-            chunk.map_err(|_| problem(StatusCode::BAD_REQUEST, "the body could not be read"))?;
-        if buf.len() + chunk.len() > limit {
-            return Err(problem(
-                StatusCode::BAD_REQUEST,
-                &format!("the body is larger than {limit} bytes"),
-            ));
-        }
-        buf.extend_from_slice(&chunk);
-    }
-    Ok(buf.freeze())
-}
-
-/// An RFC 7807 problem document.
-pub fn problem(status: StatusCode, detail: &str) -> HttpResponse {
-    HttpResponse::build(status)
-        .content_type("application/problem+json")
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(serde_json::json!({
-            "type": "about:blank",
-            "title": status.canonical_reason().unwrap_or("Error"),
-            "status": status.as_u16(),
-            "detail": detail,
-        }))
-}
+pub use kuntalaistili_connectors::http::{problem, read_limited};
 
 #[derive(Debug, Deserialize)]
 pub struct LoginQuery {

@@ -249,7 +249,7 @@ fn check(n: &NewNotice) -> Result<(), String> {
     Ok(())
 }
 
-async fn api_post(kit: web::Data<Kit>, req: HttpRequest, body: bytes::Bytes) -> HttpResponse {
+async fn api_post(kit: web::Data<Kit>, req: HttpRequest, body: Vec<u8>) -> HttpResponse {
     let Some(token) = bearer(&req) else {
         return unauthorized("a bearer access token of the IdP is required");
     };

@@ -1,0 +1,257 @@
+//! The message API for authorized services: `POST /api/v1/messages` queues a message to a
+//! resident (ready text in fi/sv/en; the resident's language is chosen) on the channels the
+//! resident prefers (optionally narrowed by the caller) and this node can deliver; the outbox
+//! worker sends it. `GET /api/v1/messages/{id}` tells the sender its delivery status. Bearer
+//! access tokens of this IdP with the `messages:send` scope (client credentials).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use kuntalaistili_connectors::http::problem;
+use kuntalaistili_schema::outbox::{self, OutboxMessage};
+use kuntalaistili_schema::pool::write_tx;
+use kuntalaistili_schema::{users, DbError};
+use serde::Deserialize;
+use serde_json::json;
+
+use crate::oidc::userinfo::bearer;
+use crate::IdpState;
+
+pub const SCOPE: &str = "messages:send";
+/// Largest accepted body.
+pub const MAX_BODY: usize = 32 * 1024;
+
+/// A text in the three languages (Finnish required).
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Texts {
+    fi: String,
+    sv: Option<String>,
+    en: Option<String>,
+}
+
+impl Texts {
+    fn pick(&self, lang: &str) -> String {
+        match lang {
+            "sv" => self.sv.clone(),
+            "en" => self.en.clone(),
+            _ => None,
+        }
+        .unwrap_or_else(|| self.fi.clone())
+    }
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewMessage {
+    sub: String,
+    idempotency_key: String,
+    service: String,
+    subject: Texts,
+    body: Texts,
+    link: Option<String>,
+    channels: Option<Vec<String>>,
+}
+
+/// The calling client, when its token is ours, live, and carries the scope.
+async fn caller(state: &web::Data<IdpState>, req: &HttpRequest) -> Result<String, HttpResponse> {
+    let unauthorized = |d: &str| {
+        let mut r = problem(StatusCode::UNAUTHORIZED, d);
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        r
+    };
+    let Some(token) = bearer(req) else {
+        return Err(unauthorized("a bearer access token is required"));
+    };
+    let jwks = crate::oidc::cache::jwks_doc(state)
+        .await
+        .map_err(|_| problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"))?;
+    let Some(claims) = crate::oidc::introspect::verified_access_token(state, &jwks, token) else {
+        return Err(unauthorized("the access token is not valid"));
+    };
+    if !claims["scope"]
+        .as_str()
+        .is_some_and(|s| s.split_whitespace().any(|x| x == SCOPE))
+    {
+        return Err(problem(
+            StatusCode::FORBIDDEN,
+            "the token lacks the messages:send scope",
+        ));
+    }
+    claims["client_id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| unauthorized("the access token names no client"))
+}
+
+fn check(m: &NewMessage) -> Result<(), String> {
+    let len = |s: &str| s.chars().count();
+    if m.sub.is_empty() || len(&m.sub) > 128 {
+        return Err("sub must be 1-128 characters".into());
+    }
+    if m.idempotency_key.is_empty() || len(&m.idempotency_key) > 200 {
+        return Err("idempotency_key must be 1-200 characters".into());
+    }
+    if m.service.trim().is_empty() || len(&m.service) > 100 {
+        return Err("service must be 1-100 characters".into());
+    }
+    for t in [&m.subject, &m.body] {
+        for v in [Some(&t.fi), t.sv.as_ref(), t.en.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if v.trim().is_empty() || len(v) > 4000 {
+                return Err("texts must be 1-4000 characters".into());
+            }
+        }
+    }
+    if m.subject.fi.chars().count() > 200 {
+        return Err("subject is longer than 200 characters".into());
+    }
+    if let Some(l) = &m.link {
+        if !url::Url::parse(l).is_ok_and(|u| u.scheme() == "https") || l.len() > 2048 {
+            return Err("link must be an absolute https URL".into());
+        }
+    }
+    if let Some(c) = &m.channels {
+        if c.is_empty()
+            || c.iter()
+                .any(|x| !crate::customers::CHANNELS.contains(&x.as_str()))
+        {
+            return Err("channels must list email, sms or notice".into());
+        }
+    }
+    Ok(())
+}
+
+/// The stored rows and whether they are new, or why nothing could be queued.
+type Queued = Result<(Vec<OutboxMessage>, bool), (StatusCode, String)>;
+
+fn message_json(m: &OutboxMessage) -> serde_json::Value {
+    json!({
+        "id": m.id, "channel": m.channel, "status": m.status, "attempts": m.attempts,
+        "language": m.language, "last_error": m.last_error,
+        "created_at": kuntalaistili_schema::iso_utc(m.created_at),
+        "sent_at": m.sent_at.map(kuntalaistili_schema::iso_utc),
+    })
+}
+
+pub async fn messages_post(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> HttpResponse {
+    let sender = match caller(&state, &req).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let body = match kuntalaistili_connectors::http::read_limited(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let m: NewMessage = match serde_json::from_slice(&body) {
+        Ok(m) => m,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, &format!("malformed message: {e}")),
+    };
+    if let Err(d) = check(&m) {
+        return problem(StatusCode::BAD_REQUEST, &d);
+    }
+    let available = state.settings.message_channels.clone();
+    let st = state.clone();
+    let result = web::block(move || -> Result<Queued, DbError> {
+        let mut conn = st.db.conn()?;
+        let Some(user) = users::find_by_id(&mut conn, &m.sub)?.filter(|u| !u.disabled) else {
+            return Ok(Err((StatusCode::NOT_FOUND, "no such resident".into())));
+        };
+        let wanted: Vec<&str> = user.message_channels.split_whitespace().collect();
+        let lang = user.preferred_language.clone();
+        let now = kuntalaistili_schema::now_utc();
+        let mut rows = Vec::new();
+        for channel in wanted {
+            if !available.iter().any(|a| a == channel) {
+                continue;
+            }
+            if let Some(asked) = &m.channels {
+                if !asked.iter().any(|a| a == channel) {
+                    continue;
+                }
+            }
+            let address = match channel {
+                "email" => user.email.clone(),
+                "sms" => user.phone.clone(),
+                _ => Some(user.id.clone()),
+            };
+            let Some(address) = address else { continue };
+            rows.push(OutboxMessage {
+                id: uuid::Uuid::new_v4().to_string(),
+                sender: sender.clone(),
+                idempotency_key: m.idempotency_key.clone(),
+                recipient_sub: user.id.clone(),
+                channel: channel.to_owned(),
+                address,
+                language: lang.clone(),
+                service: m.service.trim().to_owned(),
+                subject: m.subject.pick(&lang),
+                body: m.body.pick(&lang),
+                link: m.link.clone(),
+                status: "queued".to_owned(),
+                attempts: 0,
+                next_attempt_at: now,
+                last_error: None,
+                created_at: now,
+                sent_at: None,
+            });
+        }
+        if rows.is_empty() {
+            return Ok(Err((
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "the resident cannot be reached on any requested channel".into(),
+            )));
+        }
+        Ok(Ok(write_tx(&mut conn, |conn| {
+            outbox::enqueue(conn, &rows)
+        })?))
+    })
+    .await;
+    match result {
+        Ok(Ok(Ok((rows, created)))) => HttpResponse::build(if created {
+            StatusCode::ACCEPTED
+        } else {
+            StatusCode::OK
+        })
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(json!({ "messages": rows.iter().map(message_json).collect::<Vec<_>>() })),
+        Ok(Ok(Err((status, d)))) => problem(status, &d),
+        other => {
+            if let Ok(Err(e)) = other {
+                tracing::error!(error = %e, "queuing a message failed");
+            }
+            problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "messages cannot be queued right now",
+            )
+        }
+    }
+}
+
+/// `GET /api/v1/messages/{id}`: the delivery status, for the sender only.
+pub async fn messages_get(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let sender = match caller(&state, &req).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let (st, id) = (state.clone(), path.into_inner());
+    match web::block(move || outbox::find(&mut *st.db.conn()?, &id)).await {
+        Ok(Ok(Some(m))) if m.sender == sender => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(message_json(&m)),
+        Ok(Ok(_)) => problem(StatusCode::NOT_FOUND, "no such message"),
+        _ => problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"),
+    }
+}
