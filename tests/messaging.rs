@@ -448,3 +448,70 @@ async fn failed_deliveries_are_retried_then_marked_failed_and_nothing_is_lost(b:
         .await;
     assert_eq!((stored.status.as_str(), stored.attempts), ("sent", 2));
 }
+
+dual!(residents_choose_their_channels_and_language_on_the_account_page);
+
+async fn residents_choose_their_channels_and_language_on_the_account_page(b: Backend) {
+    let (sms_url, _texts) = sms_gateway(200).await;
+    let app = TestApp::start_with(b, move |c| {
+        c.messaging.sms = Some(SmsConfig {
+            url: sms_url,
+            token: None,
+            sender: "Kunta".into(),
+        });
+    })
+    .await;
+    let id = add_person(&app, "valitsija", "fi", "email notice").await;
+    let browser = app.browser();
+    assert_eq!(
+        app.login(&browser, "valitsija", "viesti-salasana")
+            .await
+            .status(),
+        303
+    );
+    let page = browser
+        .get(app.url("/account"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("id=\"ch-email\" name=\"channel_email\" value=\"1\" checked"));
+    assert!(!page.contains("id=\"ch-sms\" name=\"channel_sms\" value=\"1\" checked"));
+    let csrf = kuntalaistili_tests::csrf_from(&page).unwrap();
+    // Without the CSRF token nothing changes.
+    let r = app
+        .post_form(
+            &browser,
+            "/account/preferences",
+            &[("channel_sms", "1"), ("language", "sv")],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    let r = app
+        .post_form(
+            &browser,
+            "/account/preferences",
+            &[("csrf", &csrf), ("channel_sms", "1"), ("language", "en")],
+        )
+        .await;
+    assert_eq!(r.headers()["location"], "/account?saved=1");
+    let token = app.client_token("messages:send").await;
+    let (s, v) = send(&app, &token, &message(&id, "valinta")).await;
+    assert_eq!(s, 202, "{v}");
+    let rows = v["messages"].as_array().unwrap();
+    assert_eq!(rows.len(), 1, "only SMS now: {v}");
+    assert_eq!(
+        (rows[0]["channel"].as_str(), rows[0]["language"].as_str()),
+        (Some("sms"), Some("en"))
+    );
+    let events = app
+        .with_conn(|c| {
+            kuntalaistili_schema::audit::recent(c, Some("user.preferences_changed"), None, 5)
+                .unwrap()
+                .len()
+        })
+        .await;
+    assert_eq!(events, 1);
+}

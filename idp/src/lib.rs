@@ -48,6 +48,7 @@ pub mod paths {
     pub const AUTHORIZE_RESUME: &str = "/oauth2/authorize/resume";
     pub const CONSENT: &str = "/consent";
     pub const ACCOUNT_WITHDRAW_CONSENT: &str = "/account/consents/{client_id}/withdraw";
+    pub const ACCOUNT_PREFERENCES: &str = "/account/preferences";
     pub const PAR: &str = "/oauth2/par";
     pub const USERINFO: &str = "/oauth2/userinfo";
     pub const REVOKE: &str = "/oauth2/revoke";
@@ -185,6 +186,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(
         paths::ACCOUNT_END_ALL,
         web::post().to(account::session_account_end_all_post),
+    )
+    .route(
+        paths::ACCOUNT_PREFERENCES,
+        web::post().to(account::session_account_preferences_post),
     )
     .route(
         paths::ACCOUNT_WITHDRAW_CONSENT,

@@ -166,7 +166,7 @@ mod tests {
                 "me",
                 &serde_json::json!({"username": "maija", "name": "Maija", "email": null,
                     "phone": null, "address": null, "municipality": "091", "language": "fi",
-                    "has_national_id": true}),
+                    "has_national_id": true, "language_code": "fi", "channels": ["email", "notice"]}),
             );
             ctx.insert(
                 "sessions",

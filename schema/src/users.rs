@@ -108,6 +108,27 @@ pub fn set_password_hash(
     Ok(())
 }
 
+/// Sets a person's message channels and preferred language (both validated by the caller).
+pub fn set_preferences(
+    conn: &mut AnyConnection,
+    id: &str,
+    channels: &str,
+    language: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    let n = diesel::update(users::table.find(id))
+        .set((
+            users::message_channels.eq(channels),
+            users::preferred_language.eq(language),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    if n == 0 {
+        return Err(DbError::NotFound("user"));
+    }
+    Ok(())
+}
+
 /// Disables or re-enables an account; returns the user's id.
 pub fn set_disabled(
     conn: &mut AnyConnection,

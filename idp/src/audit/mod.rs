@@ -15,6 +15,7 @@ pub mod kind {
     pub const USER_CREATED: &str = "user.created";
     pub const USER_PASSWORD_SET: &str = "user.password_set";
     pub const USER_DISABLED: &str = "user.disabled";
+    pub const USER_PREFERENCES: &str = "user.preferences_changed";
     pub const OIDC_AUTHORIZED: &str = "oidc.authorized";
     pub const OIDC_DENIED: &str = "oidc.denied";
     pub const CONSENT_WITHDRAWN: &str = "oidc.consent_withdrawn";

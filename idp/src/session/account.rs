@@ -29,6 +29,7 @@ fn fmt_time(t: NaiveDateTime) -> (String, String) {
 pub struct AccountQuery {
     ended: Option<String>,
     withdrawn: Option<String>,
+    saved: Option<String>,
 }
 
 pub async fn session_account_get(
@@ -92,6 +93,12 @@ pub async fn session_account_get(
             &state.templates.tr.text(lang, "account.session_ended"),
         );
     }
+    if query.saved.is_some() {
+        ctx.insert(
+            "notice",
+            &state.templates.tr.text(lang, "account.preferences_saved"),
+        );
+    }
     if query.withdrawn.is_some() {
         ctx.insert(
             "notice",
@@ -129,6 +136,8 @@ fn me_json(user: &User) -> serde_json::Value {
             _ => "Suomi",
         },
         "has_national_id": user.national_id_enc.is_some(),
+        "language_code": user.preferred_language,
+        "channels": user.message_channels.split_whitespace().collect::<Vec<_>>(),
     })
 }
 
@@ -288,4 +297,75 @@ pub async fn session_account_withdraw_consent_post(
         return Err(WebError::NotFound);
     }
     Ok(redirect("/account?withdrawn=1"))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct PreferencesForm {
+    csrf: Option<String>,
+    language: Option<String>,
+    channel_email: Option<String>,
+    channel_sms: Option<String>,
+    channel_notice: Option<String>,
+}
+
+/// The resident chooses how messages reach them, and in which language.
+pub async fn session_account_preferences_post(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    form: web::Form<PreferencesForm>,
+) -> Result<HttpResponse, WebError> {
+    let form = form.into_inner();
+    if !csrf::verify(
+        &req,
+        &state.keys,
+        state.settings.secure_cookies,
+        form.csrf.as_deref(),
+    ) {
+        return Err(WebError::Forbidden);
+    }
+    let Some((_, user)) = current(&state, &req).await? else {
+        return Ok(redirect("/login?next=/account"));
+    };
+    let language = form
+        .language
+        .unwrap_or_else(|| user.preferred_language.clone());
+    if !["fi", "sv", "en"].contains(&language.as_str()) {
+        return Err(WebError::BadRequest("error.bad_request"));
+    }
+    let chosen: Vec<&str> = [
+        ("email", &form.channel_email),
+        ("sms", &form.channel_sms),
+        ("notice", &form.channel_notice),
+    ]
+    .into_iter()
+    .filter(|(_, v)| v.is_some())
+    .map(|(c, _)| c)
+    .collect();
+    let channels = crate::customers::channels(Some(&chosen.join(" ")))
+        .map_err(|_| WebError::BadRequest("error.bad_request"))?;
+    let ip = client_ip(&req, &state.settings);
+    let st = state.clone();
+    web::block(move || -> Result<(), WebError> {
+        let mut conn = st.db.conn()?;
+        let now = kuntalaistili_schema::now_utc();
+        write_tx(&mut conn, |conn| -> Result<(), DbError> {
+            kuntalaistili_schema::users::set_preferences(
+                conn, &user.id, &channels, &language, now,
+            )?;
+            audit::append_in_tx(
+                conn,
+                Event::success(kind::USER_PREFERENCES)
+                    .actor(user.id.clone())
+                    .subject(user.id.clone())
+                    .ip(ip)
+                    .details(serde_json::json!({ "channels": channels, "language": language }))
+                    .into_new(),
+                now,
+            )?;
+            Ok(())
+        })?;
+        Ok(())
+    })
+    .await??;
+    Ok(redirect("/account?saved=1"))
 }
