@@ -452,13 +452,14 @@ async fn failed_deliveries_are_retried_then_marked_failed_and_nothing_is_lost(b:
 dual!(residents_choose_their_channels_and_language_on_the_account_page);
 
 async fn residents_choose_their_channels_and_language_on_the_account_page(b: Backend) {
-    let (sms_url, _texts) = sms_gateway(200).await;
+    let (sms_url, texts) = sms_gateway(200).await;
     let app = TestApp::start_with(b, move |c| {
         c.messaging.sms = Some(SmsConfig {
             url: sms_url,
             token: None,
             sender: "Kunta".into(),
         });
+        c.messaging.poll_millis = 100;
     })
     .await;
     let id = add_person(&app, "valitsija", "fi", "email notice").await;
@@ -514,4 +515,39 @@ async fn residents_choose_their_channels_and_language_on_the_account_page(b: Bac
         })
         .await;
     assert_eq!(events, 1);
+
+    // A template with parameters, in the resident's (new) language.
+    let templated = json!({
+        "sub": id, "idempotency_key": "tpl-1", "service": "Tilavaraus",
+        "template": "reservation_confirmed",
+        "params": { "resource": "Sali 1", "time": "pe 27.11. klo 18–20" },
+    });
+    let (s, v) = send(&app, &token, &templated).await;
+    assert_eq!(s, 202, "{v}");
+    eventually(|| {
+        texts.lock().unwrap().iter().any(|t| {
+            t["text"]
+                .as_str()
+                .unwrap_or("")
+                .starts_with("Booking confirmed: Sali 1")
+        })
+    })
+    .await;
+    for (bad, why) in [
+        (
+            json!({ "sub": id, "idempotency_key": "t2", "service": "S", "template": "reservation_confirmed", "params": { "resource": "x" } }),
+            "missing parameter",
+        ),
+        (
+            json!({ "sub": id, "idempotency_key": "t3", "service": "S", "template": "no_such" }),
+            "unknown template",
+        ),
+        (
+            json!({ "sub": id, "idempotency_key": "t4", "service": "S", "template": "matter_status", "params": { "matter": "a", "status": "b" }, "subject": { "fi": "x" }, "body": { "fi": "y" } }),
+            "both",
+        ),
+    ] {
+        let (s, p) = send(&app, &token, &bad).await;
+        assert_eq!((s, p["status"].as_i64()), (400, Some(400)), "{why}: {p}");
+    }
 }

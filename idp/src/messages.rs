@@ -46,10 +46,37 @@ struct NewMessage {
     sub: String,
     idempotency_key: String,
     service: String,
-    subject: Texts,
-    body: Texts,
+    /// Ready text …
+    subject: Option<Texts>,
+    body: Option<Texts>,
+    /// … or a template with parameters.
+    template: Option<String>,
+    #[serde(default)]
+    params: std::collections::BTreeMap<String, String>,
     link: Option<String>,
     channels: Option<Vec<String>>,
+}
+
+impl NewMessage {
+    /// Subject and body in `lang`, from the ready text or the filled template.
+    fn texts(&self, lang: &str) -> Result<(String, String), String> {
+        match (&self.template, &self.subject, &self.body) {
+            (Some(name), None, None) => {
+                let all = kuntalaistili_connectors::messaging::templates::all()?;
+                let t = all
+                    .get(name)
+                    .ok_or_else(|| format!("no template {name:?}"))?
+                    .text(lang);
+                use kuntalaistili_connectors::messaging::templates::fill;
+                Ok((
+                    fill(&t.subject, &self.params)?,
+                    fill(&t.body, &self.params)?,
+                ))
+            }
+            (None, Some(s), Some(b)) => Ok((s.pick(lang), b.pick(lang))),
+            _ => Err("give either subject and body, or a template with params".into()),
+        }
+    }
 }
 
 /// The calling client, when its token is ours, live, and carries the scope.
@@ -97,7 +124,7 @@ fn check(m: &NewMessage) -> Result<(), String> {
     if m.service.trim().is_empty() || len(&m.service) > 100 {
         return Err("service must be 1-100 characters".into());
     }
-    for t in [&m.subject, &m.body] {
+    for t in [&m.subject, &m.body].into_iter().flatten() {
         for v in [Some(&t.fi), t.sv.as_ref(), t.en.as_ref()]
             .into_iter()
             .flatten()
@@ -107,8 +134,21 @@ fn check(m: &NewMessage) -> Result<(), String> {
             }
         }
     }
-    if m.subject.fi.chars().count() > 200 {
-        return Err("subject is longer than 200 characters".into());
+    if m.params.len() > 20
+        || m.params
+            .iter()
+            .any(|(k, v)| len(k) > 50 || len(v) > 500 || v.chars().any(|c| c.is_control()))
+    {
+        return Err(
+            "params: at most 20, values up to 500 characters, no control characters".into(),
+        );
+    }
+    // Every language must work (the resident's is not known yet).
+    for lang in ["fi", "sv", "en"] {
+        let (subject, _) = m.texts(lang)?;
+        if len(&subject) > 200 {
+            return Err("subject is longer than 200 characters".into());
+        }
     }
     if let Some(l) = &m.link {
         if !url::Url::parse(l).is_ok_and(|u| u.scheme() == "https") || l.len() > 2048 {
@@ -167,6 +207,10 @@ pub async fn messages_post(
         };
         let wanted: Vec<&str> = user.message_channels.split_whitespace().collect();
         let lang = user.preferred_language.clone();
+        let (subject, body) = match m.texts(&lang) {
+            Ok(t) => t,
+            Err(e) => return Ok(Err((StatusCode::BAD_REQUEST, e))),
+        };
         let now = kuntalaistili_schema::now_utc();
         let mut rows = Vec::new();
         for channel in wanted {
@@ -193,8 +237,8 @@ pub async fn messages_post(
                 address,
                 language: lang.clone(),
                 service: m.service.trim().to_owned(),
-                subject: m.subject.pick(&lang),
-                body: m.body.pick(&lang),
+                subject: subject.clone(),
+                body: body.clone(),
                 link: m.link.clone(),
                 status: "queued".to_owned(),
                 attempts: 0,

@@ -6,6 +6,7 @@
 
 mod email;
 mod sms;
+pub mod templates;
 
 use std::sync::Arc;
 
