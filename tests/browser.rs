@@ -77,9 +77,9 @@ async fn resident_allows_a_service_in_chromium_on_accessible_consent_pages(b: Ba
     .await;
     assert_eq!(seen["pages"].as_array().unwrap().len(), 3);
     assert_eq!(seen["violations"], serde_json::json!([]));
-    assert_eq!(seen["codes"], 3);
+    assert_eq!(seen["codes"], 4);
     assert_eq!(seen["form_post"]["method"], "POST");
-    // Four authorizations, consent remembered once per language round.
+    // Five authorizations: three languages, query mode and form_post under the real CSP.
     let authorized = app
         .with_conn(|c| {
             kuntalaistili_schema::audit::recent(c, Some("oidc.authorized"), None, 50)
@@ -87,7 +87,7 @@ async fn resident_allows_a_service_in_chromium_on_accessible_consent_pages(b: Ba
                 .len()
         })
         .await;
-    assert_eq!(authorized, 4);
+    assert_eq!(authorized, 5);
 }
 
 dual!(resident_uses_the_portal_in_chromium_with_one_login);

@@ -272,18 +272,36 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     );
 }
 
+/// The Content-Security-Policy of every page: nothing loaded from elsewhere, no script.
+pub const CSP: &str = "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// The policy of pages whose forms end in a redirect to a relying party (login, consent):
+/// browsers apply `form-action` to every hop of the redirect chain after a form is sent, so it
+/// cannot be `'self'` there; everything else stays.
+pub const CSP_LEAVING_FORMS: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+/// Gives a page the [`CSP_LEAVING_FORMS`] policy.
+pub fn forms_may_leave(mut resp: HttpResponse) -> HttpResponse {
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(CSP_LEAVING_FORMS),
+    );
+    resp
+}
+
 /// Security headers for every response. Pages load nothing from elsewhere and run no script.
 pub fn security_headers(secure: bool) -> actix_web::middleware::DefaultHeaders {
     let mut h = actix_web::middleware::DefaultHeaders::new()
-        .add((
-            header::CONTENT_SECURITY_POLICY,
-            "default-src 'none'; style-src 'self'; img-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
-        ))
+        .add((header::CONTENT_SECURITY_POLICY, CSP))
         .add((header::X_CONTENT_TYPE_OPTIONS, "nosniff"))
         .add((header::X_FRAME_OPTIONS, "DENY"))
         .add((header::REFERRER_POLICY, "no-referrer"));
     if secure {
-        h = h.add((header::STRICT_TRANSPORT_SECURITY, "max-age=31536000"));
+        h = h.add((
+            header::STRICT_TRANSPORT_SECURITY,
+            "max-age=31536000; includeSubDomains",
+        ));
     }
     h
 }

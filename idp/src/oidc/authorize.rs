@@ -830,7 +830,7 @@ fn consent_page(
         .collect();
     ctx.insert("scopes", &described);
     ctx.insert("request_id", id);
-    state.form_page(req, StatusCode::OK, "idp/consent.html", ctx)
+    crate::forms_may_leave(state.form_page(req, StatusCode::OK, "idp/consent.html", ctx))
 }
 
 /// An error back to the client.

@@ -58,7 +58,7 @@ fn login_page(state: &IdpState, req: &HttpRequest, lang: Lang, f: FormState<'_>)
     if let Some(n) = &f.notice {
         ctx.insert("notice", n);
     }
-    state.form_page(req, f.status, "idp/login.html", ctx)
+    crate::forms_may_leave(state.form_page(req, f.status, "idp/login.html", ctx))
 }
 
 pub async fn session_login_get(

@@ -73,6 +73,24 @@ for (const [lang, t] of Object.entries(texts)) {
   await context.close();
 }
 
+// Query mode under the real CSP: the login and consent forms end in redirects to the RP, which
+// the browser must allow (form-action applies to every hop after a form is sent).
+{
+  const ctx = await browser.newContext();
+  const got = await fakeRp(ctx);
+  const pq = await ctx.newPage();
+  await pq.goto(`${base}/oauth2/authorize?${query}&prompt=consent&ui_locales=en`);
+  await pq.getByLabel(texts.en.user).fill(username);
+  await pq.getByLabel(texts.en.pass).fill(password);
+  await pq.getByRole('button', { name: texts.en.submit }).click();
+  await pq.waitForLoadState();
+  await pq.getByRole('button', { name: texts.en.allow, exact: true }).click();
+  await pq.waitForURL(/^https:\/\/rp\.example\.fi\/cb/);
+  if (!new URL(got.at(-1).url).searchParams.get('code')) await fail('query mode under CSP: no code');
+  seen.codes += 1;
+  await ctx.close();
+}
+
 // form_post under the real CSP: the auto-submit script must run and post code, state and iss.
 const strict = await browser.newContext();
 const arrived = await fakeRp(strict);
