@@ -464,3 +464,48 @@ async fn a_service_runs_alone_against_the_idp(b: Backend) {
     drop(handle.stop(false));
     sys.stop();
 }
+
+dual!(a_service_login_cannot_be_finished_in_another_browser);
+
+/// Login CSRF (SECURITY W03): an attacker who starts a service login with their own account and
+/// sends the victim the callback link does not log the victim in as the attacker.
+async fn a_service_login_cannot_be_finished_in_another_browser(b: Backend) {
+    let app = TestApp::start(b).await;
+    app.add_user("hyokkaaja", PASSWORD).await;
+    let attacker = app.browser();
+    assert_eq!(
+        app.login(&attacker, "hyokkaaja", PASSWORD).await.status(),
+        303
+    );
+    // The attacker's browser runs the flow up to the callback and stops there.
+    let mut url = app.url("/services/noticeboard/auth/login?return_to=/services/noticeboard/");
+    let callback = loop {
+        let r = attacker.get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 303);
+        let loc = r.headers()["location"].to_str().unwrap().to_owned();
+        let next = url::Url::parse(&url)
+            .unwrap()
+            .join(&loc)
+            .unwrap()
+            .to_string();
+        if next.contains("/services/noticeboard/auth/callback") {
+            break next;
+        }
+        url = next;
+    };
+    let victim = app.browser();
+    let r = victim.get(&callback).send().await.unwrap();
+    assert_eq!(
+        r.status(),
+        400,
+        "the callback is refused in another browser"
+    );
+    assert!(r
+        .headers()
+        .get("set-cookie")
+        .is_none_or(|c| !c.to_str().unwrap().starts_with("kl_svc_noticeboard=")));
+    // The attacker's own browser can still finish (the code was not used).
+    let r = attacker.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 303);
+    assert_eq!(r.headers()["location"], "/services/noticeboard/");
+}

@@ -93,7 +93,6 @@ diesel::allow_tables_to_appear_in_same_query!(
     oidc_revoked_tokens,
     oidc_used_assertions,
     svc_sessions,
-    svc_logins,
     notices,
     message_outbox
 );
@@ -261,19 +260,6 @@ diesel::table! {
         idp_sid -> Nullable<Text>,
         id_token -> Text,
         csrf -> Text,
-        created_at -> Timestamp,
-        expires_at -> Timestamp,
-    }
-}
-
-diesel::table! {
-    svc_logins (state) {
-        state -> Text,
-        service -> Text,
-        nonce -> Text,
-        pkce_verifier -> Text,
-        return_to -> Text,
-        silent -> Bool,
         created_at -> Timestamp,
         expires_at -> Timestamp,
     }

@@ -1,11 +1,11 @@
-//! Sessions and pending logins of the built-in services (each an OIDC relying party of the IdP).
+//! Sessions of the built-in services (each an OIDC relying party of the IdP).
 //! The cookie carries a random token; only its SHA-256 is stored.
 
 use chrono::NaiveDateTime;
 use diesel::prelude::*;
 
 use crate::pool::AnyConnection;
-use crate::schema::{svc_logins, svc_sessions};
+use crate::schema::svc_sessions;
 use crate::DbError;
 
 #[derive(Debug, Clone, Queryable, Selectable, Insertable)]
@@ -20,19 +20,6 @@ pub struct ServiceSession {
     /// Kept for the `id_token_hint` of RP-initiated logout.
     pub id_token: String,
     pub csrf: String,
-    pub created_at: NaiveDateTime,
-    pub expires_at: NaiveDateTime,
-}
-
-#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
-#[diesel(table_name = svc_logins)]
-pub struct PendingLogin {
-    pub state: String,
-    pub service: String,
-    pub nonce: String,
-    pub pkce_verifier: String,
-    pub return_to: String,
-    pub silent: bool,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
 }
@@ -84,41 +71,9 @@ pub fn delete_by_sub(conn: &mut AnyConnection, service: &str, sub: &str) -> Resu
     .execute(conn)?)
 }
 
-pub fn insert_login(conn: &mut AnyConnection, l: &PendingLogin) -> Result<(), DbError> {
-    diesel::insert_into(svc_logins::table)
-        .values(l)
-        .execute(conn)?;
-    Ok(())
-}
-
-/// Takes (reads and deletes) an unexpired pending login: each `state` is answered once.
-pub fn take_login(
-    conn: &mut AnyConnection,
-    service: &str,
-    state: &str,
-    now: NaiveDateTime,
-) -> Result<Option<PendingLogin>, DbError> {
-    let found: Option<PendingLogin> = svc_logins::table
-        .find(state)
-        .filter(svc_logins::service.eq(service))
-        .filter(svc_logins::expires_at.gt(now))
-        .select(PendingLogin::as_select())
-        .first(conn)
-        .optional()?;
-    if found.is_some() {
-        let n = diesel::delete(svc_logins::table.find(state)).execute(conn)?;
-        if n == 0 {
-            return Ok(None);
-        }
-    }
-    Ok(found)
-}
-
 pub fn delete_expired(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<usize, DbError> {
     Ok(
         diesel::delete(svc_sessions::table.filter(svc_sessions::expires_at.le(now)))
-            .execute(conn)?
-            + diesel::delete(svc_logins::table.filter(svc_logins::expires_at.le(now)))
-                .execute(conn)?,
+            .execute(conn)?,
     )
 }

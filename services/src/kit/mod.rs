@@ -17,7 +17,7 @@ use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Duration;
-use kuntalaistili_schema::service_sessions::{self as store, PendingLogin, ServiceSession};
+use kuntalaistili_schema::service_sessions::{self as store, ServiceSession};
 use kuntalaistili_schema::{Db, DbError};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
@@ -66,6 +66,26 @@ impl KitConfig {
     pub fn backchannel_uri(&self) -> String {
         self.url(BACKCHANNEL)
     }
+}
+
+/// How long a started login may take.
+const PENDING_MINUTES: i64 = 30;
+
+/// A login in progress, as carried in the browser's signed cookie.
+#[derive(Debug, serde::Serialize, Deserialize)]
+struct Pending {
+    /// state
+    s: String,
+    /// nonce
+    n: String,
+    /// PKCE verifier
+    v: String,
+    /// where to return
+    r: String,
+    /// silent (prompt=none)
+    q: bool,
+    /// started at (Unix seconds)
+    t: i64,
 }
 
 pub const LOGIN: &str = "/auth/login";
@@ -233,24 +253,70 @@ impl Kit {
         ))))
     }
 
-    /// Starts the code flow: a pending login (state, nonce, PKCE verifier) is stored and the
-    /// browser sent to the IdP.
-    async fn start_login(&self, return_to: String, silent: bool) -> Result<HttpResponse, KitError> {
-        let started = self.rp.authorize_url(silent).await?;
-        let now = kuntalaistili_schema::now_utc();
-        let pending = PendingLogin {
-            state: started.state,
-            service: self.cfg.service.to_owned(),
-            nonce: started.nonce,
-            pkce_verifier: started.pkce_verifier,
-            return_to,
-            silent,
-            created_at: now,
-            expires_at: now + Duration::minutes(30),
+    /// The cookie that carries a pending login in the browser that started it.
+    fn login_cookie_name(&self) -> String {
+        format!("{}_login", self.cookie_name())
+    }
+
+    /// The key that signs pending-login cookies (derived from the client secret, so every node
+    /// of the service computes it).
+    fn login_key(&self) -> [u8; 32] {
+        Sha256::digest(format!(
+            "kuntalaistili-kit-login/v1:{}",
+            self.cfg.client_secret
+        ))
+        .into()
+    }
+
+    fn sign(&self, payload: &str) -> String {
+        use base64::Engine;
+        use hmac::Mac;
+        let mut mac = match <hmac::Hmac<Sha256> as Mac>::new_from_slice(&self.login_key()) {
+            Ok(m) => m,
+            Err(_) => return String::new(),
         };
-        let db = self.db.clone();
-        web::block(move || store::insert_login(&mut *db.conn()?, &pending)).await??;
-        Ok(see_other(started.url.as_str()))
+        mac.update(payload.as_bytes());
+        base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(mac.finalize().into_bytes())
+    }
+
+    /// Starts the code flow. The pending login (state, nonce, PKCE verifier, where to return)
+    /// travels in a signed, HttpOnly cookie: it binds the callback to this browser (no login
+    /// CSRF) and stores nothing for anonymous visitors.
+    async fn start_login(&self, return_to: String, silent: bool) -> Result<HttpResponse, KitError> {
+        use base64::Engine;
+        let started = self.rp.authorize_url(silent).await?;
+        let pending = Pending {
+            s: started.state,
+            n: started.nonce,
+            v: started.pkce_verifier,
+            r: return_to,
+            q: silent,
+            t: chrono::Utc::now().timestamp(),
+        };
+        let payload = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .encode(serde_json::to_vec(&pending).map_err(|_| KitError::Blocking)?);
+        let value = format!("{payload}.{}", self.sign(&payload));
+        let mut cookie = self.cookie(self.login_cookie_name(), value);
+        cookie.set_max_age(actix_web::cookie::time::Duration::minutes(PENDING_MINUTES));
+        let mut resp = see_other(started.url.as_str());
+        resp.add_cookie(&cookie).map_err(|_| KitError::Blocking)?;
+        Ok(resp)
+    }
+
+    /// The pending login of this browser, when its cookie is ours, fresh, and names `state`.
+    fn pending(&self, req: &HttpRequest, state: &str) -> Option<Pending> {
+        use base64::Engine;
+        let value = req.cookie(&self.login_cookie_name())?.value().to_owned();
+        let (payload, mac) = value.split_once('.')?;
+        if !ct_eq(&self.sign(payload), mac) {
+            return None;
+        }
+        let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(payload)
+            .ok()?;
+        let p: Pending = serde_json::from_slice(&raw).ok()?;
+        let age = chrono::Utc::now().timestamp() - p.t;
+        ((0..PENDING_MINUTES * 60).contains(&age) && ct_eq(&p.s, state)).then_some(p)
     }
 
     /// A local return path for after login (never another site).
@@ -399,17 +465,7 @@ async fn callback_get(
     let Some(state) = q.state.filter(|s| s.len() <= 256) else {
         return Ok(fail("kit.error_login"));
     };
-    let (db, service, st) = (kit.db.clone(), kit.cfg.service, state.clone());
-    let pending = web::block(move || {
-        store::take_login(
-            &mut *db.conn()?,
-            service,
-            &st,
-            kuntalaistili_schema::now_utc(),
-        )
-    })
-    .await??;
-    let Some(pending) = pending else {
+    let Some(pending) = kit.pending(&req, &state) else {
         return Ok(fail("kit.error_login"));
     };
     // RFC 9207: the answer must come from our issuer (mix-up defence).
@@ -417,14 +473,16 @@ async fn callback_get(
         return Ok(fail("kit.error_login"));
     }
     if let Some(err) = q.error {
-        if pending.silent
+        if pending.q
             && matches!(
                 err.as_str(),
                 "login_required" | "consent_required" | "interaction_required"
             )
         {
             // No IdP session: continue as a visitor, and do not try silently again.
-            let mut resp = see_other(&pending.return_to);
+            let mut resp = see_other(&pending.r);
+            resp.add_cookie(&kit.removal(kit.login_cookie_name()))
+                .map_err(|_| KitError::Blocking)?;
             let mut anon = kit.cookie(kit.anon_cookie_name(), "1".into());
             // Short-lived: a resident who logs in at the IdP later is recognised within minutes.
             anon.set_max_age(actix_web::cookie::time::Duration::minutes(2));
@@ -437,11 +495,7 @@ async fn callback_get(
     let Some(code) = q.code.filter(|c| c.len() <= 512) else {
         return Ok(fail("kit.error_login"));
     };
-    let identity = match kit
-        .rp
-        .finish(&code, &pending.pkce_verifier, &pending.nonce)
-        .await
-    {
+    let identity = match kit.rp.finish(&code, &pending.v, &pending.n).await {
         Ok(i) => i,
         Err(e) => {
             tracing::warn!(service = kit.cfg.service, error = %e, "code exchange or ID token validation failed");
@@ -463,8 +517,10 @@ async fn callback_get(
     };
     let db = kit.db.clone();
     web::block(move || store::insert(&mut *db.conn()?, &row)).await??;
-    let mut resp = see_other(&pending.return_to);
+    let mut resp = see_other(&pending.r);
     resp.add_cookie(&kit.cookie(kit.cookie_name(), token))
+        .map_err(|_| KitError::Blocking)?;
+    resp.add_cookie(&kit.removal(kit.login_cookie_name()))
         .map_err(|_| KitError::Blocking)?;
     resp.add_cookie(&kit.removal(kit.anon_cookie_name()))
         .map_err(|_| KitError::Blocking)?;

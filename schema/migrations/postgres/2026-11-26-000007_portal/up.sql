@@ -1,5 +1,5 @@
--- Built-in services as OIDC relying parties (the service kit): their own sessions and pending
--- logins. The personal notice board. Residents are referenced by their subject identifier only.
+-- Built-in services as OIDC relying parties (the service kit): their own sessions (a pending
+-- login lives in a signed cookie of the browser that started it). The personal notice board. Residents are referenced by their subject identifier only.
 CREATE TABLE svc_sessions (
     token_hash TEXT PRIMARY KEY NOT NULL,
     service TEXT NOT NULL,
@@ -12,17 +12,6 @@ CREATE TABLE svc_sessions (
     expires_at TIMESTAMP NOT NULL
 );
 CREATE INDEX svc_sessions_sid ON svc_sessions(service, idp_sid);
-
-CREATE TABLE svc_logins (
-    state TEXT PRIMARY KEY NOT NULL,
-    service TEXT NOT NULL,
-    nonce TEXT NOT NULL,
-    pkce_verifier TEXT NOT NULL,
-    return_to TEXT NOT NULL,
-    silent BOOLEAN NOT NULL,
-    created_at TIMESTAMP NOT NULL,
-    expires_at TIMESTAMP NOT NULL
-);
 
 CREATE TABLE notices (
     id TEXT PRIMARY KEY NOT NULL,
