@@ -449,6 +449,27 @@ async fn authorize_errors_go_back_to_the_client_with_state_and_iss(b: Backend) {
         );
         assert!(param(&p, "code").is_none());
     }
+    // A request too large to travel through the login page is refused (use PAR), and nothing
+    // is stored for it.
+    let big = "s".repeat(1900);
+    let r = authorize(
+        &app,
+        &browser,
+        &auth_query(&rp, &challenge, &[("state", &big)]),
+    )
+    .await;
+    let p = redirect_params(&r);
+    assert_eq!(param(&p, "error"), Some("invalid_request"));
+    let stored = app
+        .with_conn(|c| {
+            use diesel::prelude::*;
+            kuntalaistili_schema::schema::oidc_auth_requests::table
+                .count()
+                .get_result::<i64>(c)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(stored, 0);
     // An oversized parameter: a 400 answer with a JSON-shaped error, never a 500.
     let huge = "x".repeat(5000);
     let r = authorize(
@@ -1328,6 +1349,20 @@ async fn rp_initiated_logout_and_back_channel_logout(b: Backend) {
     .await;
     assert_eq!(r.status(), 400);
     assert!(r.headers().get("location").is_none());
+    // An access token is not an ID token hint, even though we signed it.
+    let r = end(vec![
+        (
+            "id_token_hint",
+            t["access_token"].as_str().unwrap().to_owned(),
+        ),
+        (
+            "post_logout_redirect_uri",
+            "https://rp.example.fi/logged-out".into(),
+        ),
+    ])
+    .await;
+    assert_eq!(r.status(), 400);
+    assert!(r.headers().get("location").is_none());
     // Without a hint the resident is asked first.
     let r = end(vec![
         ("client_id", rp.id.clone()),
@@ -1494,6 +1529,10 @@ async fn dynamic_registration_and_management(b: Backend) {
         ),
         (
             json!({ "redirect_uris": ["https://x.example.fi/cb"], "jwks_uri": "http://169.254.169.254/" }),
+            "invalid_client_metadata",
+        ),
+        (
+            json!({ "redirect_uris": ["https://x.example.fi/cb"], "backchannel_logout_uri": "https://internal.example.local/bcl" }),
             "invalid_client_metadata",
         ),
         (

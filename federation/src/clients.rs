@@ -347,6 +347,15 @@ pub fn update(
             "cannot change how an existing client authenticates",
         ));
     }
+    // Residents consented to one kind of subject; switching pairwise ↔ public would hand out
+    // linkable ids under that consent.
+    if old.subject_type != client.subject_type || old.sector_identifier != client.sector_identifier
+    {
+        return Err(invalid(
+            "subject_type",
+            "cannot change the subject type of an existing client",
+        ));
+    }
     client.client_id = old.client_id.clone();
     client.secret_hash = old.secret_hash.clone();
     client.created_at = old.created_at;

@@ -45,7 +45,9 @@ impl Texts {
 struct NewMessage {
     sub: String,
     idempotency_key: String,
-    service: String,
+    /// Ignored for display: residents see the sender's registered name.
+    #[serde(default)]
+    service: Option<String>,
     /// Ready text …
     subject: Option<Texts>,
     body: Option<Texts>,
@@ -80,7 +82,7 @@ impl NewMessage {
 }
 
 /// The calling client, when its token is ours, live, and carries the scope.
-async fn caller(state: &web::Data<IdpState>, req: &HttpRequest) -> Result<String, HttpResponse> {
+async fn caller(state: &web::Data<IdpState>, req: &HttpRequest) -> Result<Caller, HttpResponse> {
     let unauthorized = |d: &str| {
         let mut r = problem(StatusCode::UNAUTHORIZED, d);
         r.headers_mut().insert(
@@ -107,10 +109,44 @@ async fn caller(state: &web::Data<IdpState>, req: &HttpRequest) -> Result<String
             "the token lacks the messages:send scope",
         ));
     }
-    claims["client_id"]
+    let client_id = claims["client_id"]
         .as_str()
         .map(str::to_owned)
-        .ok_or_else(|| unauthorized("the access token names no client"))
+        .ok_or_else(|| unauthorized("the access token names no client"))?;
+    // A revoked token stops at once; the sender's name comes from the registry, not the body.
+    let (st, jti) = (
+        state.clone(),
+        claims["jti"].as_str().unwrap_or_default().to_owned(),
+    );
+    let revoked = web::block(move || {
+        kuntalaistili_schema::oidc_flows::is_jti_revoked(&mut *st.db.conn()?, &jti)
+    })
+    .await;
+    match revoked {
+        Ok(Ok(false)) => {}
+        Ok(Ok(true)) => return Err(unauthorized("the access token was revoked")),
+        _ => {
+            return Err(problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "try again shortly",
+            ))
+        }
+    }
+    let client = crate::oidc::client_auth::load(state, &client_id)
+        .await
+        .map_err(|_| problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"))?
+        .filter(|c| !c.disabled)
+        .ok_or_else(|| unauthorized("the client is not registered"))?;
+    Ok(Caller {
+        client_id,
+        name: client.name.clone(),
+    })
+}
+
+/// Who sends: the client and its registered name (shown to residents as the sender).
+struct Caller {
+    client_id: String,
+    name: String,
 }
 
 fn check(m: &NewMessage) -> Result<(), String> {
@@ -121,8 +157,8 @@ fn check(m: &NewMessage) -> Result<(), String> {
     if m.idempotency_key.is_empty() || len(&m.idempotency_key) > 200 {
         return Err("idempotency_key must be 1-200 characters".into());
     }
-    if m.service.trim().is_empty() || len(&m.service) > 100 {
-        return Err("service must be 1-100 characters".into());
+    if m.service.as_ref().is_some_and(|s| len(s) > 100) {
+        return Err("service is longer than 100 characters".into());
     }
     for t in [&m.subject, &m.body].into_iter().flatten() {
         for v in [Some(&t.fi), t.sv.as_ref(), t.en.as_ref()]
@@ -230,13 +266,13 @@ pub async fn messages_post(
             let Some(address) = address else { continue };
             rows.push(OutboxMessage {
                 id: uuid::Uuid::new_v4().to_string(),
-                sender: sender.clone(),
+                sender: sender.client_id.clone(),
                 idempotency_key: m.idempotency_key.clone(),
                 recipient_sub: user.id.clone(),
                 channel: channel.to_owned(),
                 address,
                 language: lang.clone(),
-                service: m.service.trim().to_owned(),
+                service: sender.name.clone(),
                 subject: subject.clone(),
                 body: body.clone(),
                 link: m.link.clone(),
@@ -292,7 +328,7 @@ pub async fn messages_get(
     };
     let (st, id) = (state.clone(), path.into_inner());
     match web::block(move || outbox::find(&mut *st.db.conn()?, &id)).await {
-        Ok(Ok(Some(m))) if m.sender == sender => HttpResponse::Ok()
+        Ok(Ok(Some(m))) if m.sender == sender.client_id => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(message_json(&m)),
         Ok(Ok(_)) => problem(StatusCode::NOT_FOUND, "no such message"),

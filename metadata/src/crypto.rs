@@ -29,6 +29,7 @@ pub struct MasterKeys {
     key_wrap: [u8; 32],
     pairwise: [u8; 32],
     builtin_clients: [u8; 32],
+    mac: [u8; 32],
 }
 
 impl std::fmt::Debug for MasterKeys {
@@ -61,6 +62,7 @@ impl MasterKeys {
             key_wrap: hmac(&master, b"kuntalaistili/key-wrap/v1"),
             pairwise: hmac(&master, b"kuntalaistili/pairwise-subject/v1"),
             builtin_clients: hmac(&master, b"kuntalaistili/builtin-client-secret/v1"),
+            mac: hmac(&master, b"kuntalaistili/mac/v1"),
         })
     }
 
@@ -92,6 +94,15 @@ impl MasterKeys {
 
     pub fn unwrap_private_key(&self, stored: &str) -> Result<Vec<u8>, KeyError> {
         open(&self.key_wrap, stored)
+    }
+
+    /// A MAC over `data` for one `purpose` (its own key, apart from the CSRF key), URL-safe.
+    pub fn mac(&self, purpose: &str, data: &str) -> String {
+        let mut m = Vec::with_capacity(purpose.len() + data.len() + 1);
+        m.extend_from_slice(purpose.as_bytes());
+        m.push(0);
+        m.extend_from_slice(data.as_bytes());
+        URL_SAFE_NO_PAD.encode(hmac(&self.mac, &m))
     }
 
     /// The client secret of a built-in service (`kuntalaistili-portal`…): derived from the master

@@ -328,6 +328,13 @@ impl Signer {
     }
 }
 
+/// The `typ` of a compact JWS's header (unverified: combine with [`verify_jwt`]).
+pub fn jwt_typ(token: &str) -> Option<String> {
+    let h = token.split('.').next()?;
+    let header: Value = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(h).ok()?).ok()?;
+    header["typ"].as_str().map(str::to_owned)
+}
+
 /// Verifies a compact JWS against a JWKS and returns its claims. The header's `alg` must be one we
 /// sign with and match the key's own `alg` (no `none`, no HMAC with a public key as the secret).
 pub fn verify_jwt(jwks: &Value, token: &str) -> Option<Value> {

@@ -218,7 +218,7 @@ fn carried(state: &IdpState, params: &AuthParams) -> Option<String> {
     let now = kuntalaistili_schema::now_utc().and_utc().timestamp();
     let body = serde_json::to_vec(&json!({ "p": params, "t": now })).ok()?;
     let r = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(body);
-    let m = state.keys.csrf_token(&format!("authorize-resume:{r}"));
+    let m = state.keys.mac("authorize-resume", &r);
     let link = format!("{}?r={r}&m={m}", crate::paths::AUTHORIZE_RESUME);
     // The login page's `next` is at most 2048 characters; larger requests are stored instead.
     (link.len() <= 1800).then_some(link)
@@ -227,7 +227,7 @@ fn carried(state: &IdpState, params: &AuthParams) -> Option<String> {
 /// The parameters and start time of a carried request, when its MAC is right and it is recent.
 fn uncarry(state: &IdpState, r: &str, m: &str) -> Option<(AuthParams, NaiveDateTime)> {
     use base64::Engine;
-    let expected = state.keys.csrf_token(&format!("authorize-resume:{r}"));
+    let expected = state.keys.mac("authorize-resume", r);
     if !kuntalaistili_metadata::crypto::ct_eq(&expected, m) {
         return None;
     }
@@ -406,12 +406,14 @@ async fn decide(
                 "the resident is not logged in",
             ));
         }
-        let next = match carried(state, &params) {
-            Some(link) => link,
-            None => {
-                let id = store(state, &c, &params, None, &stage).await?;
-                format!("{}?id={id}", crate::paths::AUTHORIZE_RESUME)
-            }
+        // Anonymous requests store nothing; one too large to carry must come by PAR.
+        let Some(next) = carried(state, &params) else {
+            return Ok(reply_error(
+                state,
+                &c.reply,
+                "invalid_request",
+                "the request is too large; send it by PAR (RFC 9126)",
+            ));
         };
         let mut login = format!("{}?next={}", crate::paths::LOGIN, enc(&next));
         if let Some(h) = &c.login_hint {
@@ -822,11 +824,17 @@ fn consent_page(
             .templates
             .context(lang, crate::paths::AUTHORIZE, Some(&user.display_name()));
     ctx.insert("client_name", &c.client.name);
+    // Every requested scope is shown: the known ones described, others by their name.
     let described: Vec<String> = c
         .scopes
         .iter()
-        .filter(|s| claims::SCOPES.contains(&s.as_str()))
-        .map(|s| state.templates.tr.text(lang, &format!("consent.scope_{s}")))
+        .map(|s| {
+            if claims::SCOPES.contains(&s.as_str()) {
+                state.templates.tr.text(lang, &format!("consent.scope_{s}"))
+            } else {
+                s.clone()
+            }
+        })
         .collect();
     ctx.insert("scopes", &described);
     ctx.insert("request_id", id);

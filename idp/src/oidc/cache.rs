@@ -56,9 +56,12 @@ impl Caches {
         }
         let found = oidc_clients::find(&mut *db.conn()?, client_id)?.map(Arc::new);
         if let Ok(mut map) = self.clients.write() {
-            // Bound the memory that made-up client ids can cost.
-            if map.len() > 10_000 {
-                map.retain(|_, (at, _)| at.elapsed() < TTL);
+            // Bound the memory that made-up client ids can cost: at most 10 000 entries.
+            if map.len() >= 10_000 {
+                map.retain(|_, (at, c)| at.elapsed() < TTL && c.is_some());
+                if map.len() >= 10_000 {
+                    map.clear();
+                }
             }
             map.insert(client_id.to_owned(), (Instant::now(), found.clone()));
         }

@@ -140,6 +140,9 @@ pub async fn authenticate(
         },
         (Some(_), Some(_)) => return Err(OAuthError::invalid_client(true)),
     };
+    if client_id.len() > MAX_PARAM {
+        return Err(OAuthError::invalid_client(used_basic));
+    }
     let client = load(state, &client_id).await?;
     let ok = match (&client, &secret) {
         (Some(c), Some(s)) => {
@@ -193,6 +196,7 @@ async fn private_key_jwt(
         .ok_or_else(|| OAuthError::invalid_client(false))?;
     let client_id = unverified["iss"]
         .as_str()
+        .filter(|i| i.len() <= MAX_PARAM)
         .ok_or_else(|| OAuthError::invalid_client(false))?
         .to_owned();
     if form_client_id.as_ref().is_some_and(|f| *f != client_id) {

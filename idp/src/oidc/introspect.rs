@@ -113,6 +113,10 @@ pub fn verified_access_token(state: &IdpState, jwks: &str, token: &str) -> Optio
     if token.len() > MAX_TOKEN || token.matches('.').count() != 2 {
         return None;
     }
+    // Only access tokens (RFC 9068 `at+jwt`); ID and logout tokens are not bearer credentials.
+    if kuntalaistili_metadata::keys::jwt_typ(token).as_deref() != Some("at+jwt") {
+        return None;
+    }
     let jwks: Value = serde_json::from_str(jwks).ok()?;
     let claims = kuntalaistili_metadata::keys::verify_jwt(&jwks, token)?;
     let now = chrono::Utc::now().timestamp();

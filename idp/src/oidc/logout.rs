@@ -76,7 +76,9 @@ async fn handle(
                 .map_err(|_| WebError::Unavailable)?;
             let jwks: serde_json::Value =
                 serde_json::from_str(&jwks).map_err(|_| WebError::Internal)?;
+            let is_id_token = kuntalaistili_metadata::keys::jwt_typ(h).as_deref() == Some("JWT");
             let claims = kuntalaistili_metadata::keys::verify_jwt(&jwks, h)
+                .filter(|_| is_id_token)
                 .filter(|c| c["iss"].as_str() == Some(state.settings.public_url.as_str()))
                 .ok_or(WebError::BadRequest("oidc.error_logout_hint"))?;
             Some(claims)

@@ -78,6 +78,26 @@ fn describe(m: Metadata) -> Result<NewClient, OAuthError> {
         Some("pairwise") => true,
         Some(other) => return Err(meta_err(format!("subject_type {other:?} is not supported"))),
     };
+    // The IdP POSTs to the back-channel URI on every logout: only to a host the client already
+    // controls (one of its redirect URIs' hosts), never somewhere inside our network.
+    if let Some(bc) = &m.backchannel_logout_uri {
+        let host = |u: &str| {
+            url::Url::parse(u)
+                .ok()
+                .and_then(|u| u.host_str().map(str::to_owned))
+        };
+        let redirect_hosts: Vec<String> = m
+            .redirect_uris
+            .iter()
+            .flatten()
+            .filter_map(|u| host(u))
+            .collect();
+        if !host(bc).is_some_and(|h| redirect_hosts.contains(&h)) {
+            return Err(meta_err(
+                "backchannel_logout_uri must be on the host of one of the redirect URIs",
+            ));
+        }
+    }
     let scope = m
         .scope
         .unwrap_or_else(|| "openid profile email phone address municipality".into());

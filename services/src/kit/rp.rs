@@ -82,6 +82,10 @@ pub struct Rp {
     meta: RwLock<Option<(Instant, Metadata)>>,
 }
 
+/// The soonest discovery is fetched again for an unknown `kid` (so forged tokens cannot make the
+/// service hammer the IdP).
+const FORCED_REFRESH_EVERY: Duration = Duration::from_secs(30);
+
 /// A started login: where to send the browser and what to keep until it comes back.
 pub struct Started {
     pub url: url::Url,
@@ -124,11 +128,11 @@ impl Rp {
     }
 
     async fn metadata(&self, refresh: bool) -> Result<Metadata, RpError> {
-        if !refresh {
-            if let Some((at, m)) = self.meta.read().await.as_ref() {
-                if at.elapsed() < META_TTL {
-                    return Ok(m.clone());
-                }
+        if let Some((at, m)) = self.meta.read().await.as_ref() {
+            let fresh = at.elapsed() < META_TTL;
+            let recently = at.elapsed() < FORCED_REFRESH_EVERY;
+            if (fresh && !refresh) || (refresh && recently) {
+                return Ok(m.clone());
             }
         }
         let m = Metadata::discover_async(self.issuer.clone(), &self.http)
@@ -201,11 +205,14 @@ impl Rp {
             .ok()
             .and_then(|p| p["sid"].as_str().map(str::to_owned));
         // The display name comes from userinfo (the ID token carries only the identity).
-        let info: Option<CoreUserInfoClaims> =
-            match client.user_info(tokens.access_token().to_owned(), None) {
-                Ok(rq) => rq.request_async(&self.http).await.ok(),
-                Err(_) => None,
-            };
+        let info: Option<CoreUserInfoClaims> = match client.user_info(
+            tokens.access_token().to_owned(),
+            // OIDC Core 5.3.2: userinfo must be about the ID token's subject.
+            Some(claims.subject().clone()),
+        ) {
+            Ok(rq) => rq.request_async(&self.http).await.ok(),
+            Err(_) => None,
+        };
         let name = info
             .as_ref()
             .and_then(|i| {
