@@ -117,7 +117,8 @@ pub const BUILTIN_SERVICES: [(&str, &str, &str, &str); 2] = [
         "kuntalaistili-noticeboard",
         "noticeboard",
         kuntalaistili_services::noticeboard::BASE,
-        "openid profile",
+        // residents:read: the notice API checks that a notice's resident exists.
+        "openid profile residents:read",
     ),
 ];
 
@@ -151,7 +152,11 @@ fn register_builtin_services(state: &IdpState) -> anyhow::Result<()> {
             NewClient {
                 name: format!("Kuntalaistili: {}", svc.1),
                 redirect_uris: vec![kc.redirect_uri()],
-                grant_types: vec!["authorization_code".into()],
+                grant_types: if svc.3.contains("residents:read") {
+                    vec!["authorization_code".into(), "client_credentials".into()]
+                } else {
+                    vec!["authorization_code".into()]
+                },
                 scopes: svc.3.to_owned(),
                 post_logout_redirect_uris: vec![kc.post_logout_uri()],
                 backchannel_logout_uri: Some(kc.backchannel_uri()),

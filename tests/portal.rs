@@ -172,6 +172,33 @@ async fn notice_api_follows_its_contract(b: Backend) {
         })
         .await;
     assert_eq!(count, 1);
+    // A resident the IdP does not know: 404 problem JSON (the notice board asks the IdP).
+    let (s, p) = post_notice(
+        &app,
+        &token,
+        &notice("00000000-0000-0000-0000-00000000dead", "k-x", "S", "T"),
+    )
+    .await;
+    assert_eq!((s, p["status"].as_i64()), (404, Some(404)));
+    // The IdP's resident look-up the notice board uses: its own scope only.
+    let r = app
+        .client
+        .get(app.url(&format!("/api/v1/residents/{}", user.id)))
+        .bearer_auth(&token)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let reader = app.client_token("residents:read").await;
+    let r = app
+        .client
+        .get(app.url(&format!("/api/v1/residents/{}", user.id)))
+        .bearer_auth(&reader)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.json::<Value>().await.unwrap()["sub"], user.id.as_str());
     // Wrong scope, no token, a forged token.
     let wrong = app.client_token("api:read").await;
     let (s, p) = post_notice(&app, &wrong, &n).await;

@@ -6,6 +6,7 @@
 //! reads another component's tables.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod api;
 pub mod audit;
 pub mod csrf;
 pub mod customers;
@@ -57,6 +58,7 @@ pub mod paths {
     pub const REGISTER_CLIENT: &str = "/oauth2/register/{client_id}";
     pub const MESSAGES: &str = "/api/v1/messages";
     pub const MESSAGE: &str = "/api/v1/messages/{id}";
+    pub const RESIDENT: &str = "/api/v1/residents/{sub}";
 }
 
 /// Largest form body the IdP accepts.
@@ -258,6 +260,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route(paths::MESSAGES, web::post().to(messages::messages_post))
     .route(paths::MESSAGE, web::get().to(messages::messages_get))
+    .route(paths::RESIDENT, web::get().to(api::residents_get))
     .service(
         web::resource(paths::REGISTER)
             .app_data(web::PayloadConfig::new(FORM_LIMIT_BYTES))

@@ -13,7 +13,6 @@ use kuntalaistili_schema::{users, DbError};
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::oidc::userinfo::bearer;
 use crate::IdpState;
 
 pub const SCOPE: &str = "messages:send";
@@ -79,74 +78,6 @@ impl NewMessage {
             _ => Err("give either subject and body, or a template with params".into()),
         }
     }
-}
-
-/// The calling client, when its token is ours, live, and carries the scope.
-async fn caller(state: &web::Data<IdpState>, req: &HttpRequest) -> Result<Caller, HttpResponse> {
-    let unauthorized = |d: &str| {
-        let mut r = problem(StatusCode::UNAUTHORIZED, d);
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer"),
-        );
-        r
-    };
-    let Some(token) = bearer(req) else {
-        return Err(unauthorized("a bearer access token is required"));
-    };
-    let jwks = crate::oidc::cache::jwks_doc(state)
-        .await
-        .map_err(|_| problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"))?;
-    let Some(claims) = crate::oidc::introspect::verified_access_token(state, &jwks, token) else {
-        return Err(unauthorized("the access token is not valid"));
-    };
-    if !claims["scope"]
-        .as_str()
-        .is_some_and(|s| s.split_whitespace().any(|x| x == SCOPE))
-    {
-        return Err(problem(
-            StatusCode::FORBIDDEN,
-            "the token lacks the messages:send scope",
-        ));
-    }
-    let client_id = claims["client_id"]
-        .as_str()
-        .map(str::to_owned)
-        .ok_or_else(|| unauthorized("the access token names no client"))?;
-    // A revoked token stops at once; the sender's name comes from the registry, not the body.
-    let (st, jti) = (
-        state.clone(),
-        claims["jti"].as_str().unwrap_or_default().to_owned(),
-    );
-    let revoked = web::block(move || {
-        kuntalaistili_schema::oidc_flows::is_jti_revoked(&mut *st.db.conn()?, &jti)
-    })
-    .await;
-    match revoked {
-        Ok(Ok(false)) => {}
-        Ok(Ok(true)) => return Err(unauthorized("the access token was revoked")),
-        _ => {
-            return Err(problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "try again shortly",
-            ))
-        }
-    }
-    let client = crate::oidc::client_auth::load(state, &client_id)
-        .await
-        .map_err(|_| problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"))?
-        .filter(|c| !c.disabled)
-        .ok_or_else(|| unauthorized("the client is not registered"))?;
-    Ok(Caller {
-        client_id,
-        name: client.name.clone(),
-    })
-}
-
-/// Who sends: the client and its registered name (shown to residents as the sender).
-struct Caller {
-    client_id: String,
-    name: String,
 }
 
 fn check(m: &NewMessage) -> Result<(), String> {
@@ -219,7 +150,7 @@ pub async fn messages_post(
     req: HttpRequest,
     body: web::Payload,
 ) -> HttpResponse {
-    let sender = match caller(&state, &req).await {
+    let sender = match crate::api::caller(&state, &req, SCOPE).await {
         Ok(c) => c,
         Err(resp) => return resp,
     };
@@ -322,7 +253,7 @@ pub async fn messages_get(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let sender = match caller(&state, &req).await {
+    let sender = match crate::api::caller(&state, &req, SCOPE).await {
         Ok(c) => c,
         Err(resp) => return resp,
     };

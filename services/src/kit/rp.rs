@@ -80,6 +80,8 @@ pub struct Rp {
     redirect: RedirectUrl,
     http: reqwest::Client,
     meta: RwLock<Option<(Instant, Metadata)>>,
+    /// The service's own client-credentials token and when it stops being usable.
+    service_token: RwLock<Option<(Instant, String)>>,
 }
 
 /// The soonest discovery is fetched again for an unknown `kid` (so forged tokens cannot make the
@@ -124,6 +126,7 @@ impl Rp {
                 .build()
                 .map_err(|e| RpError::Config(e.to_string()))?,
             meta: RwLock::new(None),
+            service_token: RwLock::new(None),
         })
     }
 
@@ -150,6 +153,53 @@ impl Rp {
             Some(self.client_secret.clone()),
         )
         .set_redirect_uri(self.redirect.clone()))
+    }
+
+    /// The service's own access token (client credentials) for the IdP's APIs, reused until
+    /// shortly before it expires.
+    async fn service_token(&self, scope: &str) -> Result<String, RpError> {
+        if let Some((until, t)) = self.service_token.read().await.as_ref() {
+            if Instant::now() < *until {
+                return Ok(t.clone());
+            }
+        }
+        let client = self.client().await?;
+        let tokens = client
+            .exchange_client_credentials()
+            .map_err(|e| RpError::Token(e.to_string()))?
+            .add_scope(Scope::new(scope.to_owned()))
+            .request_async(&self.http)
+            .await
+            .map_err(|e| RpError::Token(e.to_string()))?;
+        let life = tokens
+            .expires_in()
+            .unwrap_or(Duration::from_secs(60))
+            .saturating_sub(Duration::from_secs(30));
+        let token = tokens.access_token().secret().clone();
+        *self.service_token.write().await = Some((Instant::now() + life, token.clone()));
+        Ok(token)
+    }
+
+    /// Whether the IdP knows this resident (`GET /api/v1/residents/{sub}`, `residents:read`).
+    pub async fn resident_exists(&self, sub: &str) -> Result<bool, RpError> {
+        let token = self.service_token("residents:read").await?;
+        let url = format!(
+            "{}/api/v1/residents/{}",
+            self.issuer.as_str().trim_end_matches('/'),
+            super::enc(sub)
+        );
+        let r = self
+            .http
+            .get(url)
+            .bearer_auth(token)
+            .send()
+            .await
+            .map_err(|e| RpError::Token(e.to_string()))?;
+        match r.status().as_u16() {
+            200 => Ok(true),
+            404 => Ok(false),
+            s => Err(RpError::Token(format!("resident look-up answered {s}"))),
+        }
     }
 
     /// An authorization URL (code flow, PKCE S256, state, nonce); `silent` adds `prompt=none`.

@@ -276,6 +276,18 @@ async fn api_post(kit: web::Data<Kit>, req: HttpRequest, body: Vec<u8>) -> HttpR
     if let Err(d) = check(&n) {
         return problem(StatusCode::BAD_REQUEST, &d);
     }
+    // Only residents the IdP knows (asked with the notice board's own client credentials).
+    match kit.rp.resident_exists(&n.sub).await {
+        Ok(true) => {}
+        Ok(false) => return problem(StatusCode::NOT_FOUND, "no such resident"),
+        Err(e) => {
+            tracing::warn!(error = %e, "resident look-up failed");
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the notice board cannot reach the identity provider right now",
+            );
+        }
+    }
     let now: NaiveDateTime = kuntalaistili_schema::now_utc();
     let row = Notice {
         id: uuid::Uuid::new_v4().to_string(),

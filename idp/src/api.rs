@@ -1,0 +1,111 @@
+//! The REST API under `/api/v1` for services and external systems: bearer access tokens of this
+//! IdP (client credentials), one scope per capability, RFC 7807 errors. So far: messages
+//! (`messages:send`) and resident look-up (`residents:read`).
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use kuntalaistili_connectors::http::problem;
+use kuntalaistili_schema::users;
+use serde_json::json;
+
+use crate::oidc::userinfo::bearer;
+use crate::IdpState;
+
+/// Scope for asking whether a resident exists (and their language).
+pub const RESIDENTS_SCOPE: &str = "residents:read";
+
+/// The calling client, when its token is ours, live, and carries the scope.
+pub async fn caller(
+    state: &web::Data<IdpState>,
+    req: &HttpRequest,
+    scope: &str,
+) -> Result<Caller, HttpResponse> {
+    let unauthorized = |d: &str| {
+        let mut r = problem(StatusCode::UNAUTHORIZED, d);
+        r.headers_mut().insert(
+            header::WWW_AUTHENTICATE,
+            header::HeaderValue::from_static("Bearer"),
+        );
+        r
+    };
+    let Some(token) = bearer(req) else {
+        return Err(unauthorized("a bearer access token is required"));
+    };
+    let jwks = crate::oidc::cache::jwks_doc(state)
+        .await
+        .map_err(|_| problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"))?;
+    let Some(claims) = crate::oidc::introspect::verified_access_token(state, &jwks, token) else {
+        return Err(unauthorized("the access token is not valid"));
+    };
+    if !claims["scope"]
+        .as_str()
+        .is_some_and(|s| s.split_whitespace().any(|x| x == scope))
+    {
+        return Err(problem(
+            StatusCode::FORBIDDEN,
+            &format!("the token lacks the {scope} scope"),
+        ));
+    }
+    let client_id = claims["client_id"]
+        .as_str()
+        .map(str::to_owned)
+        .ok_or_else(|| unauthorized("the access token names no client"))?;
+    // A revoked token stops at once; the sender's name comes from the registry, not the body.
+    let (st, jti) = (
+        state.clone(),
+        claims["jti"].as_str().unwrap_or_default().to_owned(),
+    );
+    let revoked = web::block(move || {
+        kuntalaistili_schema::oidc_flows::is_jti_revoked(&mut *st.db.conn()?, &jti)
+    })
+    .await;
+    match revoked {
+        Ok(Ok(false)) => {}
+        Ok(Ok(true)) => return Err(unauthorized("the access token was revoked")),
+        _ => {
+            return Err(problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "try again shortly",
+            ))
+        }
+    }
+    let client = crate::oidc::client_auth::load(state, &client_id)
+        .await
+        .map_err(|_| problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"))?
+        .filter(|c| !c.disabled)
+        .ok_or_else(|| unauthorized("the client is not registered"))?;
+    Ok(Caller {
+        client_id,
+        name: client.name.clone(),
+    })
+}
+
+/// Who sends: the client and its registered name (shown to residents as the sender).
+pub struct Caller {
+    pub client_id: String,
+    pub name: String,
+}
+
+/// `GET /api/v1/residents/{sub}`: whether a resident exists and can be addressed, with their
+/// language (what a service needs before it stores something for them). Nothing else is told.
+pub async fn residents_get(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    if let Err(resp) = caller(&state, &req, RESIDENTS_SCOPE).await {
+        return resp;
+    }
+    let sub = path.into_inner();
+    if sub.len() > 128 {
+        return problem(StatusCode::NOT_FOUND, "no such resident");
+    }
+    let st = state.clone();
+    match web::block(move || users::find_by_id(&mut *st.db.conn()?, &sub)).await {
+        Ok(Ok(Some(u))) if !u.disabled => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({ "sub": u.id, "preferred_language": u.preferred_language })),
+        Ok(Ok(_)) => problem(StatusCode::NOT_FOUND, "no such resident"),
+        _ => problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"),
+    }
+}
