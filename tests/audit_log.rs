@@ -113,3 +113,63 @@ async fn tampering_and_gaps_are_detected(b: Backend) {
         Some((4, "rows missing at the end of the log".to_owned()))
     );
 }
+
+dual!(services_store_their_own_events_in_the_chain);
+
+/// `POST /api/v1/audit/events` (`audit:write`): an external system's event joins the hash chain
+/// under `ext.` with the calling client as actor; bad input and the wrong scope are refused.
+async fn services_store_their_own_events_in_the_chain(b: Backend) {
+    let app = TestApp::start(b).await;
+    let token = app.client_token("audit:write").await;
+    let post = |body: serde_json::Value, token: String| {
+        let app = &app;
+        async move {
+            let r = app
+                .client
+                .post(app.url("/api/v1/audit/events"))
+                .bearer_auth(token)
+                .json(&body)
+                .send()
+                .await
+                .unwrap();
+            let s = r.status().as_u16();
+            (s, r.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    let (s, v) = post(
+        serde_json::json!({ "event_type": "reservation.confirmed", "outcome": "success",
+            "subject": "asukas-1", "details": { "resource": "Sali 1" } }),
+        token.clone(),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let seq = v["seq"].as_i64().unwrap();
+    let stored = app
+        .with_conn(|c| audit::recent(c, Some("ext.reservation.confirmed"), None, 5).unwrap())
+        .await;
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].seq, seq);
+    assert_eq!(stored[0].subject.as_deref(), Some("asukas-1"));
+    assert!(stored[0].actor.is_some());
+    assert_eq!(
+        app.with_conn(|c| audit::verify(c).unwrap())
+            .await
+            .first_broken,
+        None
+    );
+    for bad in [
+        serde_json::json!({ "event_type": "Login.Success", "outcome": "success" }),
+        serde_json::json!({ "event_type": "x", "outcome": "maybe" }),
+        serde_json::json!({ "event_type": "x", "outcome": "success", "details": [1] }),
+        serde_json::json!({ "event_type": "x", "outcome": "success", "extra": true }),
+    ] {
+        assert_eq!(post(bad.clone(), token.clone()).await.0, 400, "{bad}");
+    }
+    let other = app.client_token("messages:send").await;
+    let (s, _) = post(
+        serde_json::json!({ "event_type": "x", "outcome": "success" }),
+        other,
+    )
+    .await;
+    assert_eq!(s, 403);
+}

@@ -1,6 +1,6 @@
 //! The REST API under `/api/v1` for services and external systems: bearer access tokens of this
 //! IdP (client credentials), one scope per capability, RFC 7807 errors. So far: messages
-//! (`messages:send`) and resident look-up (`residents:read`).
+//! (`messages:send`), resident look-up (`residents:read`) and audit ingest (`audit:write`).
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -107,5 +107,100 @@ pub async fn residents_get(
             .json(json!({ "sub": u.id, "preferred_language": u.preferred_language })),
         Ok(Ok(_)) => problem(StatusCode::NOT_FOUND, "no such resident"),
         _ => problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"),
+    }
+}
+
+/// Scope for storing events in the audit log.
+pub const AUDIT_SCOPE: &str = "audit:write";
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct IngestEvent {
+    /// The caller's own event type (`reservation.confirmed`); stored as `ext.<type>`.
+    event_type: String,
+    /// `success` or `failure`.
+    outcome: String,
+    /// Whom it is about (a resident's `sub`), if anyone.
+    subject: Option<String>,
+    #[serde(default)]
+    details: serde_json::Value,
+}
+
+/// `POST /api/v1/audit/events`: services and external systems store their own events in the
+/// tamper-evident log (`audit:write`). Their types are prefixed `ext.` and the actor is the
+/// calling client, so nobody can write an event that looks like the IdP's own.
+pub async fn audit_events_post(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> HttpResponse {
+    let caller = match caller(&state, &req, AUDIT_SCOPE).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let body = match kuntalaistili_connectors::http::read_limited(body, 16 * 1024).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let e: IngestEvent = match serde_json::from_slice(&body) {
+        Ok(e) => e,
+        Err(err) => return problem(StatusCode::BAD_REQUEST, &format!("malformed event: {err}")),
+    };
+    let type_ok = !e.event_type.is_empty()
+        && e.event_type.len() <= 64
+        && e.event_type.bytes().all(|b| {
+            b.is_ascii_lowercase() || b.is_ascii_digit() || matches!(b, b'.' | b'_' | b'-')
+        });
+    if !type_ok {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "event_type must be 1-64 characters of a-z, 0-9, . _ -",
+        );
+    }
+    if !matches!(e.outcome.as_str(), "success" | "failure") {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "outcome must be success or failure",
+        );
+    }
+    if e.subject.as_ref().is_some_and(|s| s.len() > 128) {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "subject is longer than 128 characters",
+        );
+    }
+    if !(e.details.is_object() || e.details.is_null()) {
+        return problem(StatusCode::BAD_REQUEST, "details must be a JSON object");
+    }
+    let ip = crate::client_ip(&req, &state.settings);
+    let st = state.clone();
+    let stored = web::block(move || {
+        kuntalaistili_schema::audit::append(
+            &mut *st.db.conn()?,
+            kuntalaistili_schema::audit::NewEvent {
+                event_type: format!("ext.{}", e.event_type),
+                outcome: e.outcome,
+                actor: Some(caller.client_id),
+                subject: e.subject,
+                ip,
+                details: if e.details.is_null() {
+                    json!({})
+                } else {
+                    e.details
+                },
+            },
+            kuntalaistili_schema::now_utc(),
+        )
+    })
+    .await;
+    match stored {
+        Ok(Ok(ev)) => HttpResponse::Created()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({ "seq": ev.seq, "id": ev.id, "hash": ev.hash,
+                "occurred_at": kuntalaistili_schema::iso_utc(ev.occurred_at) })),
+        _ => problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the audit log cannot be written right now",
+        ),
     }
 }

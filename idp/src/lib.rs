@@ -59,6 +59,7 @@ pub mod paths {
     pub const MESSAGES: &str = "/api/v1/messages";
     pub const MESSAGE: &str = "/api/v1/messages/{id}";
     pub const RESIDENT: &str = "/api/v1/residents/{sub}";
+    pub const AUDIT_EVENTS: &str = "/api/v1/audit/events";
 }
 
 /// Largest form body the IdP accepts.
@@ -261,6 +262,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(paths::MESSAGES, web::post().to(messages::messages_post))
     .route(paths::MESSAGE, web::get().to(messages::messages_get))
     .route(paths::RESIDENT, web::get().to(api::residents_get))
+    .route(paths::AUDIT_EVENTS, web::post().to(api::audit_events_post))
     .service(
         web::resource(paths::REGISTER)
             .app_data(web::PayloadConfig::new(FORM_LIMIT_BYTES))
