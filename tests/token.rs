@@ -80,6 +80,22 @@ async fn client_credentials_issues_verifiable_access_tokens(b: Backend) {
     assert_eq!(headers["cache-control"], "no-store");
     assert_eq!(body["token_type"], "Bearer");
     assert_eq!(body["scope"], "scim");
+    // Counted per client in /metrics (the statistics' "tokens per client").
+    let metrics = app
+        .client
+        .get(app.url("/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(
+        metrics.contains(&format!(
+            "kuntalaistili_tokens_issued_total{{client=\"{id}\"}} 1"
+        )),
+        "{metrics}"
+    );
     assert_eq!(body["expires_in"], 900);
     let jwks: Value = app
         .client

@@ -12,7 +12,12 @@ pub struct Metrics {
     pub logins_failure: AtomicU64,
     pub logins_throttled: AtomicU64,
     pub logouts: AtomicU64,
+    /// Tokens issued at the token endpoint, by client (at most [`MAX_CLIENT_LABELS`] labels).
+    tokens_by_client: std::sync::Mutex<std::collections::BTreeMap<String, u64>>,
 }
+
+/// Distinct client labels kept; later clients are counted under `other`.
+pub const MAX_CLIENT_LABELS: usize = 500;
 
 impl Default for Metrics {
     fn default() -> Self {
@@ -23,6 +28,7 @@ impl Default for Metrics {
             logins_failure: AtomicU64::new(0),
             logins_throttled: AtomicU64::new(0),
             logouts: AtomicU64::new(0),
+            tokens_by_client: Default::default(),
         }
     }
 }
@@ -40,6 +46,23 @@ pub fn resident_bytes() -> Option<u64> {
 }
 
 impl Metrics {
+    /// Counts a token issued to `client_id`.
+    pub fn token_issued(&self, client_id: &str) {
+        if let Ok(mut m) = self.tokens_by_client.lock() {
+            let key = if m.contains_key(client_id) || m.len() < MAX_CLIENT_LABELS {
+                client_id
+            } else {
+                "other"
+            };
+            match m.get_mut(key) {
+                Some(n) => *n += 1,
+                None => {
+                    m.insert(key.to_owned(), 1);
+                }
+            }
+        }
+    }
+
     pub fn record_status(&self, status: u16) {
         let class = (status / 100).clamp(1, 5) as usize - 1;
         inc(&self.http_by_class[class]);
@@ -92,6 +115,21 @@ impl Metrics {
         let _ = writeln!(out, "# HELP kuntalaistili_logouts_total Logouts.");
         let _ = writeln!(out, "# TYPE kuntalaistili_logouts_total counter");
         let _ = writeln!(out, "kuntalaistili_logouts_total {}", get(&self.logouts));
+        let _ = writeln!(
+            out,
+            "# HELP kuntalaistili_tokens_issued_total Tokens issued at the token endpoint, by client."
+        );
+        let _ = writeln!(out, "# TYPE kuntalaistili_tokens_issued_total counter");
+        if let Ok(m) = self.tokens_by_client.lock() {
+            for (client, n) in m.iter() {
+                // Client ids are UUIDs or our fixed ids; escape anyway.
+                let label = client.replace('\\', "\\\\").replace('"', "\\\"");
+                let _ = writeln!(
+                    out,
+                    "kuntalaistili_tokens_issued_total{{client=\"{label}\"}} {n}"
+                );
+            }
+        }
         for (name, help, value) in gauges {
             let _ = writeln!(out, "# HELP {name} {help}");
             let _ = writeln!(out, "# TYPE {name} gauge");

@@ -126,6 +126,7 @@ async fn client_credentials(
             acr: None,
         },
     );
+    state.metrics.token_issued(&client.client_id);
     Ok(issue::token_response(json!({
         "access_token": token,
         "token_type": "Bearer",
@@ -379,5 +380,6 @@ async fn respond(
     if let Some(r) = m.refresh {
         body["refresh_token"] = json!(r);
     }
+    state.metrics.token_issued(&client.client_id);
     Ok(issue::token_response(body))
 }
