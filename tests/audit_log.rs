@@ -173,3 +173,88 @@ async fn services_store_their_own_events_in_the_chain(b: Backend) {
     .await;
     assert_eq!(s, 403);
 }
+
+dual!(administrators_see_statistics_from_the_audit_log);
+
+/// `/admin/statistics`: logins per day as SVG and table, active residents, tokens per client;
+/// administrators only.
+async fn administrators_see_statistics_from_the_audit_log(b: Backend) {
+    let app = TestApp::start(b).await;
+    let st = app.state.clone();
+    app.with_conn(move |c| {
+        kuntalaistili_idp::customers::add(
+            c,
+            &st.keys,
+            &st.hasher,
+            kuntalaistili_idp::customers::NewPerson {
+                username: "paakayttaja".into(),
+                password: Some("yllapidon-salasana".into()),
+                role: "admin".into(),
+                ..Default::default()
+            },
+            "test",
+            kuntalaistili_schema::now_utc(),
+        )
+        .unwrap();
+    })
+    .await;
+    app.add_user("asukas", "asukkaan-salasana").await;
+    let resident = new_client();
+    app.login(&resident, "asukas", "väärä-salasana").await;
+    app.login(&resident, "asukas", "asukkaan-salasana").await;
+    // Residents may not; visitors are sent to log in.
+    let r = resident
+        .get(app.url("/admin/statistics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = new_client()
+        .get(app.url("/admin/statistics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let admin = new_client();
+    assert_eq!(
+        app.login(&admin, "paakayttaja", "yllapidon-salasana")
+            .await
+            .status(),
+        303
+    );
+    let r = admin
+        .get(app.url("/admin/statistics"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("<svg class=\"chart\""));
+    // Two successful logins today (resident, admin), one failure, two residents active.
+    assert!(
+        page.contains("<dt>Onnistuneet kirjautumiset</dt><dd>2</dd>"),
+        "{page}"
+    );
+    assert!(page.contains("<dt>Epäonnistuneet kirjautumiset</dt><dd>1</dd>"));
+    assert!(page.contains("<dt>Kirjautuneet asukkaat</dt><dd>2</dd>"));
+    assert!(
+        page.contains("Jaksolla ei myönnetty tunnisteita."),
+        "{page}"
+    );
+    // A resident's sign-in to a service shows up per service.
+    let rp = crate::oidc::add_rp(&app, |_| {}).await;
+    let (code, verifier) = crate::oidc::code_for(&app, &resident, &rp).await;
+    assert_eq!(
+        crate::oidc::exchange(&app, &rp, &code, &verifier).await.0,
+        200
+    );
+    let page = admin
+        .get(app.url("/admin/statistics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(page.contains("<td>Kirjasto</td><td>1</td>"), "{page}");
+}

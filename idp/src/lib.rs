@@ -6,6 +6,7 @@
 //! reads another component's tables.
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+pub mod admin;
 pub mod api;
 pub mod audit;
 pub mod csrf;
@@ -60,6 +61,7 @@ pub mod paths {
     pub const MESSAGE: &str = "/api/v1/messages/{id}";
     pub const RESIDENT: &str = "/api/v1/residents/{sub}";
     pub const AUDIT_EVENTS: &str = "/api/v1/audit/events";
+    pub const ADMIN_STATISTICS: &str = "/admin/statistics";
 }
 
 /// Largest form body the IdP accepts.
@@ -263,6 +265,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(paths::MESSAGE, web::get().to(messages::messages_get))
     .route(paths::RESIDENT, web::get().to(api::residents_get))
     .route(paths::AUDIT_EVENTS, web::post().to(api::audit_events_post))
+    .route(
+        paths::ADMIN_STATISTICS,
+        web::get().to(admin::stats::admin_statistics_get),
+    )
     .service(
         web::resource(paths::REGISTER)
             .app_data(web::PayloadConfig::new(FORM_LIMIT_BYTES))

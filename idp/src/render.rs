@@ -8,7 +8,7 @@ use tera::{Context, Tera};
 use crate::i18n::{self, Lang, Translations};
 
 /// Every template, by the name it is rendered under.
-pub const TEMPLATES: [(&str, &str); 7] = [
+pub const TEMPLATES: [(&str, &str); 8] = [
     (
         "layout/base.html",
         include_str!("../../templates/layout/base.html"),
@@ -36,6 +36,10 @@ pub const TEMPLATES: [(&str, &str); 7] = [
     (
         "idp/form_post.html",
         include_str!("../../templates/idp/form_post.html"),
+    ),
+    (
+        "admin/statistics.html",
+        include_str!("../../templates/admin/statistics.html"),
     ),
 ];
 
@@ -153,6 +157,23 @@ mod tests {
             ctx.insert("client_name", "Kirjasto <b>");
             ctx.insert("scopes", &["Nimi"]);
             ctx.insert("request_id", "r1");
+            ctx.insert(
+                "days",
+                &serde_json::json!([{"day": "1.1.", "iso": "2026-01-01", "ok": 3, "failed": 1, "x_ok": 33,
+                    "x_failed": 50, "w": 17, "y_ok": 40, "h_ok": 150, "y_failed": 140, "h_failed": 50, "label_x": 50}]),
+            );
+            ctx.insert("max", &3);
+            ctx.insert("width", &700);
+            ctx.insert("height", &220);
+            ctx.insert("baseline", &190);
+            ctx.insert("active", &2);
+            ctx.insert("logins_ok", &3);
+            ctx.insert("logins_failed", &1);
+            ctx.insert(
+                "per_client",
+                &serde_json::json!([{"client": "Kirjasto <b>", "tokens": 5}]),
+            );
+            ctx.insert("period_days", &14);
             ctx.insert(
                 "consents",
                 &serde_json::json!([{"client_id": "c1", "name": "Kirjasto", "scopes": ["Nimi"], "at": "x", "at_iso": "x"}]),

@@ -218,3 +218,34 @@ fn broken(checked: i64, seq: i64, why: &str) -> VerifyReport {
         first_broken: Some((seq, why.to_owned())),
     }
 }
+
+/// One event reduced to what statistics need.
+#[derive(Debug, Clone, Queryable)]
+pub struct Tally {
+    pub occurred_at: NaiveDateTime,
+    pub event_type: String,
+    pub outcome: String,
+    pub actor: Option<String>,
+    pub subject: Option<String>,
+}
+
+/// Events of the given types since `from` (oldest first), only the columns statistics use.
+pub fn since(
+    conn: &mut AnyConnection,
+    types: &[&str],
+    from: NaiveDateTime,
+) -> Result<Vec<Tally>, DbError> {
+    let types: Vec<String> = types.iter().map(|t| (*t).to_owned()).collect();
+    Ok(audit_events::table
+        .filter(audit_events::event_type.eq_any(types))
+        .filter(audit_events::occurred_at.ge(from))
+        .order(audit_events::seq.asc())
+        .select((
+            audit_events::occurred_at,
+            audit_events::event_type,
+            audit_events::outcome,
+            audit_events::actor,
+            audit_events::subject,
+        ))
+        .load(conn)?)
+}
