@@ -354,6 +354,19 @@ async fn messages_reach_residents_in_their_language_on_their_channels(b: Backend
         .await
         .unwrap();
     assert_eq!(r.status(), 401);
+    // A revoked token stops at once.
+    let (rid, rsecret, revoked) = app.client_with_token("messages:send").await;
+    assert_eq!(send(&app, &revoked, &message(&sven, "r-1")).await.0, 202);
+    let r = app
+        .client
+        .post(app.url("/oauth2/revoke"))
+        .basic_auth(&rid, Some(&rsecret))
+        .form(&[("token", revoked.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(send(&app, &revoked, &message(&sven, "r-2")).await.0, 401);
     // Another client cannot read the delivery status.
     let other = app.client_token("messages:send").await;
     let st = status_of(&app, &other, rows[0]["id"].as_str().unwrap()).await;

@@ -180,6 +180,29 @@ async fn notice_api_follows_its_contract(b: Backend) {
     )
     .await;
     assert_eq!((s, p["status"].as_i64()), (404, Some(404)));
+    // A revoked token stops at once (the notice board introspects at the IdP).
+    let (rid, rsecret, revoked) = app.client_with_token("notices:write").await;
+    assert_eq!(
+        post_notice(&app, &revoked, &notice(&user.id, "rv-1", "S", "T"))
+            .await
+            .0,
+        201
+    );
+    let r = app
+        .client
+        .post(app.url("/oauth2/revoke"))
+        .basic_auth(&rid, Some(&rsecret))
+        .form(&[("token", revoked.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    assert_eq!(
+        post_notice(&app, &revoked, &notice(&user.id, "rv-2", "S", "T"))
+            .await
+            .0,
+        401
+    );
     // The IdP's resident look-up the notice board uses: its own scope only.
     let r = app
         .client

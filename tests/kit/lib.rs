@@ -375,6 +375,11 @@ pub async fn run_node(script: &str, args: Vec<String>) -> serde_json::Value {
 impl TestApp {
     /// Registers a client-credentials client with `scopes` and returns an access token for it.
     pub async fn client_token(&self, scopes: &str) -> String {
+        self.client_with_token(scopes).await.2
+    }
+
+    /// As [`client_token`](Self::client_token), also returning the client's id and secret.
+    pub async fn client_with_token(&self, scopes: &str) -> (String, String, String) {
         use kuntalaistili_federation::clients::{self, NewClient};
         let s = scopes.to_owned();
         let (id, secret) = self
@@ -405,6 +410,6 @@ impl TestApp {
             .json()
             .await
             .unwrap();
-        r["access_token"].as_str().unwrap().to_owned()
+        (id, secret, r["access_token"].as_str().unwrap().to_owned())
     }
 }

@@ -29,6 +29,7 @@ use super::KitConfig;
 #[derive(Clone, Debug, Default, Deserialize, Serialize)]
 pub struct LogoutMetadata {
     pub end_session_endpoint: Option<String>,
+    pub introspection_endpoint: Option<String>,
 }
 impl AdditionalProviderMetadata for LogoutMetadata {}
 
@@ -374,6 +375,38 @@ impl Rp {
             return Err(RpError::Jwt("names no session"));
         }
         Ok(LogoutClaims { sid, sub })
+    }
+
+    /// An access token that is valid here (signature, issuer, expiry, type) *and* still live at
+    /// the IdP (RFC 7662 introspection with the service's own credentials), so a revoked token
+    /// stops at once. Returns the verified claims.
+    pub async fn verify_live_access_token(&self, token: &str) -> Result<Value, RpError> {
+        let claims = self.verify_access_token(token).await?;
+        let m = self.metadata(false).await?;
+        let url = m
+            .additional_metadata()
+            .introspection_endpoint
+            .clone()
+            .ok_or_else(|| RpError::Discovery("no introspection_endpoint".into()))?;
+        let r = self
+            .http
+            .post(url)
+            .basic_auth(self.client_id.as_str(), Some(self.client_secret.secret()))
+            .form(&[("token", token), ("token_type_hint", "access_token")])
+            .send()
+            .await
+            .map_err(|e| RpError::Token(e.to_string()))?;
+        if !r.status().is_success() {
+            return Err(RpError::Token(format!(
+                "introspection answered {}",
+                r.status()
+            )));
+        }
+        let v: Value = r.json().await.map_err(|e| RpError::Token(e.to_string()))?;
+        if v["active"] != true {
+            return Err(RpError::Jwt("revoked or inactive"));
+        }
+        Ok(claims)
     }
 
     /// An access token of the IdP (RFC 9068 JWT): signature, issuer, expiry, type. Returns its

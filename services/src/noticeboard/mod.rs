@@ -13,7 +13,7 @@ use kuntalaistili_schema::DbError;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::kit::{self, problem, see_other, Kit, KitError};
+use crate::kit::{self, problem, see_other, Kit, KitError, RpError};
 
 pub const BASE: &str = "/services/noticeboard";
 pub const API: &str = "/services/noticeboard/api/notices";
@@ -253,8 +253,15 @@ async fn api_post(kit: web::Data<Kit>, req: HttpRequest, body: Vec<u8>) -> HttpR
     let Some(token) = bearer(&req) else {
         return unauthorized("a bearer access token of the IdP is required");
     };
-    let claims = match kit.rp.verify_access_token(token).await {
+    let claims = match kit.rp.verify_live_access_token(token).await {
         Ok(c) => c,
+        Err(RpError::Token(e) | RpError::Discovery(e)) => {
+            tracing::warn!(error = %e, "notice API cannot check tokens at the IdP");
+            return problem(
+                StatusCode::SERVICE_UNAVAILABLE,
+                "the notice board cannot reach the identity provider right now",
+            );
+        }
         Err(e) => {
             tracing::info!(error = %e, "notice API token refused");
             return unauthorized("the access token is not valid");
@@ -331,7 +338,7 @@ async fn api_post(kit: web::Data<Kit>, req: HttpRequest, body: Vec<u8>) -> HttpR
 /// the resident with the `notices` scope.
 async fn api_get(kit: web::Data<Kit>, req: HttpRequest) -> HttpResponse {
     let sub = match bearer(&req) {
-        Some(token) => match kit.rp.verify_access_token(token).await {
+        Some(token) => match kit.rp.verify_live_access_token(token).await {
             Ok(c) if c.get("gid").is_some() && has_scope(&c, READ_SCOPE) => {
                 c["sub"].as_str().map(str::to_owned)
             }
