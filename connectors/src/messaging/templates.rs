@@ -21,9 +21,16 @@ pub struct Template {
     pub en: Text,
 }
 
-/// Every template by name.
-pub fn all() -> Result<BTreeMap<String, Template>, String> {
-    toml::from_str(SOURCE).map_err(|e| format!("templates/messages/templates.toml: {e}"))
+/// Every template by name, parsed once per process (the file is compiled in).
+pub fn all() -> Result<&'static BTreeMap<String, Template>, String> {
+    static PARSED: std::sync::OnceLock<Result<BTreeMap<String, Template>, String>> =
+        std::sync::OnceLock::new();
+    PARSED
+        .get_or_init(|| {
+            toml::from_str(SOURCE).map_err(|e| format!("templates/messages/templates.toml: {e}"))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
 }
 
 /// The placeholders a text uses.
@@ -74,7 +81,7 @@ mod tests {
     fn every_language_of_a_template_uses_the_same_parameters() {
         let all = all().unwrap();
         assert!(all.len() >= 4);
-        for (name, t) in &all {
+        for (name, t) in all {
             let of = |x: &Text| {
                 let mut p = placeholders(&x.subject);
                 p.extend(placeholders(&x.body));
