@@ -36,3 +36,42 @@ pub async fn read_limited(
     }
     Ok(buf)
 }
+
+/// An HTML page response: never cached, the language cookie when the user just chose one, and
+/// any extra cookies. `rendered` is the template's output; a template error (a bug, caught by
+/// the template tests) is logged and answered with a plain 500.
+pub fn page<E: std::fmt::Debug>(
+    req: &actix_web::HttpRequest,
+    status: StatusCode,
+    template: &str,
+    rendered: Result<String, E>,
+    cookies: Vec<actix_web::cookie::Cookie<'static>>,
+) -> HttpResponse {
+    use actix_web::cookie::{Cookie, SameSite};
+    let body = match rendered {
+        Ok(b) => b,
+        Err(e) => {
+            tracing::error!(template, error = ?e, "template rendering failed");
+            return HttpResponse::InternalServerError()
+                .content_type("text/plain; charset=utf-8")
+                .body("Internal error / Sisäinen virhe / Internt fel");
+        }
+    };
+    let mut resp = HttpResponse::build(status);
+    resp.content_type("text/html; charset=utf-8")
+        .insert_header((header::CACHE_CONTROL, "no-store"));
+    if let Some(l) = crate::i18n::requested(req) {
+        resp.cookie(
+            Cookie::build(crate::i18n::LANG_COOKIE, l.code())
+                .path("/")
+                .http_only(true)
+                .same_site(SameSite::Lax)
+                .max_age(actix_web::cookie::time::Duration::days(365))
+                .finish(),
+        );
+    }
+    for c in cookies {
+        resp.cookie(c);
+    }
+    resp.body(body)
+}

@@ -1,11 +1,11 @@
 //! Page rendering: the tera templates (compiled into the binary) and the common page context.
 
-use actix_web::cookie::{Cookie, SameSite};
-use actix_web::http::{header, StatusCode};
+use actix_web::cookie::Cookie;
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 use tera::{Context, Tera};
 
-use crate::i18n::{self, Lang, Translations};
+use crate::i18n::{Lang, Translations};
 
 /// Every template, by the name it is rendered under.
 pub const TEMPLATES: [(&str, &str); 8] = [
@@ -97,9 +97,7 @@ impl Templates {
     }
 }
 
-/// Builds an HTML response: no caching, the language cookie when the user just chose one, and any
-/// extra cookies. A template error (a bug, caught by the template test) is logged and answered
-/// with a plain 500.
+/// Builds an HTML response from a template (see [`kuntalaistili_connectors::http::page`]).
 pub fn html(
     templates: &Templates,
     req: &HttpRequest,
@@ -108,32 +106,13 @@ pub fn html(
     ctx: &Context,
     cookies: Vec<Cookie<'static>>,
 ) -> HttpResponse {
-    let body = match templates.render(template, ctx) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(template, error = ?e, "template rendering failed");
-            return HttpResponse::InternalServerError()
-                .content_type("text/plain; charset=utf-8")
-                .body("Internal error / Sisäinen virhe / Internt fel");
-        }
-    };
-    let mut resp = HttpResponse::build(status);
-    resp.content_type("text/html; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "no-store"));
-    if let Some(l) = i18n::requested(req) {
-        resp.cookie(
-            Cookie::build(i18n::LANG_COOKIE, l.code())
-                .path("/")
-                .http_only(true)
-                .same_site(SameSite::Lax)
-                .max_age(actix_web::cookie::time::Duration::days(365))
-                .finish(),
-        );
-    }
-    for c in cookies {
-        resp.cookie(c);
-    }
-    resp.body(body)
+    kuntalaistili_connectors::http::page(
+        req,
+        status,
+        template,
+        templates.render(template, ctx),
+        cookies,
+    )
 }
 
 #[cfg(test)]

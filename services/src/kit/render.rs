@@ -1,8 +1,7 @@
 //! The services' pages: their own tera templates (the service layout and each service's pages,
 //! compiled into the binary) with the shared fi/sv/en texts.
 
-use actix_web::cookie::{Cookie, SameSite};
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{HttpRequest, HttpResponse};
 pub use kuntalaistili_connectors::i18n::{negotiate, Lang, Translations};
 use tera::{Context, Tera};
@@ -69,7 +68,7 @@ impl Templates {
         self.tera.render(name, ctx)
     }
 
-    /// An HTML response: never cached, the language cookie when one was just chosen.
+    /// An HTML response from a template (see [`kuntalaistili_connectors::http::page`]).
     pub fn html(
         &self,
         req: &HttpRequest,
@@ -77,29 +76,13 @@ impl Templates {
         template: &str,
         ctx: &Context,
     ) -> HttpResponse {
-        let body = match self.render(template, ctx) {
-            Ok(b) => b,
-            Err(e) => {
-                tracing::error!(template, error = ?e, "service template failed");
-                return HttpResponse::InternalServerError()
-                    .content_type("text/plain; charset=utf-8")
-                    .body("Internal error / Sisäinen virhe / Internt fel");
-            }
-        };
-        let mut resp = HttpResponse::build(status);
-        resp.content_type("text/html; charset=utf-8")
-            .insert_header((header::CACHE_CONTROL, "no-store"));
-        if let Some(l) = kuntalaistili_connectors::i18n::requested(req) {
-            resp.cookie(
-                Cookie::build(kuntalaistili_connectors::i18n::LANG_COOKIE, l.code())
-                    .path("/")
-                    .http_only(true)
-                    .same_site(SameSite::Lax)
-                    .max_age(actix_web::cookie::time::Duration::days(365))
-                    .finish(),
-            );
-        }
-        resp.body(body)
+        kuntalaistili_connectors::http::page(
+            req,
+            status,
+            template,
+            self.render(template, ctx),
+            vec![],
+        )
     }
 }
 
