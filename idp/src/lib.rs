@@ -243,7 +243,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .service(
         web::resource(paths::PAR)
             .app_data(web::PayloadConfig::new(FORM_LIMIT_BYTES))
-            .route(web::post().to(oidc::authorize::oidc_par_post)),
+            .route(web::post().to(oidc::par::oidc_par_post)),
     )
     .route(
         paths::USERINFO,

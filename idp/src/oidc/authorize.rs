@@ -22,6 +22,7 @@ use kuntalaistili_schema::{audit, DbError};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::answer::{reply, reply_error, Reply};
 use super::client_auth::MAX_PARAM;
 use super::{claims, pkce};
 use crate::audit::{kind, Event};
@@ -88,14 +89,6 @@ impl AuthParams {
     }
 }
 
-/// Where and how the answer goes back to the client (known good).
-#[derive(Debug, Clone)]
-pub struct Reply {
-    pub redirect_uri: String,
-    pub state: Option<String>,
-    pub form_post: bool,
-}
-
 /// Which step of the flow we are at.
 #[derive(Debug, Clone)]
 enum Stage {
@@ -120,7 +113,7 @@ enum Prompt {
 }
 
 /// A request that passed validation.
-struct Checked {
+pub(super) struct Checked {
     client: Arc<OidcClient>,
     reply: Reply,
     scopes: Vec<String>,
@@ -134,7 +127,7 @@ struct Checked {
 }
 
 /// The outcome of validation before the redirect URI is trusted.
-enum Invalid {
+pub(super) enum Invalid {
     Page(WebError),
     Redirect(Reply, &'static str, String),
 }
@@ -206,42 +199,6 @@ pub struct ResumeQuery {
     m: Option<String>,
 }
 
-/// How long a request carried through the login page stays valid.
-const CARRIED_MINUTES: i64 = REQUEST_MINUTES;
-
-/// The resume link for a request that waits for login: signed and self-contained, so anonymous
-/// traffic stores nothing.
-fn carried(state: &IdpState, params: &AuthParams) -> Option<String> {
-    use base64::Engine;
-    let mut params = params.clone();
-    params.request_uri = None;
-    let now = kuntalaistili_schema::now_utc().and_utc().timestamp();
-    let body = serde_json::to_vec(&json!({ "p": params, "t": now })).ok()?;
-    let r = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(body);
-    let m = state.keys.mac("authorize-resume", &r);
-    let link = format!("{}?r={r}&m={m}", crate::paths::AUTHORIZE_RESUME);
-    // The login page's `next` is at most 2048 characters; larger requests are stored instead.
-    (link.len() <= 1800).then_some(link)
-}
-
-/// The parameters and start time of a carried request, when its MAC is right and it is recent.
-fn uncarry(state: &IdpState, r: &str, m: &str) -> Option<(AuthParams, NaiveDateTime)> {
-    use base64::Engine;
-    let expected = state.keys.mac("authorize-resume", r);
-    if !kuntalaistili_metadata::crypto::ct_eq(&expected, m) {
-        return None;
-    }
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(r)
-        .ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&raw).ok()?;
-    let at = chrono::DateTime::from_timestamp(v["t"].as_i64()?, 0)?.naive_utc();
-    if kuntalaistili_schema::now_utc() - at > Duration::minutes(CARRIED_MINUTES) {
-        return None;
-    }
-    Some((serde_json::from_value(v["p"].clone()).ok()?, at))
-}
-
 /// `GET /oauth2/authorize/resume?r=…&m=…` (or `?id=…` for a stored request): continues a request
 /// after the login page.
 pub async fn oidc_authorize_resume_get(
@@ -251,8 +208,8 @@ pub async fn oidc_authorize_resume_get(
 ) -> Result<HttpResponse, WebError> {
     let query = query.into_inner();
     if let (Some(r), Some(m)) = (&query.r, &query.m) {
-        let (params, at) =
-            uncarry(&state, r, m).ok_or(WebError::BadRequest("oidc.error_request_expired"))?;
+        let (params, at) = super::carry::uncarry(&state, r, m)
+            .ok_or(WebError::BadRequest("oidc.error_request_expired"))?;
         return decide(&state, &req, params, Stage::Resumed { id: None, at }).await;
     }
     let id = query
@@ -407,7 +364,7 @@ async fn decide(
             ));
         }
         // Anonymous requests store nothing; one too large to carry must come by PAR.
-        let Some(next) = carried(state, &params) else {
+        let Some(next) = super::carry::carried(state, &params) else {
             return Ok(reply_error(
                 state,
                 &c.reply,
@@ -473,11 +430,11 @@ async fn decide(
     Ok(reply(state, &c.reply, fields))
 }
 
-fn enc(s: &str) -> String {
+pub(super) fn enc(s: &str) -> String {
     url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
 }
 
-fn see_other(to: &str) -> HttpResponse {
+pub(super) fn see_other(to: &str) -> HttpResponse {
     HttpResponse::SeeOther()
         .insert_header((header::LOCATION, to.to_owned()))
         .insert_header((header::CACHE_CONTROL, "no-store"))
@@ -535,7 +492,7 @@ async fn store(
 
 /// Validates the parameters. Until the client and redirect URI are known good, failures are
 /// pages; afterwards they are redirects to the client.
-async fn check(
+pub(super) async fn check(
     state: &web::Data<IdpState>,
     req: &HttpRequest,
     p: &AuthParams,
@@ -840,129 +797,3 @@ fn consent_page(
     ctx.insert("request_id", id);
     crate::forms_may_leave(state.form_page(req, StatusCode::OK, "idp/consent.html", ctx))
 }
-
-/// An error back to the client.
-pub fn reply_error(state: &IdpState, r: &Reply, code: &str, description: &str) -> HttpResponse {
-    let mut fields = vec![
-        ("error", code.to_owned()),
-        ("error_description", description.to_owned()),
-    ];
-    if let Some(s) = &r.state {
-        fields.push(("state", s.clone()));
-    }
-    fields.push(("iss", state.settings.public_url.clone()));
-    reply(state, r, fields)
-}
-
-/// The answer to the client: a 303 redirect with the fields in the query, or (form_post) an
-/// auto-submitting form whose script is allowed by hash alone.
-pub fn reply(state: &IdpState, r: &Reply, fields: Vec<(&str, String)>) -> HttpResponse {
-    if !r.form_post {
-        let Ok(mut url) = url::Url::parse(&r.redirect_uri) else {
-            return HttpResponse::BadRequest().finish();
-        };
-        {
-            let mut q = url.query_pairs_mut();
-            for (k, v) in &fields {
-                q.append_pair(k, v);
-            }
-        }
-        return see_other(url.as_str());
-    }
-    let origin = url::Url::parse(&r.redirect_uri)
-        .map(|u| u.origin().ascii_serialization())
-        .unwrap_or_default();
-    let mut ctx = tera::Context::new();
-    ctx.insert("lang", "fi");
-    ctx.insert("action", &r.redirect_uri);
-    let list: Vec<serde_json::Value> = fields
-        .iter()
-        .map(|(k, v)| json!({ "name": k, "value": v }))
-        .collect();
-    ctx.insert("fields", &list);
-    let body = match state.templates.render("idp/form_post.html", &ctx) {
-        Ok(b) => b,
-        Err(e) => {
-            tracing::error!(error = ?e, "form_post template failed");
-            return HttpResponse::InternalServerError().finish();
-        }
-    };
-    HttpResponse::Ok()
-        .content_type("text/html; charset=utf-8")
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .insert_header((
-            header::CONTENT_SECURITY_POLICY,
-            format!(
-                "default-src 'none'; script-src '{}'; form-action {origin}; frame-ancestors 'none'; base-uri 'none'",
-                crate::render::form_post_script_hash()
-            ),
-        ))
-        .body(body)
-}
-
-/// `POST /oauth2/par` (RFC 9126): the client authenticates and pushes its request; it is fully
-/// validated now (errors as JSON) and stored for 60 seconds under a one-time `request_uri`.
-pub async fn oidc_par_post(
-    state: web::Data<IdpState>,
-    req: HttpRequest,
-    body: web::Bytes,
-) -> Result<HttpResponse, super::error::OAuthError> {
-    use super::error::OAuthError;
-    let params: AuthParams = serde_urlencoded::from_bytes(&body)
-        .map_err(|_| OAuthError::invalid_request("malformed or repeated parameters"))?;
-    let client_params: super::client_auth::ClientParams = serde_urlencoded::from_bytes(&body)
-        .map_err(|_| OAuthError::invalid_request("malformed or repeated parameters"))?;
-    let client = super::client_auth::authenticate(&state, &req, client_params, true).await?;
-    if params.client_id.as_deref() != Some(client.client_id.as_str()) {
-        return Err(OAuthError::invalid_request(
-            "client_id must name the authenticated client",
-        ));
-    }
-    if params.request_uri.is_some() {
-        return Err(OAuthError::invalid_request("request_uri cannot be pushed"));
-    }
-    match check(&state, &req, &params).await {
-        Ok(_) => {}
-        Err(Invalid::Page(WebError::Unavailable)) => return Err(OAuthError::unavailable()),
-        Err(Invalid::Page(_)) => {
-            return Err(OAuthError::invalid_request(
-                "redirect_uri is missing or not registered",
-            ))
-        }
-        Err(Invalid::Redirect(_, code, d)) => return Err(OAuthError::new(code, d)),
-    }
-    let body = serde_json::to_string(&params).map_err(|_| OAuthError::unavailable())?;
-    let (st, cid) = (state.clone(), client.client_id.clone());
-    let id = web::block(move || -> Result<String, DbError> {
-        let now = kuntalaistili_schema::now_utc();
-        let id = random_token();
-        flows::insert_auth_request(
-            &mut *st.db.conn()?,
-            &AuthRequest {
-                id: id.clone(),
-                client_id: cid,
-                params: body,
-                pushed: true,
-                session_id: None,
-                created_at: now,
-                expires_at: now + Duration::seconds(PAR_SECONDS),
-            },
-        )?;
-        Ok(id)
-    })
-    .await
-    .map_err(|_| OAuthError::unavailable())?
-    .map_err(|e| {
-        tracing::error!(error = %e, "PAR storage error");
-        OAuthError::unavailable()
-    })?;
-    Ok(HttpResponse::Created()
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(json!({
-            "request_uri": format!("{REQUEST_URI_PREFIX}{id}"),
-            "expires_in": PAR_SECONDS,
-        })))
-}
-
-/// Lifetime of a pushed request.
-pub const PAR_SECONDS: i64 = 60;

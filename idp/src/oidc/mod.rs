@@ -2,8 +2,10 @@
 //! token, userinfo, introspection, revocation, JWKS, RP-initiated and back-channel logout and
 //! dynamic client registration.
 
+pub mod answer;
 pub mod authorize;
 pub mod cache;
+mod carry;
 pub mod claims;
 pub mod client_auth;
 pub mod discovery;
@@ -12,6 +14,7 @@ pub mod introspect;
 pub mod issue;
 pub mod jwks;
 pub mod logout;
+pub mod par;
 pub mod pkce;
 pub mod register;
 pub mod revoke;
