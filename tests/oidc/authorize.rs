@@ -260,16 +260,7 @@ async fn authorize_errors_go_back_to_the_client_with_state_and_iss(b: Backend) {
     .await;
     let p = redirect_params(&r);
     assert_eq!(param(&p, "error"), Some("invalid_request"));
-    let stored = app
-        .with_conn(|c| {
-            use diesel::prelude::*;
-            kuntalaistili_schema::schema::oidc_auth_requests::table
-                .count()
-                .get_result::<i64>(c)
-                .unwrap()
-        })
-        .await;
-    assert_eq!(stored, 0);
+    assert_eq!(stored_auth_requests(&app).await, 0);
     // An oversized parameter: a 400 answer with a JSON-shaped error, never a 500.
     let huge = "x".repeat(5000);
     let r = authorize(
@@ -333,16 +324,7 @@ async fn login_and_consent_round_trip(b: Backend) {
     );
     // Nothing was stored for the anonymous request: it travelled signed through the login page,
     // and a tampered copy is refused.
-    let stored = app
-        .with_conn(|c| {
-            use diesel::prelude::*;
-            kuntalaistili_schema::schema::oidc_auth_requests::table
-                .count()
-                .get_result::<i64>(c)
-                .unwrap()
-        })
-        .await;
-    assert_eq!(stored, 0);
+    assert_eq!(stored_auth_requests(&app).await, 0);
     let tampered = resume.replacen("&m=", "&m=x", 1);
     let r = browser.get(app.url(&tampered)).send().await.unwrap();
     assert_eq!(r.status(), 400);
@@ -631,4 +613,16 @@ async fn pushed_authorization_requests_work_once(b: Backend) {
     assert_eq!(r.status(), 400);
     let v: Value = r.json().await.unwrap();
     assert_eq!(v["error"], "invalid_request");
+}
+
+/// How many authorization requests are stored (anonymous ones must not be).
+async fn stored_auth_requests(app: &TestApp) -> i64 {
+    app.with_conn(|c| {
+        use diesel::prelude::*;
+        kuntalaistili_schema::schema::oidc_auth_requests::table
+            .count()
+            .get_result::<i64>(c)
+            .unwrap()
+    })
+    .await
 }
