@@ -9,7 +9,11 @@ use tera::{Context, Tera};
 use super::Resident;
 
 /// Every service template, by the name it is rendered under.
-pub const TEMPLATES: [(&str, &str); 5] = [
+pub const TEMPLATES: [(&str, &str); 6] = [
+    (
+        "layout/base.html",
+        include_str!("../../../templates/layout/base.html"),
+    ),
     (
         "layout/service.html",
         include_str!("../../../templates/layout/service.html"),
