@@ -50,18 +50,16 @@ pub async fn caller(
         .as_str()
         .map(str::to_owned)
         .ok_or_else(|| unauthorized("the access token names no client"))?;
-    // A revoked token stops at once; the sender's name comes from the registry, not the body.
-    let (st, jti) = (
-        state.clone(),
-        claims["jti"].as_str().unwrap_or_default().to_owned(),
-    );
-    let revoked = web::block(move || {
-        kuntalaistili_schema::oidc_flows::is_jti_revoked(&mut *st.db.conn()?, &jti)
+    // A revoked token (or one of a revoked grant) stops at once; the sender's name comes from
+    // the registry, not the body.
+    let (st, c) = (state.clone(), claims.clone());
+    let live = web::block(move || {
+        crate::oidc::introspect::still_live(&mut *st.db.conn()?, &c).map(|l| l.is_some())
     })
     .await;
-    match revoked {
-        Ok(Ok(false)) => {}
-        Ok(Ok(true)) => return Err(unauthorized("the access token was revoked")),
+    match live {
+        Ok(Ok(true)) => {}
+        Ok(Ok(false)) => return Err(unauthorized("the access token was revoked")),
         _ => {
             return Err(problem(
                 StatusCode::SERVICE_UNAVAILABLE,

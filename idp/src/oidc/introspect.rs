@@ -53,15 +53,8 @@ async fn active(state: &web::Data<IdpState>, token: String) -> Result<Option<Val
     web::block(move || -> Result<Option<Value>, DbError> {
         let mut conn = st.db.conn()?;
         if let Some(c) = claims {
-            if let Some(jti) = c["jti"].as_str() {
-                if flows::is_jti_revoked(&mut conn, jti)? {
-                    return Ok(None);
-                }
-            }
-            if let Some(gid) = c["gid"].as_str() {
-                if flows::find_grant(&mut conn, gid)?.is_none_or(|g| g.revoked_at.is_some()) {
-                    return Ok(None);
-                }
+            if still_live(&mut conn, &c)?.is_none() {
+                return Ok(None);
             }
             return Ok(Some(json!({
                 "active": true,
@@ -105,6 +98,26 @@ async fn active(state: &web::Data<IdpState>, token: String) -> Result<Option<Val
         tracing::error!(error = %e, "introspection storage error");
         OAuthError::unavailable()
     })
+}
+
+/// Whether an access token whose claims [`verified_access_token`] accepted is still live: its
+/// `jti` not revoked and, for a resident's token, its grant not revoked. `Some` carries that
+/// grant (`None` inside for client-credentials tokens). Blocking.
+pub fn still_live(
+    conn: &mut kuntalaistili_schema::AnyConnection,
+    claims: &Value,
+) -> Result<Option<Option<flows::Grant>>, DbError> {
+    if let Some(jti) = claims["jti"].as_str() {
+        if flows::is_jti_revoked(conn, jti)? {
+            return Ok(None);
+        }
+    }
+    match claims["gid"].as_str() {
+        None => Ok(Some(None)),
+        Some(gid) => Ok(flows::find_grant(conn, gid)?
+            .filter(|g| g.revoked_at.is_none())
+            .map(Some)),
+    }
 }
 
 /// The claims of a validly signed, unexpired access token of ours (not an ID or logout token).

@@ -43,19 +43,12 @@ pub async fn user_access_token(
     let Some(claims) = super::introspect::verified_access_token(state, &jwks, token) else {
         return Ok(None);
     };
-    let (Some(gid), Some(jti)) = (
-        claims["gid"].as_str().map(str::to_owned),
-        claims["jti"].as_str().map(str::to_owned),
-    ) else {
+    if claims.get("gid").is_none() || claims.get("jti").is_none() {
         return Ok(None);
-    };
-    let st = state.clone();
+    }
+    let (st, c) = (state.clone(), claims.clone());
     let grant = web::block(move || -> Result<Option<flows::Grant>, DbError> {
-        let mut conn = st.db.conn()?;
-        if flows::is_jti_revoked(&mut conn, &jti)? {
-            return Ok(None);
-        }
-        Ok(flows::find_grant(&mut conn, &gid)?.filter(|g| g.revoked_at.is_none()))
+        Ok(super::introspect::still_live(&mut *st.db.conn()?, &c)?.flatten())
     })
     .await
     .map_err(|_| OAuthError::unavailable())?
