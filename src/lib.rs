@@ -112,7 +112,13 @@ pub fn prepare(config: &Config) -> anyhow::Result<web::Data<IdpState>> {
 /// The built-in services that are OIDC relying parties of this IdP: (client id, service name,
 /// base path, scopes).
 pub const BUILTIN_SERVICES: [(&str, &str, &str, &str); 2] = [
-    ("kuntalaistili-portal", "portal", "", "openid profile"),
+    // authz:check: the directory (served under the portal) asks who may edit it.
+    (
+        "kuntalaistili-portal",
+        "portal",
+        "",
+        "openid profile authz:check",
+    ),
     (
         "kuntalaistili-noticeboard",
         "noticeboard",
@@ -152,7 +158,7 @@ fn register_builtin_services(state: &IdpState) -> anyhow::Result<()> {
             NewClient {
                 name: format!("Kuntalaistili: {}", svc.1),
                 redirect_uris: vec![kc.redirect_uri()],
-                grant_types: if svc.3.contains("residents:read") {
+                grant_types: if svc.3.contains(':') {
                     vec!["authorization_code".into(), "client_credentials".into()]
                 } else {
                     vec!["authorization_code".into()]

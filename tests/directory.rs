@@ -1,33 +1,14 @@
 //! The service directory's seutukunta classification: bundled data loaded on first start, served
 //! as JSON, replaceable as a whole from the CLI, refused whole when broken.
 
-use kuntalaistili::cli::{run_args, Io};
 use kuntalaistili_tests::{dual, Backend, TestApp};
 use serde_json::Value;
 
 dual!(bundled_classification_is_served_and_can_be_replaced);
 
 fn cli(app: &TestApp, args: &[&str]) -> (i32, Value) {
-    let config = app.db.dir().join("cli.toml");
-    std::fs::write(
-        &config,
-        format!(
-            "master_key = \"{}\"\n[database]\nurl = \"{}\"\n[log]\nlevel = \"error\"\n",
-            app.config.master_key.clone().unwrap(),
-            app.db.url
-        ),
-    )
-    .unwrap();
-    let (mut input, mut out) = (std::io::Cursor::new(Vec::new()), Vec::new());
-    let mut io = Io {
-        stdin: &mut input,
-        interactive: false,
-        out: &mut out,
-    };
-    let mut argv = vec!["kuntalaistili", "--config", config.to_str().unwrap()];
-    argv.extend_from_slice(args);
-    let code = run_args(argv, &mut io).unwrap();
-    (code, serde_json::from_slice(&out).unwrap())
+    let (code, out) = app.cli(args);
+    (code, serde_json::from_str(&out).unwrap())
 }
 
 async fn bundled_classification_is_served_and_can_be_replaced(b: Backend) {
@@ -263,28 +244,9 @@ async fn services_are_imported_searched_and_exported(b: Backend) {
         .is_empty());
 
     // Export gives back what was imported.
-    let config = app.db.dir().join("cli.toml");
-    let (mut input, mut out) = (std::io::Cursor::new(Vec::new()), Vec::new());
-    let mut io = Io {
-        stdin: &mut input,
-        interactive: false,
-        out: &mut out,
-    };
-    let code = tokio::task::block_in_place(|| {
-        run_args(
-            [
-                "kuntalaistili",
-                "--config",
-                config.to_str().unwrap(),
-                "directory",
-                "export-services",
-            ],
-            &mut io,
-        )
-        .unwrap()
-    });
+    let (code, out) = tokio::task::block_in_place(|| app.cli(&["directory", "export-services"]));
     assert_eq!(code, 0);
-    let exported: Value = serde_json::from_slice(&out).unwrap();
+    let exported: Value = serde_json::from_str(&out).unwrap();
     let mut original: Value = serde_json::from_str(CATALOGUE).unwrap();
     original["services"]
         .as_array_mut()

@@ -61,6 +61,8 @@ pub struct NewClient {
     pub id_token_alg: Option<String>,
     /// SHA-256 of the RFC 7592 registration access token.
     pub registration_token_hash: Option<String>,
+    /// Services whose permissions the client receives in the `permissions` claim (`*`: all).
+    pub release_permissions: Vec<String>,
 }
 
 /// A redirect URI must be absolute, without a fragment, and https — except loopback http for
@@ -210,6 +212,18 @@ fn build(c: NewClient, now: NaiveDateTime) -> Result<(OidcClient, Option<String>
             ))
         }
     };
+    if let Some(bad) = c
+        .release_permissions
+        .iter()
+        .find(|s| *s != "*" && !kuntalaistili_schema::authz::valid_part(s))
+    {
+        return Err(invalid(
+            "release_permissions",
+            format!("{bad:?} is not a service name (a-z, 0-9, '-', '_') or *"),
+        ));
+    }
+    let release_permissions =
+        (!c.release_permissions.is_empty()).then(|| c.release_permissions.join(" "));
     let secret = (!c.public && jwks.is_none()).then(random_token);
     let auth_method = if c.public {
         "none"
@@ -239,6 +253,7 @@ fn build(c: NewClient, now: NaiveDateTime) -> Result<(OidcClient, Option<String>
         require_consent: !c.skip_consent,
         id_token_alg,
         registration_token_hash: c.registration_token_hash,
+        release_permissions,
     };
     Ok((client, secret))
 }
@@ -445,6 +460,7 @@ pub fn public_json(c: &OidcClient) -> serde_json::Value {
         "sector_identifier": c.sector_identifier,
         "require_consent": c.require_consent,
         "id_token_signed_response_alg": c.id_token_alg,
+        "release_permissions": c.release_permissions.as_deref().map(|s| s.split(' ').collect::<Vec<_>>()).unwrap_or_default(),
         "disabled": c.disabled,
         "created_at": kuntalaistili_schema::iso_utc(c.created_at),
     })

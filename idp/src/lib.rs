@@ -9,6 +9,7 @@
 pub mod admin;
 pub mod api;
 pub mod audit;
+pub mod authz;
 pub mod csrf;
 pub mod customers;
 pub mod error;
@@ -81,6 +82,8 @@ pub struct IdpState {
     pub oidc_cache: oidc::cache::Caches,
     /// Outgoing HTTP (back-channel logout), with short timeouts and no redirects.
     pub http: reqwest::Client,
+    /// Everyone's access rights, as of the database's generation.
+    pub authz: Arc<authz::Index>,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -120,6 +123,7 @@ impl IdpState {
                 .timeout(std::time::Duration::from_secs(5))
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,
+            authz: Arc::new(authz::Index::default()),
         })
     }
 }
@@ -265,6 +269,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(paths::MESSAGE, web::get().to(messages::messages_get))
     .route(paths::RESIDENT, web::get().to(api::residents_get))
     .route(paths::AUDIT_EVENTS, web::post().to(api::audit_events_post))
+    .configure(authz::api::configure)
     .route(
         paths::ADMIN_STATISTICS,
         web::get().to(admin::stats::admin_statistics_get),

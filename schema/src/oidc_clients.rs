@@ -40,6 +40,9 @@ pub struct OidcClient {
     pub id_token_alg: String,
     /// SHA-256 of the RFC 7592 registration access token (dynamically registered clients).
     pub registration_token_hash: Option<String>,
+    /// Services (space-separated, `*` for all) whose permissions this client receives in the
+    /// `permissions` claim; none when unset.
+    pub release_permissions: Option<String>,
 }
 
 pub fn insert(conn: &mut AnyConnection, c: &OidcClient) -> Result<(), DbError> {

@@ -94,7 +94,13 @@ diesel::allow_tables_to_appear_in_same_query!(
     oidc_used_assertions,
     svc_sessions,
     notices,
-    message_outbox
+    message_outbox,
+    authz_roles,
+    authz_role_permissions,
+    authz_groups,
+    authz_group_members,
+    authz_grants,
+    authz_state
 );
 
 diesel::table! {
@@ -132,6 +138,7 @@ diesel::table! {
         require_consent -> Bool,
         id_token_alg -> Text,
         registration_token_hash -> Nullable<Text>,
+        release_permissions -> Nullable<Text>,
     }
 }
 
@@ -301,5 +308,56 @@ diesel::table! {
         last_error -> Nullable<Text>,
         created_at -> Timestamp,
         sent_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    authz_roles (name) {
+        name -> Text,
+        description -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    authz_role_permissions (role, permission) {
+        role -> Text,
+        permission -> Text,
+    }
+}
+
+diesel::table! {
+    authz_groups (name) {
+        name -> Text,
+        description -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    authz_group_members (group_name, user_id) {
+        group_name -> Text,
+        user_id -> Text,
+    }
+}
+
+diesel::table! {
+    authz_grants (id) {
+        id -> Text,
+        user_id -> Nullable<Text>,
+        group_name -> Nullable<Text>,
+        role -> Nullable<Text>,
+        permission -> Nullable<Text>,
+        valid_from -> Nullable<Timestamp>,
+        valid_until -> Nullable<Timestamp>,
+        granted_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    authz_state (id) {
+        id -> Integer,
+        generation -> BigInt,
     }
 }

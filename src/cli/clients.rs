@@ -5,6 +5,8 @@ use clap::Subcommand;
 use super::{open_migrated, Io};
 use crate::config::Config;
 
+// Parsed once per process: the size of the `add` variant does not matter.
+#[allow(clippy::large_enum_variant)]
 #[derive(Subcommand)]
 pub(super) enum ClientsCommand {
     /// Register a client; prints its id and (for confidential clients) its secret, once.
@@ -47,6 +49,10 @@ pub(super) enum ClientsCommand {
         /// ID token signing algorithm: RS256 (default) or ES256.
         #[arg(long)]
         id_token_alg: Option<String>,
+        /// Services whose permissions the client receives in the `permissions` claim
+        /// (comma-separated service names, or * for all).
+        #[arg(long, value_delimiter = ',')]
+        release_permissions: Vec<String>,
     },
     /// List clients.
     List,
@@ -84,6 +90,7 @@ pub(super) fn clients_cmd(
             jwks_file,
             skip_consent,
             id_token_alg,
+            release_permissions,
         } => {
             let jwks = match jwks_file {
                 Some(p) => Some(
@@ -109,6 +116,7 @@ pub(super) fn clients_cmd(
                     skip_consent,
                     id_token_alg,
                     registration_token_hash: None,
+                    release_permissions,
                 },
                 "cli",
                 now,

@@ -12,8 +12,10 @@ use kuntalaistili_idp::customers::{self, NewPerson};
 use kuntalaistili_idp::password::PasswordHasher;
 use kuntalaistili_schema::users;
 
+mod authz;
 mod clients;
 mod keys;
+use authz::{authz_cmd, AuthzCommand};
 use clients::{clients_cmd, ClientsCommand};
 use keys::{keys_cmd, KeysCommand};
 
@@ -67,6 +69,9 @@ enum Command {
     /// OIDC / OAuth 2 clients (relying parties).
     #[command(subcommand)]
     Clients(ClientsCommand),
+    /// Access rights: roles, groups, grants.
+    #[command(subcommand)]
+    Authz(AuthzCommand),
     /// Measure the raw Argon2id hash rate of the configured parameters (for capacity planning and
     /// the login benchmark).
     Argon2Bench {
@@ -281,6 +286,7 @@ fn run(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
         }
         Command::Keys(cmd) => keys_cmd(&config, cmd, cli.json, io),
         Command::Clients(cmd) => clients_cmd(&config, cmd, cli.json, io),
+        Command::Authz(cmd) => authz_cmd(&config, cmd, cli.json, io),
         Command::Directory(DirectoryCommand::ImportServices { file }) => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;

@@ -373,6 +373,42 @@ pub async fn run_node(script: &str, args: Vec<String>) -> serde_json::Value {
 }
 
 impl TestApp {
+    /// Runs `kuntalaistili --config … ARGS` in-process against this server's database (as an
+    /// operator would, next to the running server); returns the exit code and the output.
+    pub fn cli(&self, args: &[&str]) -> (i32, String) {
+        let config = self.db.dir().join("cli.toml");
+        std::fs::write(
+            &config,
+            format!(
+                "master_key = \"{}\"\n[database]\nurl = \"{}\"\n[log]\nlevel = \"error\"\n",
+                self.config.master_key.clone().unwrap(),
+                self.db.url
+            ),
+        )
+        .unwrap();
+        let (mut input, mut out) = (std::io::Cursor::new(Vec::new()), Vec::new());
+        let mut io = kuntalaistili::cli::Io {
+            stdin: &mut input,
+            interactive: false,
+            out: &mut out,
+        };
+        let mut argv = vec!["kuntalaistili", "--config", config.to_str().unwrap()];
+        argv.extend_from_slice(args);
+        let code = kuntalaistili::cli::run_args(argv, &mut io)
+            .unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
+        (code, String::from_utf8(out).unwrap())
+    }
+
+    /// As [`cli`](Self::cli) with `--json`, the output parsed.
+    pub fn cli_json(&self, args: &[&str]) -> (i32, serde_json::Value) {
+        let mut a = vec!["--json"];
+        a.extend_from_slice(args);
+        let (code, out) = self.cli(&a);
+        let v = serde_json::from_str(out.trim())
+            .unwrap_or_else(|e| panic!("{args:?} printed {out:?}: {e}"));
+        (code, v)
+    }
+
     /// Registers a client-credentials client with `scopes` and returns an access token for it.
     pub async fn client_token(&self, scopes: &str) -> String {
         self.client_with_token(scopes).await.2

@@ -287,6 +287,8 @@ pub fn disable(
         let id = users::set_disabled(conn, &username, true, now)?;
         let ended = sessions::delete_all_for_user(conn, &id)?;
         let revoked = kuntalaistili_schema::oidc_flows::revoke_for_user(conn, &id, now)?;
+        // Rights held in any node's index end with the account.
+        kuntalaistili_schema::authz::bump(conn)?;
         audit::append_in_tx(
             conn,
             Event::success(kind::USER_DISABLED)

@@ -20,7 +20,7 @@ pub const SCOPES: [&str; 8] = [
 ];
 
 /// Every claim any scope can release (for discovery).
-pub const CLAIMS: [&str; 21] = [
+pub const CLAIMS: [&str; 22] = [
     "sub",
     "iss",
     "aud",
@@ -42,6 +42,7 @@ pub const CLAIMS: [&str; 21] = [
     "home_municipality",
     "national_id",
     "updated_at",
+    "permissions",
 ];
 
 /// The subject identifier the client sees for a user.

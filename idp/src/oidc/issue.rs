@@ -87,6 +87,7 @@ pub fn id_token(
     grant: &Grant,
     sub: &str,
     access_token: &str,
+    permissions: Option<&[String]>,
 ) -> String {
     let now = chrono::Utc::now().timestamp();
     let mut claims = json!({
@@ -106,6 +107,9 @@ pub fn id_token(
     }
     if let Some(s) = &grant.session_id {
         claims["sid"] = json!(s);
+    }
+    if let Some(p) = permissions {
+        claims["permissions"] = json!(p);
     }
     signer.sign_jwt(&claims)
 }

@@ -130,6 +130,7 @@ fn describe(m: Metadata) -> Result<NewClient, OAuthError> {
                 .unwrap_or_else(|| "RS256".into()),
         ),
         registration_token_hash: None,
+        release_permissions: Vec::new(),
     })
 }
 

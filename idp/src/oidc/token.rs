@@ -375,11 +375,40 @@ async fn respond(
         "scope": m.grant.scope,
     });
     if let Some(s) = id_signer {
-        body["id_token"] = json!(issue::id_token(state, &s, client, &m.grant, &sub, &access));
+        let permissions = match &client.release_permissions {
+            Some(release) => Some(released_permissions(state, &m.grant.user_id, release).await?),
+            None => None,
+        };
+        body["id_token"] = json!(issue::id_token(
+            state,
+            &s,
+            client,
+            &m.grant,
+            &sub,
+            &access,
+            permissions.as_deref()
+        ));
     }
     if let Some(r) = m.refresh {
         body["refresh_token"] = json!(r);
     }
     state.metrics.token_issued(&client.client_id);
     Ok(issue::token_response(body))
+}
+
+/// The `permissions` claim: the person's rights in force in the services the client is
+/// configured to learn about.
+pub async fn released_permissions(
+    state: &web::Data<IdpState>,
+    user_id: &str,
+    release: &str,
+) -> Result<Vec<String>, OAuthError> {
+    let (st, user, release) = (state.clone(), user_id.to_owned(), release.to_owned());
+    web::block(move || -> Result<Vec<String>, DbError> {
+        let rights = st.authz.rights(&mut *st.db.conn()?, &user)?;
+        Ok(rights.released(&release, kuntalaistili_schema::now_utc()))
+    })
+    .await
+    .map_err(|_| OAuthError::unavailable())?
+    .map_err(db_err)
 }

@@ -111,7 +111,14 @@ pub async fn oidc_userinfo(
                 return Ok(None);
             };
             let scopes: Vec<&str> = scope.split_whitespace().collect();
-            let (claims, national_id) = claims::user_claims(&user, &scopes, &client, &st.keys);
+            let (mut claims, national_id) = claims::user_claims(&user, &scopes, &client, &st.keys);
+            if let Some(release) = &client.release_permissions {
+                let rights = st.authz.rights(&mut conn, &user.id)?;
+                claims.insert(
+                    "permissions".into(),
+                    json!(rights.released(release, kuntalaistili_schema::now_utc())),
+                );
+            }
             if national_id {
                 audit::append(
                     &mut conn,

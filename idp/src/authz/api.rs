@@ -1,0 +1,525 @@
+//! The access-rights REST API: `POST /api/v1/authz/check` for services (`authz:check`), and the
+//! management of roles, groups and grants for administrators' tools (`admin`). Errors are RFC 7807
+//! problem JSON.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use kuntalaistili_connectors::http::{problem, read_limited};
+use kuntalaistili_schema::authz as rows;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{AuthzError, NewGrant};
+use crate::api::caller;
+use crate::audit::Event;
+use crate::IdpState;
+use kuntalaistili_schema::audit;
+
+/// Scope of services that ask whether someone may do something.
+pub const CHECK_SCOPE: &str = "authz:check";
+/// Scope of administrators' tools (everything under `/api/v1` that changes the platform).
+pub const ADMIN_SCOPE: &str = "admin";
+
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route("/api/v1/authz/check", web::post().to(check_post))
+        .route("/api/v1/authz/roles", web::get().to(roles_get))
+        .route("/api/v1/authz/roles/{name}", web::put().to(role_put))
+        .route("/api/v1/authz/roles/{name}", web::delete().to(role_delete))
+        .route("/api/v1/authz/groups", web::get().to(groups_get))
+        .route("/api/v1/authz/groups/{name}", web::put().to(group_put))
+        .route(
+            "/api/v1/authz/groups/{name}",
+            web::delete().to(group_delete),
+        )
+        .route(
+            "/api/v1/authz/groups/{name}/members/{sub}",
+            web::put().to(member_put),
+        )
+        .route(
+            "/api/v1/authz/groups/{name}/members/{sub}",
+            web::delete().to(member_delete),
+        )
+        .route("/api/v1/authz/grants", web::get().to(grants_get))
+        .route("/api/v1/authz/grants", web::post().to(grants_post))
+        .route("/api/v1/authz/grants/{id}", web::delete().to(grant_delete))
+        .route("/api/v1/authz/people/{sub}", web::get().to(person_get));
+}
+
+fn unavailable() -> HttpResponse {
+    problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly")
+}
+
+/// A status and a JSON body (none for 204), built on the blocking thread.
+type Reply = (StatusCode, serde_json::Value);
+
+fn answer(r: Result<Result<Reply, AuthzError>, actix_web::error::BlockingError>) -> HttpResponse {
+    match r {
+        Ok(Ok((StatusCode::NO_CONTENT, _))) => HttpResponse::NoContent().finish(),
+        Ok(Ok((status, v))) => json_ok(status, v),
+        Ok(Err(AuthzError::Invalid(m))) => problem(StatusCode::BAD_REQUEST, &m),
+        Ok(Err(AuthzError::NotFound(what))) => {
+            problem(StatusCode::NOT_FOUND, &format!("{what} not found"))
+        }
+        Ok(Err(AuthzError::Db(e))) => {
+            tracing::error!(error = %e, "access rights storage error");
+            unavailable()
+        }
+        Err(_) => unavailable(),
+    }
+}
+
+async fn body<T: serde::de::DeserializeOwned>(payload: web::Payload) -> Result<T, HttpResponse> {
+    let bytes = read_limited(payload, 16 * 1024).await?;
+    serde_json::from_slice(&bytes)
+        .map_err(|e| problem(StatusCode::BAD_REQUEST, &format!("malformed body: {e}")))
+}
+
+fn json_ok(status: StatusCode, v: serde_json::Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .json(v)
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CheckRequest {
+    sub: String,
+    service: String,
+    /// The function (`edit`), or the whole `service:function`.
+    permission: String,
+}
+
+/// `POST /api/v1/authz/check {sub, service, permission}` → `{"allowed": bool, …}`; 404 for an
+/// unknown person. Denials are audited.
+async fn check_post(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let who = match caller(&state, &req, CHECK_SCOPE).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let q: CheckRequest = match body(payload).await {
+        Ok(q) => q,
+        Err(resp) => return resp,
+    };
+    let function = match q.permission.split_once(':') {
+        Some((s, f)) if s == q.service => f.to_owned(),
+        Some(_) => {
+            return problem(
+                StatusCode::BAD_REQUEST,
+                "permission names another service than service",
+            )
+        }
+        None => q.permission.clone(),
+    };
+    if rows::parse_permission(&format!("{}:{function}", q.service), false).is_none() {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "service and permission must be 1-64 characters of a-z, 0-9, '-', '_' and '.'",
+        );
+    }
+    if q.sub.is_empty() || q.sub.len() > 128 {
+        return problem(StatusCode::NOT_FOUND, "no such person");
+    }
+    let st = state.clone();
+    let r = web::block(move || -> Result<Reply, AuthzError> {
+        let mut conn = st.db.conn()?;
+        let rights = st.authz.rights(&mut conn, &q.sub)?;
+        let now = kuntalaistili_schema::now_utc();
+        let allowed = rights.allows(&q.service, &function, now);
+        if !allowed {
+            if !rights.active
+                && kuntalaistili_schema::users::find_by_id(&mut conn, &q.sub)?.is_none()
+            {
+                return Err(AuthzError::NotFound("person"));
+            }
+            audit::append(
+                &mut conn,
+                Event::failure(super::kind::DENIED)
+                    .actor(who.client_id.clone())
+                    .subject(q.sub.clone())
+                    .details(json!({ "service": q.service, "permission": function }))
+                    .into_new(),
+                now,
+            )?;
+        }
+        Ok((
+            StatusCode::OK,
+            json!({
+                "allowed": allowed,
+                "sub": q.sub,
+                "service": q.service,
+                "permission": format!("{}:{function}", q.service),
+            }),
+        ))
+    })
+    .await;
+    answer(r)
+}
+
+macro_rules! admin {
+    ($state:expr, $req:expr) => {
+        match caller(&$state, &$req, ADMIN_SCOPE).await {
+            Ok(c) => format!("client:{}", c.client_id),
+            Err(resp) => return resp,
+        }
+    };
+}
+
+async fn roles_get(state: web::Data<IdpState>, req: HttpRequest) -> HttpResponse {
+    admin!(state, req);
+    let st = state.clone();
+    answer(
+        web::block(move || -> Result<Reply, AuthzError> {
+            let roles = rows::roles(&mut *st.db.conn()?)?;
+            let items: Vec<_> = roles
+                .into_iter()
+                .map(|(r, p)| {
+                    json!({
+                        "name": r.name,
+                        "description": r.description,
+                        "permissions": p,
+                        "created_at": kuntalaistili_schema::iso_utc(r.created_at),
+                    })
+                })
+                .collect();
+            Ok((StatusCode::OK, json!({ "items": items })))
+        })
+        .await,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RoleBody {
+    #[serde(default)]
+    description: String,
+    permissions: Vec<String>,
+}
+
+async fn role_put(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let actor = admin!(state, req);
+    let b: RoleBody = match body(payload).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let name = path.into_inner();
+    let st = state.clone();
+    answer(
+        web::block(move || -> Result<Reply, AuthzError> {
+            let new = super::save_role(
+                &mut *st.db.conn()?,
+                &name,
+                &b.description,
+                &b.permissions,
+                &actor,
+                kuntalaistili_schema::now_utc(),
+            )?;
+            Ok((
+                if new {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                },
+                json!({ "name": name, "description": b.description.trim(), "permissions": b.permissions }),
+            ))
+        })
+        .await,
+    )
+}
+
+async fn role_delete(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let actor = admin!(state, req);
+    let st = state.clone();
+    answer(
+        web::block(move || -> Result<Reply, AuthzError> {
+            super::remove_role(
+                &mut *st.db.conn()?,
+                &path,
+                &actor,
+                kuntalaistili_schema::now_utc(),
+            )?;
+            Ok((StatusCode::NO_CONTENT, serde_json::Value::Null))
+        })
+        .await,
+    )
+}
+
+async fn groups_get(state: web::Data<IdpState>, req: HttpRequest) -> HttpResponse {
+    admin!(state, req);
+    let st = state.clone();
+    answer(
+        web::block(move || -> Result<Reply, AuthzError> {
+            let items: Vec<_> = rows::groups(&mut *st.db.conn()?)?
+                .into_iter()
+                .map(|(g, m)| {
+                    json!({
+                        "name": g.name,
+                        "description": g.description,
+                        "members": m,
+                        "created_at": kuntalaistili_schema::iso_utc(g.created_at),
+                    })
+                })
+                .collect();
+            Ok((StatusCode::OK, json!({ "items": items })))
+        })
+        .await,
+    )
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GroupBody {
+    #[serde(default)]
+    description: String,
+}
+
+async fn group_put(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let actor = admin!(state, req);
+    let b: GroupBody = match body(payload).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let st = state.clone();
+    answer(
+        web::block(move || -> Result<Reply, AuthzError> {
+            let new = super::save_group(
+                &mut *st.db.conn()?,
+                &path,
+                &b.description,
+                &actor,
+                kuntalaistili_schema::now_utc(),
+            )?;
+            Ok((
+                if new {
+                    StatusCode::CREATED
+                } else {
+                    StatusCode::OK
+                },
+                json!({ "name": *path, "description": b.description.trim() }),
+            ))
+        })
+        .await,
+    )
+}
+
+async fn group_delete(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let actor = admin!(state, req);
+    let st = state.clone();
+    answer(
+        web::block(move || -> Result<Reply, AuthzError> {
+            super::remove_group(
+                &mut *st.db.conn()?,
+                &path,
+                &actor,
+                kuntalaistili_schema::now_utc(),
+            )?;
+            Ok((StatusCode::NO_CONTENT, serde_json::Value::Null))
+        })
+        .await,
+    )
+}
+
+async fn member(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    add: bool,
+) -> HttpResponse {
+    let actor = admin!(state, req);
+    let st = state.clone();
+    let (group, sub) = path.into_inner();
+    answer(
+        web::block(move || -> Result<Reply, AuthzError> {
+            super::set_member(
+                &mut *st.db.conn()?,
+                &group,
+                &sub,
+                add,
+                &actor,
+                kuntalaistili_schema::now_utc(),
+            )?;
+            Ok((StatusCode::NO_CONTENT, serde_json::Value::Null))
+        })
+        .await,
+    )
+}
+
+async fn member_put(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    member(state, req, path, true).await
+}
+
+async fn member_delete(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+) -> HttpResponse {
+    member(state, req, path, false).await
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct GrantsQuery {
+    user: Option<String>,
+    group: Option<String>,
+    limit: Option<i64>,
+    offset: Option<i64>,
+}
+
+/// `GET /api/v1/authz/grants?user=&group=&limit=&offset=`: newest first, pages of at most 500.
+async fn grants_get(state: web::Data<IdpState>, req: HttpRequest) -> HttpResponse {
+    admin!(state, req);
+    let q = match web::Query::<GrantsQuery>::from_query(req.query_string()) {
+        Ok(q) => q.into_inner(),
+        Err(e) => return problem(StatusCode::BAD_REQUEST, &e.to_string()),
+    };
+    let limit = q.limit.unwrap_or(100);
+    let offset = q.offset.unwrap_or(0);
+    if !(1..=500).contains(&limit) || offset < 0 {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "limit must be 1-500 and offset not negative",
+        );
+    }
+    let st = state.clone();
+    answer(
+        web::block(move || -> Result<Reply, AuthzError> {
+            let items = rows::grants(
+                &mut *st.db.conn()?,
+                q.user.as_deref(),
+                q.group.as_deref(),
+                limit + 1,
+                offset,
+            )?;
+            let more = items.len() as i64 > limit;
+            let items: Vec<_> = items
+                .iter()
+                .take(limit as usize)
+                .map(super::grant_json)
+                .collect();
+            Ok((
+                StatusCode::OK,
+                json!({
+                    "items": items,
+                    "limit": limit,
+                    "offset": offset,
+                    "next_offset": more.then_some(offset + limit),
+                }),
+            ))
+        })
+        .await,
+    )
+}
+
+async fn grants_post(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let actor = admin!(state, req);
+    let g: NewGrant = match body(payload).await {
+        Ok(g) => g,
+        Err(resp) => return resp,
+    };
+    let st = state.clone();
+    answer(
+        web::block(move || -> Result<Reply, AuthzError> {
+            let row = super::grant(
+                &mut *st.db.conn()?,
+                g,
+                &actor,
+                kuntalaistili_schema::now_utc(),
+            )?;
+            Ok((StatusCode::CREATED, super::grant_json(&row)))
+        })
+        .await,
+    )
+}
+
+async fn grant_delete(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    let actor = admin!(state, req);
+    let st = state.clone();
+    answer(
+        web::block(move || -> Result<Reply, AuthzError> {
+            super::revoke(
+                &mut *st.db.conn()?,
+                &path,
+                &actor,
+                kuntalaistili_schema::now_utc(),
+            )?;
+            Ok((StatusCode::NO_CONTENT, serde_json::Value::Null))
+        })
+        .await,
+    )
+}
+
+/// `GET /api/v1/authz/people/{sub}`: everything a person holds and how (role, group, period).
+async fn person_get(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+) -> HttpResponse {
+    admin!(state, req);
+    let st = state.clone();
+    answer(
+        web::block(move || -> Result<Reply, AuthzError> {
+            let mut conn = st.db.conn()?;
+            if kuntalaistili_schema::users::find_by_id(&mut conn, &path)?.is_none() {
+                return Err(AuthzError::NotFound("person"));
+            }
+            let rights = st.authz.rights(&mut conn, &path)?;
+            let now = kuntalaistili_schema::now_utc();
+            let t = |t: Option<chrono::NaiveDateTime>| t.map(kuntalaistili_schema::iso_utc);
+            let items: Vec<_> = rights
+                .entitlements
+                .iter()
+                .map(|e| {
+                    json!({
+                        "permission": e.permission,
+                        "role": e.role,
+                        "group": e.group,
+                        "valid_from": t(e.valid_from),
+                        "valid_until": t(e.valid_until),
+                        "in_force": rights.active
+                            && e.valid_from.is_none_or(|f| f <= now)
+                            && e.valid_until.is_none_or(|u| now < u),
+                        "grant": e.grant_id,
+                    })
+                })
+                .collect();
+            Ok((
+                StatusCode::OK,
+                json!({ "sub": *path, "active": rights.active, "entitlements": items }),
+            ))
+        })
+        .await,
+    )
+}
