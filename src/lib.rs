@@ -117,7 +117,7 @@ pub const BUILTIN_SERVICES: [(&str, &str, &str, &str); 2] = [
         "kuntalaistili-portal",
         "portal",
         "",
-        "openid profile authz:check",
+        "openid profile authz:check audit:write",
     ),
     (
         "kuntalaistili-noticeboard",

@@ -112,3 +112,17 @@ pub fn services(conn: &mut AnyConnection) -> Result<Vec<Service>, DbError> {
         .select(Service::as_select())
         .load(conn)?)
 }
+
+/// One service by id.
+pub fn service(conn: &mut AnyConnection, id: &str) -> Result<Option<Service>, DbError> {
+    Ok(dir_services::table
+        .find(id)
+        .select(Service::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Removes a service; false when there was none.
+pub fn delete_service(conn: &mut AnyConnection, id: &str) -> Result<bool, DbError> {
+    Ok(diesel::delete(dir_services::table.find(id)).execute(conn)? > 0)
+}

@@ -166,10 +166,19 @@ pub fn import(
     now: chrono::NaiveDateTime,
 ) -> Result<usize, CatalogueError> {
     let cat: Catalogue = serde_json::from_str(json)?;
+    store(conn, cat.services, now)
+}
+
+/// Validates services against the stored classification and upserts them by id; all or nothing.
+pub fn store(
+    conn: &mut AnyConnection,
+    services: Vec<ServiceDoc>,
+    now: chrono::NaiveDateTime,
+) -> Result<usize, CatalogueError> {
     let (_, municipalities) = directory::classification(conn)?;
     let known = region_of(&municipalities);
     let mut seen = std::collections::HashSet::new();
-    for s in &cat.services {
+    for s in &services {
         s.check(&known)?;
         if !seen.insert(s.id.clone()) {
             return Err(CatalogueError::Invalid {
@@ -178,9 +187,15 @@ pub fn import(
             });
         }
     }
-    let rows: Vec<Service> = cat.services.into_iter().map(|s| s.into_row(now)).collect();
+    let rows: Vec<Service> = services.into_iter().map(|s| s.into_row(now)).collect();
     directory::upsert_services(conn, &rows)?;
     Ok(rows.len())
+}
+
+/// Checks one service against the stored classification (without storing it).
+pub fn validate(conn: &mut AnyConnection, s: &ServiceDoc) -> Result<(), CatalogueError> {
+    let (_, municipalities) = directory::classification(conn)?;
+    s.check(&region_of(&municipalities))
 }
 
 /// Every service in the exchange format.

@@ -1,11 +1,14 @@
-//! The service directory. So far: the sub-region (seutukunta) classification of Statistics
-//! Finland, shipped in `services/data/` (source and validity recorded in the file), loaded into
-//! the database on first start, replaceable with `kuntalaistili directory import FILE` when the
-//! yearly classification changes, and served at `GET /services/directory/api/seutukunnat`.
-//! Services with names, providers and search arrive with the portal issue.
+//! The service directory: the sub-region (seutukunta) classification of Statistics Finland,
+//! shipped in `services/data/` (source and validity recorded in the file), loaded into the
+//! database on first start, replaceable with `kuntalaistili directory import FILE` when the yearly
+//! classification changes, and served at `GET /services/directory/api/seutukunnat`; services
+//! (names and descriptions in fi/sv/en, provider, channel, authentication level, keywords, target
+//! groups, municipalities) searchable by text and sub-region ([`pages`], the JSON API), edited by
+//! people holding `directory:edit` ([`manage`]) and exchanged as JSON (CLI and edit pages).
 
 pub mod catalogue;
 pub mod classification;
+pub mod manage;
 pub mod pages;
 
 use actix_web::http::header;

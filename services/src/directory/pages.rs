@@ -14,6 +14,7 @@ pub const PAGE: &str = "/services/directory/";
 
 /// Mounts the directory page; `kit` is the portal's (whose session names the resident).
 pub fn configure(cfg: &mut web::ServiceConfig, kit: web::Data<Kit>) {
+    super::manage::configure(cfg, kit.clone());
     cfg.route(
         PAGE,
         web::get().to(move |req: HttpRequest, q: web::Query<PageQuery>| {
@@ -36,6 +37,15 @@ async fn page(
 ) -> Result<HttpResponse, KitError> {
     let lang = render::negotiate(&req);
     let resident = kit.resident(&req).await?;
+    // Editors see the way to the edit pages (a failed check just hides the link).
+    let editor = match &resident {
+        Some(r) => kit
+            .rp
+            .may(&r.sub, super::manage::SERVICE, super::manage::FUNCTION)
+            .await
+            .unwrap_or(false),
+        None => false,
+    };
     let region = q
         .seutukunta
         .filter(|s| s.len() == 3 && s.bytes().all(|b| b.is_ascii_digit()));
@@ -95,6 +105,8 @@ async fn page(
     ctx.insert("regions", &region_list);
     ctx.insert("selected", &region);
     ctx.insert("q", &text.unwrap_or_default());
+    ctx.insert("editor", &editor);
+    ctx.insert("manage_href", &format!("{}/", super::manage::BASE));
     Ok(kit.page(
         &req,
         StatusCode::OK,

@@ -9,7 +9,7 @@ use tera::{Context, Tera};
 use super::Resident;
 
 /// Every service template, by the name it is rendered under.
-pub const TEMPLATES: [(&str, &str); 6] = [
+pub const TEMPLATES: [(&str, &str); 8] = [
     (
         "layout/base.html",
         include_str!("../../../templates/layout/base.html"),
@@ -33,6 +33,14 @@ pub const TEMPLATES: [(&str, &str); 6] = [
     (
         "services/directory.html",
         include_str!("../../../templates/services/directory.html"),
+    ),
+    (
+        "services/directory_manage.html",
+        include_str!("../../../templates/services/directory_manage.html"),
+    ),
+    (
+        "services/directory_edit.html",
+        include_str!("../../../templates/services/directory_edit.html"),
     ),
 ];
 

@@ -81,8 +81,9 @@ pub struct Rp {
     redirect: RedirectUrl,
     http: reqwest::Client,
     meta: RwLock<Option<(Instant, Metadata)>>,
-    /// The service's own client-credentials token and when it stops being usable.
-    service_token: RwLock<Option<(Instant, String)>>,
+    /// The service's own client-credentials tokens (one per scope) and when they stop being
+    /// usable.
+    service_tokens: RwLock<std::collections::HashMap<&'static str, (Instant, String)>>,
 }
 
 /// The soonest discovery is fetched again for an unknown `kid` (so forged tokens cannot make the
@@ -127,7 +128,7 @@ impl Rp {
                 .build()
                 .map_err(|e| RpError::Config(e.to_string()))?,
             meta: RwLock::new(None),
-            service_token: RwLock::new(None),
+            service_tokens: RwLock::new(std::collections::HashMap::new()),
         })
     }
 
@@ -158,8 +159,8 @@ impl Rp {
 
     /// The service's own access token (client credentials) for the IdP's APIs, reused until
     /// shortly before it expires.
-    async fn service_token(&self, scope: &str) -> Result<String, RpError> {
-        if let Some((until, t)) = self.service_token.read().await.as_ref() {
+    async fn service_token(&self, scope: &'static str) -> Result<String, RpError> {
+        if let Some((until, t)) = self.service_tokens.read().await.get(scope) {
             if Instant::now() < *until {
                 return Ok(t.clone());
             }
@@ -177,18 +178,76 @@ impl Rp {
             .unwrap_or(Duration::from_secs(60))
             .saturating_sub(Duration::from_secs(30));
         let token = tokens.access_token().secret().clone();
-        *self.service_token.write().await = Some((Instant::now() + life, token.clone()));
+        self.service_tokens
+            .write()
+            .await
+            .insert(scope, (Instant::now() + life, token.clone()));
         Ok(token)
+    }
+
+    fn api_url(&self, path: &str) -> String {
+        format!("{}{path}", self.issuer.as_str().trim_end_matches('/'))
+    }
+
+    /// Whether the resident may do `service:function` now (`POST /api/v1/authz/check`,
+    /// `authz:check`): asked at the moment of use, so a revoked right stops at once.
+    pub async fn may(&self, sub: &str, service: &str, function: &str) -> Result<bool, RpError> {
+        let token = self.service_token("authz:check").await?;
+        let r = self
+            .http
+            .post(self.api_url("/api/v1/authz/check"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({ "sub": sub, "service": service, "permission": function }))
+            .send()
+            .await
+            .map_err(|e| RpError::Token(e.to_string()))?;
+        match r.status().as_u16() {
+            200 => Ok(r
+                .json::<Value>()
+                .await
+                .map_err(|e| RpError::Token(e.to_string()))?["allowed"]
+                == Value::Bool(true)),
+            404 => Ok(false),
+            s => Err(RpError::Token(format!("the access check answered {s}"))),
+        }
+    }
+
+    /// Records an event of this service in the IdP's tamper-evident audit log
+    /// (`POST /api/v1/audit/events`, `audit:write`).
+    pub async fn audit(
+        &self,
+        event_type: &str,
+        subject: Option<&str>,
+        details: Value,
+    ) -> Result<(), RpError> {
+        let token = self.service_token("audit:write").await?;
+        let r = self
+            .http
+            .post(self.api_url("/api/v1/audit/events"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({
+                "event_type": event_type,
+                "outcome": "success",
+                "subject": subject,
+                "details": details,
+            }))
+            .send()
+            .await
+            .map_err(|e| RpError::Token(e.to_string()))?;
+        if r.status().is_success() {
+            Ok(())
+        } else {
+            Err(RpError::Token(format!(
+                "the audit log answered {}",
+                r.status()
+            )))
+        }
     }
 
     /// Whether the IdP knows this resident (`GET /api/v1/residents/{sub}`, `residents:read`).
     pub async fn resident_exists(&self, sub: &str) -> Result<bool, RpError> {
         let token = self.service_token("residents:read").await?;
-        let url = format!(
-            "{}/api/v1/residents/{}",
-            self.issuer.as_str().trim_end_matches('/'),
-            super::enc(sub)
-        );
+        let url = self.api_url(&format!("/api/v1/residents/{}", super::enc(sub)));
         let r = self
             .http
             .get(url)
