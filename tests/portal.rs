@@ -11,6 +11,7 @@ dual!(
     residents_read_archive_and_filter_notices,
     logging_out_of_a_service_ends_every_session,
     editors_manage_the_directory_and_nobody_else_can,
+    notices_by_national_id_need_the_posters_right,
 );
 
 const PASSWORD: &str = "portaali-salasana";
@@ -781,4 +782,112 @@ async fn editors_manage_the_directory_and_nobody_else_can(b: Backend) {
     .await;
     assert_eq!(s, 403);
     assert_eq!(find_services(&app, "verkossa").await.len(), 1);
+}
+
+async fn notices_by_national_id_need_the_posters_right(b: Backend) {
+    let app = TestApp::start(b).await;
+    let st = app.state.clone();
+    let person = tokio::task::spawn_blocking(move || {
+        kuntalaistili_idp::customers::add(
+            &mut st.db.conn().unwrap(),
+            &st.keys,
+            &st.hasher,
+            kuntalaistili_idp::customers::NewPerson {
+                username: "hetullinen".into(),
+                national_id: Some("131052-308T".into()),
+                ..Default::default()
+            },
+            "test",
+            kuntalaistili_schema::now_utc(),
+        )
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    // A case-management system allowed national ids, and one that is not.
+    let allowed_id = app
+        .with_conn(|c| {
+            let (cl, secret) = kuntalaistili_federation::clients::add(
+                c,
+                kuntalaistili_federation::clients::NewClient {
+                    name: "Asianhallinta".into(),
+                    grant_types: vec!["client_credentials".into()],
+                    scopes: "notices:write".into(),
+                    allow_national_id: true,
+                    ..Default::default()
+                },
+                "test",
+                kuntalaistili_schema::now_utc(),
+            )
+            .unwrap();
+            (cl.client_id, secret.unwrap())
+        })
+        .await;
+    let r: Value = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .basic_auth(&allowed_id.0, Some(&allowed_id.1))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let allowed = r["access_token"].as_str().unwrap().to_owned();
+    let other = app.client_token("notices:write").await;
+    let by_id = |key: &str, id: &str| {
+        json!({ "national_id": id, "idempotency_key": key, "service": "Sosiaalitoimi",
+                "title": "Päätös tehty", "status": "decided" })
+    };
+
+    let (s, n) = post_notice(&app, &allowed, &by_id("h1", "131052-308T")).await;
+    assert_eq!(s, 201, "{n}");
+    let (s, again) = post_notice(&app, &allowed, &by_id("h1", "131052-308T")).await;
+    assert_eq!((s, &again["id"]), (200, &n["id"]), "idempotent");
+    let (s, v) = post_notice(&app, &allowed, &by_id("h2", "010101-123N")).await;
+    assert_eq!((s, v["status"].as_u64()), (404, Some(404)), "nobody has it");
+    let (s, _) = post_notice(&app, &allowed, &by_id("h3", "131052-308X")).await;
+    assert_eq!(s, 400, "bad check character");
+    let mut both = by_id("h4", "131052-308T");
+    both["sub"] = json!(person.id);
+    assert_eq!(post_notice(&app, &allowed, &both).await.0, 400);
+    // A poster without the right learns nothing, even about existing people.
+    let (s, v) = post_notice(&app, &other, &by_id("h5", "131052-308T")).await;
+    assert_eq!(s, 403, "{v}");
+    let stored = app
+        .with_conn({
+            let sub = person.id.clone();
+            move |c| {
+                kuntalaistili_schema::notices::list(
+                    c,
+                    &sub,
+                    &kuntalaistili_schema::notices::Filter {
+                        limit: 50,
+                        ..Default::default()
+                    },
+                )
+                .unwrap()
+                .len()
+            }
+        })
+        .await;
+    assert_eq!(stored, 1);
+    // Every look-up is in the audit log, under the poster's name, without the number itself.
+    let events = ext_events(&app, "resident.national_id_lookup").await;
+    assert_eq!(
+        events.len(),
+        4,
+        "h1 twice, h2, h5 (h3 is refused before the look-up)"
+    );
+    let refused: Vec<_> = events.iter().filter(|e| e.outcome == "failure").collect();
+    assert_eq!(refused.len(), 1);
+    assert_ne!(refused[0].actor.as_deref(), Some(allowed_id.0.as_str()));
+    assert!(events
+        .iter()
+        .filter(|e| e.outcome == "success")
+        .all(|e| e.actor.as_deref() == Some(allowed_id.0.as_str())));
+    assert!(events
+        .iter()
+        .all(|e| !e.details.to_string().contains("308T")));
 }

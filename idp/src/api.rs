@@ -8,6 +8,7 @@ use kuntalaistili_connectors::http::problem;
 use kuntalaistili_schema::users;
 use serde_json::json;
 
+use crate::audit::{kind, Event};
 use crate::oidc::userinfo::bearer;
 use crate::IdpState;
 
@@ -20,27 +21,39 @@ pub async fn caller(
     req: &HttpRequest,
     scope: &str,
 ) -> Result<Caller, HttpResponse> {
-    let unauthorized = |d: &str| {
-        let mut r = problem(StatusCode::UNAUTHORIZED, d);
-        r.headers_mut().insert(
-            header::WWW_AUTHENTICATE,
-            header::HeaderValue::from_static("Bearer"),
-        );
-        r
-    };
     let Some(token) = bearer(req) else {
         return Err(unauthorized("a bearer access token is required"));
     };
+    token_caller(state, token, Some(scope)).await
+}
+
+fn unauthorized(d: &str) -> HttpResponse {
+    let mut r = problem(StatusCode::UNAUTHORIZED, d);
+    r.headers_mut().insert(
+        header::WWW_AUTHENTICATE,
+        header::HeaderValue::from_static("Bearer"),
+    );
+    r
+}
+
+/// The client an access token was issued to, when the token is ours, live, carries `scope` (if
+/// one is named), and the client is registered and enabled.
+pub async fn token_caller(
+    state: &web::Data<IdpState>,
+    token: &str,
+    scope: Option<&str>,
+) -> Result<Caller, HttpResponse> {
     let jwks = crate::oidc::cache::jwks_doc(state)
         .await
         .map_err(|_| problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"))?;
     let Some(claims) = crate::oidc::introspect::verified_access_token(state, &jwks, token) else {
         return Err(unauthorized("the access token is not valid"));
     };
-    if !claims["scope"]
-        .as_str()
-        .is_some_and(|s| s.split_whitespace().any(|x| x == scope))
-    {
+    if let Some(scope) = scope.filter(|scope| {
+        !claims["scope"]
+            .as_str()
+            .is_some_and(|s| s.split_whitespace().any(|x| x == *scope))
+    }) {
         return Err(problem(
             StatusCode::FORBIDDEN,
             &format!("the token lacks the {scope} scope"),
@@ -75,13 +88,17 @@ pub async fn caller(
     Ok(Caller {
         client_id,
         name: client.name.clone(),
+        allow_national_id: client.allow_national_id,
     })
 }
 
 /// Who sends: the client and its registered name (shown to residents as the sender).
+#[derive(Debug, Clone)]
 pub struct Caller {
     pub client_id: String,
     pub name: String,
+    /// The client may learn and use residents' national identification numbers.
+    pub allow_national_id: bool,
 }
 
 /// `GET /api/v1/residents/{sub}`: whether a resident exists and can be addressed, with their
@@ -104,6 +121,105 @@ pub async fn residents_get(
             .insert_header((header::CACHE_CONTROL, "no-store"))
             .json(json!({ "sub": u.id, "preferred_language": u.preferred_language })),
         Ok(Ok(_)) => problem(StatusCode::NOT_FOUND, "no such resident"),
+        _ => problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"),
+    }
+}
+
+#[derive(Debug, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lookup {
+    national_id: String,
+    /// The access token of the system the look-up is made for (e.g. the poster of a notice):
+    /// its client, not the caller, must be allowed national ids. Without it, the caller must be.
+    requester_token: Option<String>,
+}
+
+/// `POST /api/v1/residents/lookup {national_id, requester_token?}` (`residents:read`): the
+/// subject of the person with this national identification number, for a service acting for a
+/// system allowed to address residents by it. Every look-up is audited, found or not; the
+/// number itself is never logged.
+pub async fn residents_lookup_post(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    body: web::Payload,
+) -> HttpResponse {
+    let via = match caller(&state, &req, RESIDENTS_SCOPE).await {
+        Ok(c) => c,
+        Err(resp) => return resp,
+    };
+    let body = match kuntalaistili_connectors::http::read_limited(body, 8 * 1024).await {
+        Ok(b) => b,
+        Err(resp) => return resp,
+    };
+    let q: Lookup = match serde_json::from_slice(&body) {
+        Ok(q) => q,
+        Err(e) => return problem(StatusCode::BAD_REQUEST, &format!("malformed look-up: {e}")),
+    };
+    // Whose right counts: the requester's (its token must be ours and live), else the caller's.
+    let requester = match &q.requester_token {
+        Some(t) => match token_caller(&state, t, None).await {
+            Ok(c) => c,
+            Err(_) => {
+                return problem(
+                    StatusCode::FORBIDDEN,
+                    "the requester token is not a live token of a registered client",
+                )
+            }
+        },
+        None => via.clone(),
+    };
+    let Some(national_id) = crate::customers::hetu::validate(&q.national_id) else {
+        return problem(
+            StatusCode::BAD_REQUEST,
+            "national_id is not a valid Finnish personal identity code",
+        );
+    };
+    let st = state.clone();
+    let allowed = requester.allow_national_id;
+    let found = web::block(
+        move || -> Result<Option<users::User>, kuntalaistili_schema::DbError> {
+            let mut conn = st.db.conn()?;
+            let user = if allowed {
+                users::find_by_national_id_index(
+                    &mut conn,
+                    &st.keys.national_id_index(&national_id),
+                )?
+                .filter(|u| !u.disabled)
+            } else {
+                None
+            };
+            let mut e = if !allowed {
+                Event::failure(kind::NATIONAL_ID_LOOKUP)
+            } else {
+                Event::success(kind::NATIONAL_ID_LOOKUP)
+            }
+            .actor(requester.client_id.clone())
+            .details(json!({
+                "via": via.client_id,
+                "found": user.is_some(),
+                "allowed": allowed,
+            }));
+            if let Some(u) = &user {
+                e = e.subject(u.id.clone());
+            }
+            kuntalaistili_schema::audit::append(
+                &mut conn,
+                e.into_new(),
+                kuntalaistili_schema::now_utc(),
+            )?;
+            Ok(user)
+        },
+    )
+    .await;
+    match found {
+        _ if !allowed => problem(
+            StatusCode::FORBIDDEN,
+            "the requesting client is not allowed to address residents by national id",
+        ),
+        Ok(Ok(Some(u))) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .json(json!({ "sub": u.id, "preferred_language": u.preferred_language })),
+        Ok(Ok(None)) => problem(StatusCode::NOT_FOUND, "no such resident"),
         _ => problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"),
     }
 }

@@ -61,6 +61,7 @@ pub mod paths {
     pub const MESSAGES: &str = "/api/v1/messages";
     pub const MESSAGE: &str = "/api/v1/messages/{id}";
     pub const RESIDENT: &str = "/api/v1/residents/{sub}";
+    pub const RESIDENT_LOOKUP: &str = "/api/v1/residents/lookup";
     pub const AUDIT_EVENTS: &str = "/api/v1/audit/events";
     pub const ADMIN_STATISTICS: &str = "/admin/statistics";
 }
@@ -267,6 +268,10 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route(paths::MESSAGES, web::post().to(messages::messages_post))
     .route(paths::MESSAGE, web::get().to(messages::messages_get))
+    .route(
+        paths::RESIDENT_LOOKUP,
+        web::post().to(api::residents_lookup_post),
+    )
     .route(paths::RESIDENT, web::get().to(api::residents_get))
     .route(paths::AUDIT_EVENTS, web::post().to(api::audit_events_post))
     .configure(authz::api::configure)

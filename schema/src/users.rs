@@ -85,6 +85,18 @@ pub fn find_by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<User>, Db
         .optional()?)
 }
 
+/// The person whose national id has this keyed index (see `MasterKeys::national_id_index`).
+pub fn find_by_national_id_index(
+    conn: &mut AnyConnection,
+    index: &str,
+) -> Result<Option<User>, DbError> {
+    Ok(users::table
+        .filter(users::national_id_index.eq(index))
+        .select(User::as_select())
+        .first(conn)
+        .optional()?)
+}
+
 /// All users ordered by username (the register is small enough for the CLI; the admin API pages).
 pub fn list(conn: &mut AnyConnection) -> Result<Vec<User>, DbError> {
     Ok(users::table

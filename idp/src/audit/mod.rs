@@ -25,6 +25,7 @@ pub mod kind {
     pub const NATIONAL_ID_RELEASED: &str = "oidc.national_id_released";
     pub const BACKCHANNEL_LOGOUT: &str = "oidc.backchannel_logout";
     pub const CLIENT_REGISTERED: &str = "client.registered";
+    pub const NATIONAL_ID_LOOKUP: &str = "resident.national_id_lookup";
 }
 
 /// A security event about to be recorded.

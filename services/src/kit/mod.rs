@@ -23,7 +23,7 @@ use serde::Deserialize;
 use sha2::{Digest, Sha256};
 
 pub use render::{Lang, Templates};
-pub use rp::{Rp, RpError};
+pub use rp::{Lookup, Rp, RpError};
 
 /// One built-in service's identity towards the IdP.
 #[derive(Debug, Clone)]

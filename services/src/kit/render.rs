@@ -132,9 +132,22 @@ mod tests {
                 ctx.insert("csrf", "c");
                 ctx.insert("q", "kirjasto");
                 ctx.insert("services", &["Rakennusvalvonta"]);
-                ctx.insert("entries", &[serde_json::json!({"name": "<b>Lupa</b>", "description": "D", "provider": "P",
+                ctx.insert("entries", &[serde_json::json!({"id": "lupa", "name": "<b>Lupa</b>", "description": "D", "provider": "P",
                     "url": "https://x.example.fi/", "auth_level": "strong", "municipalities": ["Helsinki"]})]);
                 ctx.insert("back", "/services/noticeboard/");
+                ctx.insert("editor", &true);
+                ctx.insert("manage_href", "/services/directory/manage/");
+                ctx.insert("base", "/services/directory/manage");
+                ctx.insert("done", &Some("imported"));
+                ctx.insert("n", &2);
+                ctx.insert("error", &Some("<b>Lupa</b>"));
+                ctx.insert("levels", &["none", "password", "strong"]);
+                ctx.insert(
+                    "f",
+                    &serde_json::json!({"mode": "new", "id": "x", "name_fi": "<b>Lupa</b>", "name_sv": "", "name_en": "",
+                        "description_fi": "", "description_sv": "", "description_en": "", "provider": "", "channel_url": "",
+                        "auth_level": "strong", "keywords": "", "target_groups": "", "municipalities": "091", "built_in": null}),
+                );
                 ctx.insert("regions", &[serde_json::json!({"code": "011", "name": "Helsingin", "name_fi": "Helsingin", "name_sv": "Helsingfors"})]);
                 for (name, _) in TEMPLATES.iter().filter(|(n, _)| !n.starts_with("layout/")) {
                     let html = t

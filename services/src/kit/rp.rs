@@ -90,6 +90,18 @@ pub struct Rp {
 /// service hammer the IdP).
 const FORCED_REFRESH_EVERY: Duration = Duration::from_secs(30);
 
+/// The answer of a look-up by national id.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Lookup {
+    Found(String),
+    /// Nobody (active) has that national id.
+    Unknown,
+    /// The requesting system may not address residents by national id.
+    Refused,
+    /// Not a valid national id.
+    Invalid(String),
+}
+
 /// A started login: where to send the browser and what to keep until it comes back.
 pub struct Started {
     pub url: url::Url,
@@ -259,6 +271,45 @@ impl Rp {
             200 => Ok(true),
             404 => Ok(false),
             s => Err(RpError::Token(format!("resident look-up answered {s}"))),
+        }
+    }
+
+    /// The subject of the resident with this national id, looked up for the system whose access
+    /// token is `requester_token` (`POST /api/v1/residents/lookup`, `residents:read`): that
+    /// system, not this service, must be allowed to address residents by national id.
+    pub async fn resident_by_national_id(
+        &self,
+        national_id: &str,
+        requester_token: &str,
+    ) -> Result<Lookup, RpError> {
+        let token = self.service_token("residents:read").await?;
+        let r = self
+            .http
+            .post(self.api_url("/api/v1/residents/lookup"))
+            .bearer_auth(token)
+            .json(&serde_json::json!({
+                "national_id": national_id,
+                "requester_token": requester_token,
+            }))
+            .send()
+            .await
+            .map_err(|e| RpError::Token(e.to_string()))?;
+        let status = r.status().as_u16();
+        let body: Value = r.json().await.unwrap_or(Value::Null);
+        match status {
+            200 => match body["sub"].as_str() {
+                Some(sub) => Ok(Lookup::Found(sub.to_owned())),
+                None => Err(RpError::Token("the look-up answered without a sub".into())),
+            },
+            404 => Ok(Lookup::Unknown),
+            403 => Ok(Lookup::Refused),
+            400 => Ok(Lookup::Invalid(
+                body["detail"]
+                    .as_str()
+                    .unwrap_or("invalid national id")
+                    .to_owned(),
+            )),
+            s => Err(RpError::Token(format!("the resident look-up answered {s}"))),
         }
     }
 

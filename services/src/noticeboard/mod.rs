@@ -13,7 +13,7 @@ use kuntalaistili_schema::DbError;
 use serde::Deserialize;
 use serde_json::json;
 
-use crate::kit::{self, problem, see_other, Kit, KitError, RpError};
+use crate::kit::{self, problem, see_other, Kit, KitError, Lookup, RpError};
 
 pub const BASE: &str = "/services/noticeboard";
 pub const API: &str = "/services/noticeboard/api/notices";
@@ -182,7 +182,9 @@ async fn action_post(
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields)]
 struct NewNotice {
-    sub: String,
+    /// The resident; or `national_id`, when the poster is allowed to address residents by it.
+    sub: Option<String>,
+    national_id: Option<String>,
     idempotency_key: String,
     service: String,
     title: String,
@@ -222,8 +224,12 @@ fn has_scope(claims: &serde_json::Value, scope: &str) -> bool {
 fn check(n: &NewNotice) -> Result<(), String> {
     let len = |s: &str| s.chars().count();
     let printable = |s: &str| !s.chars().any(|c| c.is_control() && c != '\n');
-    if n.sub.is_empty() || len(&n.sub) > 128 || !printable(&n.sub) {
-        return Err("sub must be 1-128 characters".into());
+    match (&n.sub, &n.national_id) {
+        (Some(sub), None) if !sub.is_empty() && len(sub) <= 128 && printable(sub) => {}
+        (Some(_), None) => return Err("sub must be 1-128 characters".into()),
+        (None, Some(id)) if !id.is_empty() && len(id) <= 32 => {}
+        (None, Some(_)) => return Err("national_id must be 1-32 characters".into()),
+        _ => return Err("address the notice with exactly one of sub and national_id".into()),
     }
     if n.idempotency_key.is_empty() || len(&n.idempotency_key) > 200 {
         return Err("idempotency_key must be 1-200 characters".into());
@@ -276,29 +282,53 @@ async fn api_post(kit: web::Data<Kit>, req: HttpRequest, body: Vec<u8>) -> HttpR
     let Some(poster) = claims["client_id"].as_str().map(str::to_owned) else {
         return unauthorized("the access token names no client");
     };
-    let n: NewNotice = match serde_json::from_slice(&body) {
+    let mut n: NewNotice = match serde_json::from_slice(&body) {
         Ok(n) => n,
         Err(e) => return problem(StatusCode::BAD_REQUEST, &format!("malformed notice: {e}")),
     };
     if let Err(d) = check(&n) {
         return problem(StatusCode::BAD_REQUEST, &d);
     }
+    let unreachable = || {
+        problem(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "the notice board cannot reach the identity provider right now",
+        )
+    };
     // Only residents the IdP knows (asked with the notice board's own client credentials).
-    match kit.rp.resident_exists(&n.sub).await {
-        Ok(true) => {}
-        Ok(false) => return problem(StatusCode::NOT_FOUND, "no such resident"),
-        Err(e) => {
-            tracing::warn!(error = %e, "resident look-up failed");
-            return problem(
-                StatusCode::SERVICE_UNAVAILABLE,
-                "the notice board cannot reach the identity provider right now",
-            );
+    let sub = match (n.sub.take(), n.national_id.take()) {
+        (Some(sub), _) => match kit.rp.resident_exists(&sub).await {
+            Ok(true) => sub,
+            Ok(false) => return problem(StatusCode::NOT_FOUND, "no such resident"),
+            Err(e) => {
+                tracing::warn!(error = %e, "resident look-up failed");
+                return unreachable();
+            }
+        },
+        // By national id: the IdP checks the poster's right (its token travels along).
+        (None, Some(national_id)) => {
+            match kit.rp.resident_by_national_id(&national_id, token).await {
+                Ok(Lookup::Found(sub)) => sub,
+                Ok(Lookup::Unknown) => return problem(StatusCode::NOT_FOUND, "no such resident"),
+                Ok(Lookup::Refused) => {
+                    return problem(
+                        StatusCode::FORBIDDEN,
+                        "this client is not allowed to address residents by national id",
+                    )
+                }
+                Ok(Lookup::Invalid(d)) => return problem(StatusCode::BAD_REQUEST, &d),
+                Err(e) => {
+                    tracing::warn!(error = %e, "resident look-up by national id failed");
+                    return unreachable();
+                }
+            }
         }
-    }
+        (None, None) => return problem(StatusCode::BAD_REQUEST, "sub or national_id is required"),
+    };
     let now: NaiveDateTime = kuntalaistili_schema::now_utc();
     let row = Notice {
         id: uuid::Uuid::new_v4().to_string(),
-        sub: n.sub,
+        sub,
         poster,
         idempotency_key: n.idempotency_key,
         service: n.service.trim().to_owned(),
