@@ -112,6 +112,17 @@ async fn resident_uses_the_portal_in_chromium_with_one_login(b: Backend) {
         .await
         .unwrap();
     assert_eq!(r.status(), 201);
+    let (code, _) = tokio::task::block_in_place(|| {
+        app.cli_json(&[
+            "authz",
+            "grant",
+            "--user",
+            "portaali",
+            "--permission",
+            "directory:edit",
+        ])
+    });
+    assert_eq!(code, 0);
     let shots = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/screenshots/portal");
     let seen = kuntalaistili_tests::run_node(
         "browser/portal.mjs",
@@ -125,7 +136,7 @@ async fn resident_uses_the_portal_in_chromium_with_one_login(b: Backend) {
     )
     .await;
     assert_eq!(seen["violations"], serde_json::json!([]));
-    assert_eq!(seen["pages"].as_array().unwrap().len(), 5);
+    assert_eq!(seen["pages"].as_array().unwrap().len(), 7);
     assert_eq!(seen["passwordsTyped"], 1);
     let logins = app
         .with_conn(|c| {

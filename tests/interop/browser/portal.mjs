@@ -1,7 +1,8 @@
 // The resident's day in Chromium: open the front page, log in once, see a notice posted through
 // the API, open the directory and filter it by sub-region, open the notice board (a second
-// service) without typing the password again, and log out everywhere. axe-core WCAG 2.1 AA on
-// the front page (visitor and resident), login, directory and notice board.
+// service) without typing the password again, add a service to the directory as its editor, and
+// log out everywhere. axe-core WCAG 2.1 AA on the front page (visitor and resident), login,
+// directory, its edit pages and notice board.
 // Usage: node portal.mjs BASE_URL USERNAME PASSWORD NOTICE_TITLE [SCREENSHOT_DIR]
 import { chromium } from 'playwright-core';
 import { readFileSync, mkdirSync } from 'node:fs';
@@ -61,6 +62,28 @@ await page.getByLabel('Seutukunta').selectOption('011');
 await page.getByRole('button', { name: 'Hae' }).click();
 await page.waitForURL(/seutukunta=011/);
 await audit('directory');
+
+// The resident is also a directory editor: add a service through the edit pages.
+await page.getByRole('link', { name: 'Hallinnoi palveluhakemistoa' }).click();
+await page.waitForURL(`${base}/services/directory/manage/`);
+await audit('directory-manage');
+await page.getByRole('link', { name: 'Lisää palvelu' }).click();
+await page.waitForURL(`${base}/services/directory/manage/new`);
+await audit('directory-edit');
+await page.getByLabel('Tunniste').fill('selaintesti');
+for (const [group, texts] of [['Nimi', ['Selainpalvelu', 'Webbtjänst', 'Browser service']],
+  ['Kuvaus', ['Kuvaus', 'Beskrivning', 'Description']]]) {
+  const fs = page.getByRole('group', { name: group });
+  await fs.getByLabel('Suomeksi').fill(texts[0]);
+  await fs.getByLabel('Ruotsiksi').fill(texts[1]);
+  await fs.getByLabel('Englanniksi').fill(texts[2]);
+}
+await page.getByLabel('Tarjoaja').fill('Testikunta');
+await page.getByLabel('Sähköisen palvelun osoite').fill('https://palvelu.example.fi/');
+await page.getByRole('button', { name: 'Tallenna' }).click();
+await page.waitForURL(/\/services\/directory\/manage\/\?done=saved/);
+if (!(await page.getByText('Palvelu tallennettiin.').count())) await fail('the service was not saved');
+if (!(await page.getByText('Selainpalvelu').count())) await fail('the saved service is not listed');
 
 // The notice board: a second service, entered through silent SSO.
 await page.goto(`${base}/services/noticeboard/`);
