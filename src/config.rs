@@ -40,6 +40,8 @@ pub struct Config {
     pub service: ServiceConfig,
     /// Messaging channels (email over SMTP, SMS gateway) and the outbox's retry policy.
     pub messaging: kuntalaistili_connectors::messaging::MessagingConfig,
+    /// The customer register.
+    pub register: RegisterConfig,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
     pub trust_forwarded_for: bool,
     /// HTTP worker threads; default one per core.
@@ -106,6 +108,23 @@ pub struct ServiceConfig {
     pub issuer: Option<String>,
     pub client_id: Option<String>,
     pub client_secret: Option<String>,
+}
+
+/// The customer register.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RegisterConfig {
+    /// Days between a resident's erasure request (the account closes at once) and the
+    /// overwriting of their personal data (`KUNTALAISTILI_REGISTER__ERASURE_RETENTION_DAYS`).
+    pub erasure_retention_days: i64,
+}
+
+impl Default for RegisterConfig {
+    fn default() -> Self {
+        RegisterConfig {
+            erasure_retention_days: 30,
+        }
+    }
 }
 
 /// The OpenID Connect provider.
@@ -177,6 +196,7 @@ impl Default for Config {
             oidc: OidcConfig::default(),
             service: ServiceConfig::default(),
             messaging: Default::default(),
+            register: RegisterConfig::default(),
             trust_forwarded_for: false,
             workers: None,
         }

@@ -73,6 +73,7 @@ pub fn idp_settings(config: &Config) -> anyhow::Result<IdpSettings> {
     s.access_token_seconds = config.oidc.access_token_seconds.clamp(60, 86_400);
     s.refresh_token_days = config.oidc.refresh_token_days.clamp(1, 3650);
     s.registration = config.oidc.registration()?;
+    s.erasure_retention_days = config.register.erasure_retention_days.clamp(0, 3650);
     s.message_channels = config
         .messaging
         .available()
@@ -201,6 +202,14 @@ fn spawn_housekeeping(state: web::Data<IdpState>) {
                     kuntalaistili_schema::signing_keys::delete_expired(&mut conn, now)?;
                     kuntalaistili_schema::oidc_flows::delete_expired(&mut conn, now)?;
                     kuntalaistili_schema::service_sessions::delete_expired(&mut conn, now)?;
+                    let erased = kuntalaistili_idp::customers::gdpr::erase_due(
+                        &mut conn,
+                        st.settings.erasure_retention_days,
+                        now,
+                    )?;
+                    if erased > 0 {
+                        tracing::info!(erased, "personal data erased after the retention period");
+                    }
                     Ok((
                         kuntalaistili_schema::sessions::delete_expired(&mut conn, now)?,
                         kuntalaistili_schema::throttle::delete_stale(&mut conn, now, window)?,

@@ -15,6 +15,7 @@ mod messaging;
 mod oidc;
 mod ops;
 mod portal;
+mod register;
 mod sessions;
 mod storage;
 mod tls;

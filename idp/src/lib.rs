@@ -52,6 +52,8 @@ pub mod paths {
     pub const CONSENT: &str = "/consent";
     pub const ACCOUNT_WITHDRAW_CONSENT: &str = "/account/consents/{client_id}/withdraw";
     pub const ACCOUNT_PREFERENCES: &str = "/account/preferences";
+    pub const ACCOUNT_EXPORT: &str = "/account/export";
+    pub const ACCOUNT_ERASE: &str = "/account/erase";
     pub const PAR: &str = "/oauth2/par";
     pub const USERINFO: &str = "/oauth2/userinfo";
     pub const REVOKE: &str = "/oauth2/revoke";
@@ -189,6 +191,14 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(paths::LOGOUT, web::get().to(logout::session_logout_get))
     .route(paths::LOGOUT, web::post().to(logout::session_logout_post))
     .route(paths::ACCOUNT, web::get().to(account::session_account_get))
+    .route(
+        paths::ACCOUNT_EXPORT,
+        web::get().to(account::session_account_export_get),
+    )
+    .route(
+        paths::ACCOUNT_ERASE,
+        web::post().to(account::session_account_erase_post),
+    )
     .route(
         paths::ACCOUNT_END_SESSION,
         web::post().to(account::session_account_end_post),

@@ -72,6 +72,8 @@ pub struct IdpSettings {
     pub registration: Registration,
     /// Message channels this node can deliver (`email`, `sms`, `notice`).
     pub message_channels: Vec<String>,
+    /// Days between a resident's erasure request and the overwriting of their data.
+    pub erasure_retention_days: i64,
 }
 
 /// Dynamic client registration (RFC 7591) policy.
@@ -98,6 +100,7 @@ impl IdpSettings {
             refresh_token_days: 30,
             registration: Registration::Disabled,
             message_channels: vec!["notice".to_owned()],
+            erasure_retention_days: 30,
         }
     }
 }

@@ -349,6 +349,25 @@ pub fn entitlements(conn: &mut AnyConnection, user_id: &str) -> Result<Vec<Entit
     Ok(out)
 }
 
+/// Removes a person's own grants and group memberships (their erasure); returns how many rows.
+pub fn delete_for_user(conn: &mut AnyConnection, user_id: &str) -> Result<usize, DbError> {
+    let g = diesel::delete(authz_grants::table.filter(authz_grants::user_id.eq(user_id)))
+        .execute(conn)?;
+    let m =
+        diesel::delete(authz_group_members::table.filter(authz_group_members::user_id.eq(user_id)))
+            .execute(conn)?;
+    Ok(g + m)
+}
+
+/// The groups a person belongs to.
+pub fn groups_of(conn: &mut AnyConnection, user_id: &str) -> Result<Vec<String>, DbError> {
+    Ok(authz_group_members::table
+        .filter(authz_group_members::user_id.eq(user_id))
+        .select(authz_group_members::group_name)
+        .order(authz_group_members::group_name)
+        .load(conn)?)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -420,3 +420,20 @@ pub fn delete_expired(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<us
     .execute(conn)?;
     Ok(n)
 }
+
+/// Forgets every consent of a user (their erasure); returns how many.
+pub fn delete_consents_of(conn: &mut AnyConnection, user_id: &str) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(oidc_consents::table.filter(oidc_consents::user_id.eq(user_id)))
+            .execute(conn)?,
+    )
+}
+
+/// A user's grants (authorizations given to relying parties), newest first.
+pub fn grants_of(conn: &mut AnyConnection, user_id: &str) -> Result<Vec<Grant>, DbError> {
+    Ok(oidc_grants::table
+        .filter(oidc_grants::user_id.eq(user_id))
+        .order(oidc_grants::created_at.desc())
+        .select(Grant::as_select())
+        .load(conn)?)
+}

@@ -154,3 +154,20 @@ pub fn find(conn: &mut AnyConnection, id: &str) -> Result<Option<OutboxMessage>,
         .first(conn)
         .optional()?)
 }
+
+/// Every message to a resident, newest first (for their data export).
+pub fn for_recipient(conn: &mut AnyConnection, sub: &str) -> Result<Vec<OutboxMessage>, DbError> {
+    Ok(message_outbox::table
+        .filter(message_outbox::recipient_sub.eq(sub))
+        .order(message_outbox::created_at.desc())
+        .select(OutboxMessage::as_select())
+        .load(conn)?)
+}
+
+/// Deletes every message to a resident (their erasure); returns how many.
+pub fn delete_for_recipient(conn: &mut AnyConnection, sub: &str) -> Result<usize, DbError> {
+    Ok(
+        diesel::delete(message_outbox::table.filter(message_outbox::recipient_sub.eq(sub)))
+            .execute(conn)?,
+    )
+}

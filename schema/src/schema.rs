@@ -22,6 +22,8 @@ diesel::table! {
         created_at -> Timestamp,
         updated_at -> Timestamp,
         message_channels -> Text,
+        erasure_requested_at -> Nullable<Timestamp>,
+        erased_at -> Nullable<Timestamp>,
     }
 }
 

@@ -38,6 +38,10 @@ pub struct User {
     pub updated_at: NaiveDateTime,
     /// Channels the person wants messages through, space-separated (`email sms notice`).
     pub message_channels: String,
+    /// When the person asked for erasure (the account closed then).
+    pub erasure_requested_at: Option<NaiveDateTime>,
+    /// When the personal data was overwritten, after the retention period.
+    pub erased_at: Option<NaiveDateTime>,
 }
 
 impl User {
@@ -158,4 +162,64 @@ pub fn set_disabled(
         .set((users::disabled.eq(disabled), users::updated_at.eq(now)))
         .execute(conn)?;
     Ok(id)
+}
+
+/// Closes an account at the person's request; the personal data stays for the retention period.
+pub fn request_erasure(
+    conn: &mut AnyConnection,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::disabled.eq(true),
+            users::erasure_requested_at.eq(now),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
+}
+
+/// People whose erasure was requested before `before` and whose data is not yet overwritten.
+pub fn due_for_erasure(
+    conn: &mut AnyConnection,
+    before: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<String>, DbError> {
+    Ok(users::table
+        .filter(users::erasure_requested_at.le(before))
+        .filter(users::erased_at.is_null())
+        .select(users::id)
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Overwrites a person's personal data; the row, its id and role stay (audit references).
+pub fn overwrite_personal_data(
+    conn: &mut AnyConnection,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(users::table.find(id))
+        .set((
+            users::username.eq(format!("erased-{id}")),
+            users::password_hash.eq(None::<String>),
+            users::given_name.eq(None::<String>),
+            users::family_name.eq(None::<String>),
+            users::email.eq(None::<String>),
+            users::phone.eq(None::<String>),
+            users::street_address.eq(None::<String>),
+            users::postal_code.eq(None::<String>),
+            users::locality.eq(None::<String>),
+            users::country.eq(None::<String>),
+            users::home_municipality.eq(None::<String>),
+            users::national_id_enc.eq(None::<String>),
+            users::national_id_index.eq(None::<String>),
+            users::message_channels.eq(""),
+            users::disabled.eq(true),
+            users::erased_at.eq(now),
+            users::updated_at.eq(now),
+        ))
+        .execute(conn)?;
+    Ok(())
 }

@@ -16,6 +16,9 @@ pub mod kind {
     pub const USER_PASSWORD_SET: &str = "user.password_set";
     pub const USER_DISABLED: &str = "user.disabled";
     pub const USER_PREFERENCES: &str = "user.preferences_changed";
+    pub const USER_EXPORTED: &str = "user.exported";
+    pub const USER_ERASURE_REQUESTED: &str = "user.erasure_requested";
+    pub const USER_ERASED: &str = "user.erased";
     pub const OIDC_AUTHORIZED: &str = "oidc.authorized";
     pub const OIDC_DENIED: &str = "oidc.denied";
     pub const CONSENT_WITHDRAWN: &str = "oidc.consent_withdrawn";

@@ -1,6 +1,7 @@
 //! The customer register: validated creation and maintenance of residents, staff and
 //! administrators. Used by the CLI now and by the admin UI/API and SCIM later.
 
+pub mod gdpr;
 pub mod hetu;
 
 use chrono::NaiveDateTime;
@@ -225,6 +226,8 @@ pub fn add(
         created_at: now,
         updated_at: now,
         message_channels,
+        erasure_requested_at: None,
+        erased_at: None,
     };
     write_tx(conn, |conn| -> Result<(), DbError> {
         users::insert(conn, &row)?;

@@ -30,6 +30,7 @@ pub struct AccountQuery {
     ended: Option<String>,
     withdrawn: Option<String>,
     saved: Option<String>,
+    erase_failed: Option<String>,
 }
 
 pub async fn session_account_get(
@@ -99,6 +100,13 @@ pub async fn session_account_get(
             &state.templates.tr.text(lang, "account.preferences_saved"),
         );
     }
+    if query.erase_failed.is_some() {
+        ctx.insert(
+            "notice",
+            &state.templates.tr.text(lang, "account.erase_failed"),
+        );
+    }
+    ctx.insert("retention_days", &state.settings.erasure_retention_days);
     if query.withdrawn.is_some() {
         ctx.insert(
             "notice",
@@ -368,4 +376,112 @@ pub async fn session_account_preferences_post(
     })
     .await??;
     Ok(redirect("/account?saved=1"))
+}
+
+/// `GET /account/export`: everything the IdP holds about the resident, as a JSON download.
+pub async fn session_account_export_get(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, WebError> {
+    let Some((_, user)) = current(&state, &req).await? else {
+        return Ok(redirect("/login?next=/account"));
+    };
+    let ip = client_ip(&req, &state.settings);
+    let st = state.clone();
+    let doc = web::block(move || -> Result<_, WebError> {
+        let mut conn = st.db.conn()?;
+        Ok(crate::customers::gdpr::export(
+            &mut conn,
+            &st.keys,
+            &user.id,
+            ip,
+            kuntalaistili_schema::now_utc(),
+        )?)
+    })
+    .await??
+    .ok_or(WebError::NotFound)?;
+    let body = serde_json::to_string_pretty(&doc).map_err(|_| WebError::Internal)?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .insert_header((actix_web::http::header::CACHE_CONTROL, "no-store"))
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            "attachment; filename=\"kuntalaistili-omat-tiedot.json\"",
+        ))
+        .body(body))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EraseForm {
+    csrf: Option<String>,
+    password: Option<String>,
+}
+
+/// `POST /account/erase`: with the password as confirmation, closes the account and schedules
+/// the erasure of the resident's data; the services of their sessions are told at once.
+pub async fn session_account_erase_post(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    form: web::Form<EraseForm>,
+) -> Result<HttpResponse, WebError> {
+    let form = form.into_inner();
+    let secure = state.settings.secure_cookies;
+    if !csrf::verify(&req, &state.keys, secure, form.csrf.as_deref()) {
+        return Err(WebError::Forbidden);
+    }
+    let Some((_, user)) = current(&state, &req).await? else {
+        return Ok(redirect("/login?next=/account"));
+    };
+    let password = form.password.unwrap_or_default();
+    let ok = !password.is_empty()
+        && password.len() <= 1024
+        && state
+            .hash_pool
+            .verify(user.password_hash.clone(), password)
+            .await
+            .map_err(|_| WebError::Unavailable)?;
+    if !ok {
+        return Ok(redirect("/account?erase_failed=1#erase-h"));
+    }
+    let ip = client_ip(&req, &state.settings);
+    let st = state.clone();
+    let uid = user.id.clone();
+    let grants = web::block(move || -> Result<_, WebError> {
+        let mut conn = st.db.conn()?;
+        Ok(crate::customers::gdpr::request_erasure(
+            &mut conn,
+            &uid,
+            &uid,
+            ip,
+            st.settings.erasure_retention_days,
+            kuntalaistili_schema::now_utc(),
+        )?)
+    })
+    .await??;
+    crate::oidc::logout::notify(&state, &user.id, grants).await;
+    let lang = i18n::negotiate(&req);
+    let mut ctx = state.templates.context(lang, "/account", None);
+    ctx.insert(
+        "heading",
+        &state.templates.tr.text(lang, "account.erased_title"),
+    );
+    ctx.insert(
+        "message",
+        &state
+            .templates
+            .tr
+            .text(lang, "account.erased_message")
+            .replace("{days}", &state.settings.erasure_retention_days.to_string()),
+    );
+    let mut resp = crate::render::html(
+        &state.templates,
+        &req,
+        StatusCode::OK,
+        "idp/message.html",
+        &ctx,
+        vec![],
+    );
+    resp.add_cookie(&removal_cookie(secure))
+        .map_err(|_| WebError::Internal)?;
+    Ok(resp)
 }
