@@ -16,6 +16,7 @@ mod oidc;
 mod ops;
 mod portal;
 mod register;
+mod scim;
 mod sessions;
 mod storage;
 mod tls;

@@ -19,6 +19,7 @@ pub mod oidc;
 pub mod ops;
 pub mod password;
 pub mod render;
+pub mod scim;
 pub mod session;
 pub mod settings;
 
@@ -285,6 +286,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(paths::RESIDENT, web::get().to(api::residents_get))
     .route(paths::AUDIT_EVENTS, web::post().to(api::audit_events_post))
     .configure(authz::api::configure)
+    .configure(scim::configure)
     .route(
         paths::ADMIN_STATISTICS,
         web::get().to(admin::stats::admin_statistics_get),

@@ -17,7 +17,8 @@
 # Reports requests/s, latency, allowed share, wrong answers, server CPU seconds per run, RSS
 # (VmRSS after the warm run, VmHWM), and the seeding time. About 4 minutes with the build done.
 #   DUR=20s CONNS=32 DB=sqlite|postgres USERS=100000 GRANTS=1000000 ./ops/bench/authz.sh
-#   (FILL=60s DIAG_DUR=10s ALLOW_SHARE=0.9 PORT=18083; DB=postgres uses KUNTALAISTILI_TEST_PG's
+#   (FILL=60s DIAG_DUR=10s ALLOW_SHARE=0.9 PORT=18083; PERF=1: perf record 8 s into the cold and the
+#   warm run, the top symbols by own time appended; DB=postgres uses KUNTALAISTILI_TEST_PG's
 #   server, default postgres://postgres@127.0.0.1:5432/test, and a database of its own)
 # Prints a Markdown block for ops/bench/RESULTS.md.
 set -euo pipefail
@@ -130,9 +131,14 @@ settle() { # until the server is idle (its queued checks done), at most 60 s
 run() {
   local var=$1 dur=$2 mode=$3 t0 out; shift 3
   settle
-  t0=$(ticks "$pid")
+  t0=$(ticks "$pid"); perf_pid=
+  if [ "${PERF:-0}" = 1 ] && [ "$mode" = random ] && [ "$var" != allowed ]; then
+    (sleep 3; perf record -q -F 499 -g -p "$pid" -o "$work/$var.perf" -- sleep 8 >/dev/null 2>&1) &
+    perf_pid=$!
+  fi
   out=$(env TOKEN="$(token)" REQUESTS="$work/requests.tsv" THREADS=$THREADS MODE="$mode" \
         ALLOW_SHARE="$ALLOW_SHARE" "$@" wrk -t$THREADS -c"$CONNS" -d"$dur" --latency -s "$here/authz.lua" "$base")
+  [ -z "$perf_pid" ] || wait "$perf_pid" || true
   printf -v "$var" '%s' "$(printf '%s\n' "$out" | sed -n 's/^SUMMARY //p')"
   printf -v "${var}_cpu" '%s' "$(awk -v a="$(ticks "$pid")" -v b="$t0" -v hz="$(getconf CLK_TCK)" 'BEGIN { printf "%.1f", (a - b) / hz }')"
   printf -v "${var}_wrong" '%s' "$(printf '%s\n' "$out" | grep -m3 '^WRONG' || true)"
@@ -140,6 +146,7 @@ run() {
 field() { printf '%s' "$2" | sed -n "s/.*\\b$1=\\([0-9.]*\\).*/\\1/p"; } # field NAME SUMMARY
 num() { local v; v=$(field "$1" "$2"); echo "${v:-0}"; } # an integer field, 0 when missing
 
+loadavg=$(cut -d' ' -f1-3 /proc/loadavg)
 run cold "$DUR" random
 cold_rss=$(rss_mb "$pid" VmRSS)
 run fill "$FILL" walk
@@ -157,10 +164,13 @@ errors=$(grep -ci 'error' "$work/serve.log" || true)
 
 per_req() { # CPU_SECONDS SUMMARY -> µs of server CPU per request
   awk -v c="$1" -v n="$(field reqs "$2")" 'BEGIN { if (n > 0) printf "%.0f", 1e6 * c / n; else print "–" }'; }
-row() { # LABEL SUMMARY CPU
-  printf '| %s | %s | %s / %s / %s ms | %s | %s | %s | %s s (%s µs/req) |\n' "$1" "$(field rps "$2")" \
+row() { # LABEL SUMMARY CPU [token|healthz]: a 400 is the expected answer of token runs
+  local errs allowed
+  errs=$(( $(num sockerr "$2") + ( $([ "${4:-}" = token ] && echo 0 || num non2xx3xx "$2") ) ))
+  allowed=$(case "${4:-}" in token|healthz) echo "–";; *) field allowed_pct "$2";; esac)
+  printf '| %s | %s | %s / %s / %s ms | %s | %s | %s/%s | %s s (%s µs/req) |\n' "$1" "$(field rps "$2")" \
     "$(field p50_ms "$2")" "$(field p90_ms "$2")" "$(field p99_ms "$2")" "$(field max_ms "$2")" \
-    "$(field allowed_pct "$2")" "$(( $(num non2xx3xx "$2") + $(num sockerr "$2") ))/$(field wrong "$2")" "$3" "$(per_req "$3" "$2")"
+    "$allowed" "$errs" "$(field wrong "$2")" "$3" "$(per_req "$3" "$2")"
 }
 target() { # SUMMARY -> met / not met for ≥ 10 000/s and p99 < 10 ms
   awk -v r="$(field rps "$1")" -v p="$(field p99_ms "$1")" 'BEGIN {
@@ -174,18 +184,22 @@ cat <<MD
 Seed (authz_seed.py): $(seed_field users) people, $(seed_field grants) grants ($(seed_field direct_perm) single permissions and $(seed_field direct_role) roles to people, $(seed_field group_grants) to groups; $(seed_field not_in_force) not in force now), $(seed_field roles) roles ($(seed_field role_perms) permissions), $(seed_field groups) groups ($(seed_field memberships) memberships); database $db_size MB. Seeding took **$seed_s s** (generation $(seed_field generate_s) s, writing $(seed_field write_s) s$( [ "$DB" = postgres ] && echo ", then psql \\copy and ANALYZE")).
 Checks: random people, $(awk -v s="$ALLOW_SHARE" 'BEGIN { printf "%.0f", 100 * s }') % about a permission held, the rest about one not held (audited); every answer checked against the seed.
 
-| run | checks/s | latency p50 / p90 / p99 | max ms | allowed % | errors/wrong | server CPU |
+| run | requests/s | latency p50 / p90 / p99 | max ms | allowed % | errors / wrong answers | server CPU |
 |---|---|---|---|---|---|---|
 $(row "cold: $DUR, all people, index empty ($(field new "$cold") people first asked)" "$cold" "$cold_cpu")
 $(row "fill: $FILL walk in file order (reached $walked people)" "$fill" "$fill_cpu")
 $(row "**warm**: $DUR, $warm_label" "$warm" "$warm_cpu")
 $(row "warm, every check allowed (no audit writes), $DIAG_DUR" "$allowed" "$allowed_cpu")
-$(row "token only (400 after the bearer check), $DIAG_DUR" "$tokenonly" "$tokenonly_cpu")
-$(row "GET /healthz, $DIAG_DUR" "$healthz" "$healthz_cpu")
+$(row "token only (400 after the bearer check), $DIAG_DUR" "$tokenonly" "$tokenonly_cpu" token)
+$(row "GET /healthz, $DIAG_DUR" "$healthz" "$healthz_cpu" healthz)
 
 Target (≥ 10 000 checks/s, p99 < 10 ms on 2 cores): cold $(target "$cold"); warm $(target "$warm").
 RSS: idle after start $idle_rss MB, after the cold run $cold_rss MB, **after the warm run $warm_rss MB** (VmRSS), peak $peak_rss MB (VmHWM). Server log: $errors lines with "error".
-Server CPU seconds are of the $(( $(nproc) ))-core machine's $(( $(nproc) * ${DUR%s} )) s in a $DUR run (wrk takes the rest).$wrongs
+Load average before the first run: $loadavg. Server CPU: seconds the server used during the run, of $(nproc) × the run's length (wrk has the rest).$wrongs
 
+$(if [ "${PERF:-0}" = 1 ]; then for v in cold warm; do
+  printf '\nperf, %s run, top symbols by own time (%% of server samples):\n\n```\n' "$v"
+  perf report -i "$work/$v.perf" --no-children --sort dso,sym --stdio -g none 2>/dev/null | grep '%' | grep -v '^#' | head -15
+  printf '```\n'; done; fi)
 Raw: cold \`$cold\`; fill \`$fill\`; warm \`$warm\`; warm-allowed \`$allowed\`; token \`$tokenonly\`; healthz \`$healthz\`; seed \`$seed\`.
 MD

@@ -14,8 +14,8 @@ pub const ROLES: [&str; 3] = ["resident", "staff", "admin"];
 /// A person in the register. `national_id_enc` is ciphertext; `national_id_index` a keyed hash for
 /// look-ups. Neither is ever shown as is.
 /// New rows are inserted as a whole `User`; the caller has validated and normalised every field.
-#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable)]
-#[diesel(table_name = users)]
+#[derive(Debug, Clone, Queryable, Selectable, Identifiable, Insertable, AsChangeset)]
+#[diesel(table_name = users, treat_none_as_null = true)]
 pub struct User {
     pub id: String,
     pub username: String,
@@ -70,6 +70,18 @@ pub fn insert(conn: &mut AnyConnection, user: &User) -> Result<(), DbError> {
         .values(user)
         .execute(conn)
         .map_err(|e| conflict(e, "user (username or national id)"))?;
+    Ok(())
+}
+
+/// Overwrites every column of an existing person (the id stays).
+pub fn replace(conn: &mut AnyConnection, user: &User) -> Result<(), DbError> {
+    let n = diesel::update(users::table.find(&user.id))
+        .set(user)
+        .execute(conn)
+        .map_err(|e| conflict(e, "user (username or national id)"))?;
+    if n == 0 {
+        return Err(DbError::NotFound("user"));
+    }
     Ok(())
 }
 

@@ -17,6 +17,7 @@ pub mod kind {
     pub const USER_DISABLED: &str = "user.disabled";
     pub const USER_PREFERENCES: &str = "user.preferences_changed";
     pub const USER_EXPORTED: &str = "user.exported";
+    pub const USER_UPDATED: &str = "user.updated";
     pub const USER_ERASURE_REQUESTED: &str = "user.erasure_requested";
     pub const USER_ERASED: &str = "user.erased";
     pub const OIDC_AUTHORIZED: &str = "oidc.authorized";
