@@ -6,7 +6,7 @@ set -euo pipefail
 need=()
 # chromium + fonts: the browser tests; wrk: ops/bench.
 for pkg in build-essential pkg-config libssl-dev libsqlite3-dev libpq-dev postgresql-client \
-           chromium fonts-dejavu-core wrk; do
+           chromium fonts-dejavu-core wrk python3-venv; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done
 if [ ${#need[@]} -gt 0 ]; then
@@ -31,4 +31,11 @@ fi
 oidc_dir="$(dirname "$0")/../tests/interop/oidc"
 if [ ! -d "$oidc_dir/node_modules/openid-client" ]; then
   (cd "$oidc_dir" && npm ci --no-audit --no-fund --loglevel=error)
+fi
+
+# The SCIM interop client (python-scim's scim2-client), pinned by requirements.txt, in its own venv.
+scim_dir="$(dirname "$0")/../tests/interop/scim"
+if [ ! -x "$scim_dir/.venv/bin/python" ] || ! "$scim_dir/.venv/bin/python" -c "import scim2_client" 2>/dev/null; then
+  python3 -m venv "$scim_dir/.venv"
+  "$scim_dir/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$scim_dir/requirements.txt"
 fi

@@ -2,6 +2,7 @@
 //! on PostgreSQL (`dual!`).
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
+mod admin;
 mod audit_log;
 mod authz;
 mod bad_input;

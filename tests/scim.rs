@@ -6,7 +6,26 @@
 use kuntalaistili_tests::{dual, Backend, TestApp};
 use serde_json::{json, Value};
 
-dual!(scim_users_and_groups_round_trip);
+dual!(
+    scim_users_and_groups_round_trip,
+    a_scim_client_library_from_pypi_round_trips
+);
+
+/// The same API driven by python-scim's `scim2-client` (tests/interop/scim/roundtrip.py): it
+/// reads our discovery documents to build its models, so they are checked too.
+async fn a_scim_client_library_from_pypi_round_trips(b: Backend) {
+    let app = TestApp::start(b).await;
+    let token = app.client_token("scim").await;
+    let seen =
+        kuntalaistili_tests::run_python("scim/roundtrip.py", vec![app.base.clone(), token]).await;
+    assert_eq!(seen["created"], 2, "{seen}");
+    assert_eq!(seen["filters"], json!([1, 2, 1, 2]));
+    assert_eq!(seen["patched"], true);
+    assert_eq!(seen["stale_if_match"], 412);
+    assert_eq!(seen["replaced"], true);
+    assert_eq!(seen["group_members"], 2);
+    assert_eq!(seen["deleted"], true);
+}
 
 const EXT: &str = "urn:kuntalaistili:params:scim:schemas:extension:municipal:2.0:User";
 

@@ -287,6 +287,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(paths::AUDIT_EVENTS, web::post().to(api::audit_events_post))
     .configure(authz::api::configure)
     .configure(scim::configure)
+    .configure(admin::configure)
     .route(
         paths::ADMIN_STATISTICS,
         web::get().to(admin::stats::admin_statistics_get),

@@ -8,7 +8,7 @@ use tera::{Context, Tera};
 use crate::i18n::{Lang, Translations};
 
 /// Every template, by the name it is rendered under.
-pub const TEMPLATES: [(&str, &str); 8] = [
+pub const TEMPLATES: [(&str, &str); 15] = [
     (
         "layout/base.html",
         include_str!("../../templates/layout/base.html"),
@@ -36,6 +36,34 @@ pub const TEMPLATES: [(&str, &str); 8] = [
     (
         "idp/form_post.html",
         include_str!("../../templates/idp/form_post.html"),
+    ),
+    (
+        "layout/admin.html",
+        include_str!("../../templates/layout/admin.html"),
+    ),
+    (
+        "admin/users.html",
+        include_str!("../../templates/admin/users.html"),
+    ),
+    (
+        "admin/user.html",
+        include_str!("../../templates/admin/user.html"),
+    ),
+    (
+        "admin/clients.html",
+        include_str!("../../templates/admin/clients.html"),
+    ),
+    (
+        "admin/client_secret.html",
+        include_str!("../../templates/admin/client_secret.html"),
+    ),
+    (
+        "admin/roles.html",
+        include_str!("../../templates/admin/roles.html"),
+    ),
+    (
+        "admin/audit.html",
+        include_str!("../../templates/admin/audit.html"),
     ),
     (
         "admin/statistics.html",
@@ -177,8 +205,54 @@ mod tests {
                 "logins",
                 &serde_json::json!([{"at": "x", "at_iso": "x", "ok": true, "ip": null}]),
             );
+            ctx.insert("section", "users");
+            ctx.insert("q", "<script>x</script>");
+            ctx.insert("total", &1);
+            ctx.insert("truncated", &true);
+            ctx.insert(
+                "people",
+                &serde_json::json!([{"id": "u1", "username": "maija", "name": "Kirjasto <b>", "email": null,
+                    "role": "resident", "disabled": false, "erasure": false}]),
+            );
+            ctx.insert(
+                "person",
+                &serde_json::json!({"id": "u1", "username": "maija", "name": "Kirjasto <b>", "email": null,
+                    "phone": null, "municipality": "091", "language": "fi", "role": "resident", "disabled": false,
+                    "has_national_id": true, "created": "x", "erasure_requested": null, "erased": null}),
+            );
+            ctx.insert(
+                "rights",
+                &serde_json::json!([{"permission": "directory:edit", "role": "r", "group": null, "valid_from": null,
+                    "valid_until": "1.1.2027", "in_force": true, "grant": "g1", "direct": true}]),
+            );
+            ctx.insert("roles", &serde_json::json!([{"name": "r", "description": "Kirjasto <b>", "permissions": "a:b"}]));
+            ctx.insert(
+                "groups",
+                &serde_json::json!([{"name": "g", "description": "d", "members": 2}]),
+            );
+            ctx.insert(
+                "clients",
+                &serde_json::json!([{"id": "c1", "name": "Kirjasto <b>", "scopes": "openid", "redirect_uris": ["https://x/cb"],
+                    "grant_types": ["authorization_code"], "public": false, "national_id": true, "permissions": "directory",
+                    "consent": true, "pairwise": false, "disabled": false}]),
+            );
+            ctx.insert("client_id", "c1");
+            ctx.insert("secret", "s3cr3t");
+            ctx.insert(
+                "events",
+                &serde_json::json!([{"seq": 1, "at": "x", "at_iso": "x", "type": "login.success", "outcome": "success",
+                    "actor": "u1", "subject": "u1", "ip": null, "details": "<script>x</script>"}]),
+            );
+            ctx.insert(
+                "filter",
+                &serde_json::json!({"type": "login.", "subject": null, "actor": null}),
+            );
+            ctx.insert("next_href", "/admin/audit?before=1");
+            ctx.insert("verify", &serde_json::json!({"checked": 3, "broken": null}));
             for (name, _) in TEMPLATES.iter().filter(|(n, _)| !n.starts_with("layout/")) {
-                let html = t.render(name, &ctx).unwrap();
+                let html = t
+                    .render(name, &ctx)
+                    .unwrap_or_else(|e| panic!("{name}: {e:?}"));
                 assert!(html.contains(&format!("<html lang=\"{}\">", lang.code())));
                 assert!(!html.contains("<script>x</script>"), "{name} must escape");
                 assert!(!html.contains("Kirjasto <b>"), "{name} must escape");

@@ -249,3 +249,48 @@ pub fn since(
         ))
         .load(conn)?)
 }
+
+/// What the administrators' log browser asks for.
+#[derive(Debug, Clone, Default)]
+pub struct Browse {
+    /// Event types starting with this (`login.` or `login.failure`).
+    pub event_type: Option<String>,
+    pub subject: Option<String>,
+    pub actor: Option<String>,
+    /// Only events older than this sequence number (the next page).
+    pub before_seq: Option<i64>,
+}
+
+/// Up to `limit` events matching `b`, newest first.
+pub fn browse(
+    conn: &mut AnyConnection,
+    b: &Browse,
+    limit: i64,
+) -> Result<Vec<AuditEvent>, DbError> {
+    let mut q = audit_events::table
+        .select(AuditEvent::as_select())
+        .order(audit_events::seq.desc())
+        .limit(limit)
+        .into_boxed();
+    if let Some(t) = &b.event_type {
+        let escaped = t
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        q = q.filter(
+            audit_events::event_type
+                .like(format!("{escaped}%"))
+                .escape('\\'),
+        );
+    }
+    if let Some(s) = &b.subject {
+        q = q.filter(audit_events::subject.eq(s.clone()));
+    }
+    if let Some(a) = &b.actor {
+        q = q.filter(audit_events::actor.eq(a.clone()));
+    }
+    if let Some(seq) = b.before_seq {
+        q = q.filter(audit_events::seq.lt(seq));
+    }
+    Ok(q.load(conn)?)
+}

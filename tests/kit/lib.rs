@@ -356,13 +356,30 @@ pub fn field_from(html: &str, name: &str) -> Option<String> {
 /// Runs a node script of `tests/interop/` with arguments and returns the one JSON line it prints;
 /// fails the test with its output when it exits non-zero.
 pub async fn run_node(script: &str, args: Vec<String>) -> serde_json::Value {
+    run_interop("node".into(), script, args).await
+}
+
+/// Runs a Python script of `tests/interop/DIR/` in that directory's virtualenv (created by
+/// ops/setup.sh from its requirements.txt), like [`run_node`].
+pub async fn run_python(script: &str, args: Vec<String>) -> serde_json::Value {
+    let dir = script.split('/').next().unwrap_or_default();
+    let python = format!(
+        "{}/interop/{dir}/.venv/bin/python",
+        env!("CARGO_MANIFEST_DIR")
+    );
+    run_interop(python, script, args).await
+}
+
+async fn run_interop(program: String, script: &str, args: Vec<String>) -> serde_json::Value {
     let path = format!("{}/interop/{script}", env!("CARGO_MANIFEST_DIR"));
     let out = tokio::task::spawn_blocking(move || {
-        std::process::Command::new("node")
+        std::process::Command::new(&program)
             .arg(&path)
             .args(&args)
             .output()
-            .expect("node is needed for the interop tests (ops/setup.sh installs the rest)")
+            .unwrap_or_else(|e| {
+                panic!("{program} is needed for the interop tests (ops/setup.sh installs it): {e}")
+            })
     })
     .await
     .unwrap();

@@ -1,6 +1,13 @@
-//! Administration pages (`/admin/…`), for users with the admin role. So far: statistics.
+//! Administration pages (`/admin/…`), for users with the admin role: people (search, view,
+//! disable, reset password, end sessions, grant and revoke rights), relying parties (register,
+//! rotate secrets, remove), roles, the audit log browser, statistics. Server-rendered, fi/sv/en,
+//! every form CSRF-protected, every change audited with the administrator as actor.
 
+pub mod clients;
+pub mod log;
+pub mod roles;
 pub mod stats;
+pub mod users;
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use kuntalaistili_schema::users::User;
@@ -22,4 +29,56 @@ pub async fn require_admin(
         Some((_, user)) if user.role == "admin" => Ok(Ok(user)),
         Some(_) => Err(WebError::Forbidden),
     }
+}
+
+/// Routes of the administration pages.
+pub fn configure(cfg: &mut web::ServiceConfig) {
+    cfg.route(
+        "/admin",
+        web::get().to(|| async { crate::session::logout::redirect("/admin/users") }),
+    )
+    .route("/admin/users", web::get().to(users::list))
+    .route("/admin/users/{id}", web::get().to(users::show))
+    .route("/admin/users/{id}/{action}", web::post().to(users::action))
+    .route(
+        "/admin/grants/{id}/revoke",
+        web::post().to(users::revoke_grant),
+    )
+    .route("/admin/clients", web::get().to(clients::list))
+    .route("/admin/clients", web::post().to(clients::create))
+    .route(
+        "/admin/clients/{id}/{action}",
+        web::post().to(clients::action),
+    )
+    .route("/admin/roles", web::get().to(roles::list))
+    .route("/admin/roles", web::post().to(roles::save))
+    .route("/admin/roles/{name}/remove", web::post().to(roles::remove))
+    .route("/admin/audit", web::get().to(log::browse));
+}
+
+/// The administrator after a CSRF check of a submitted form.
+pub async fn require_admin_form(
+    state: &web::Data<IdpState>,
+    req: &HttpRequest,
+    csrf: Option<&str>,
+) -> Result<Result<User, HttpResponse>, WebError> {
+    if !crate::csrf::verify(req, &state.keys, state.settings.secure_cookies, csrf) {
+        return Err(WebError::Forbidden);
+    }
+    require_admin(state, req).await
+}
+
+/// The common context of admin pages.
+pub fn context(state: &IdpState, req: &HttpRequest, admin: &User) -> tera::Context {
+    let lang = crate::i18n::negotiate(req);
+    let mut ctx = state
+        .templates
+        .context(lang, req.path(), Some(&admin.display_name()));
+    ctx.insert("section", req.path().split('/').nth(2).unwrap_or(""));
+    ctx
+}
+
+/// A translated text of the admin pages.
+pub fn text(state: &IdpState, req: &HttpRequest, key: &str) -> String {
+    state.templates.tr.text(crate::i18n::negotiate(req), key)
 }

@@ -49,6 +49,14 @@ impl Caches {
             .map(|(_, c)| c.clone())
     }
 
+    /// Drops this node's copy of a client after a change made here (other nodes see the change
+    /// within [`TTL`]).
+    pub fn forget_client(&self, client_id: &str) {
+        if let Ok(mut map) = self.clients.write() {
+            map.remove(client_id);
+        }
+    }
+
     /// The client, from memory when fresh, else from the database. Blocking.
     pub fn client(&self, db: &Db, client_id: &str) -> Result<Option<Arc<OidcClient>>, DbError> {
         if let Some(c) = self.client_if_fresh(client_id) {

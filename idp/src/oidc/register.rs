@@ -312,6 +312,7 @@ pub async fn oidc_register_update(
     .await
     .map_err(|_| OAuthError::unavailable())?
     .map_err(client_error)?;
+    state.oidc_cache.forget_client(&c.client_id);
     Ok(json_reply(
         StatusCode::OK,
         response(&state, &updated, None, None),
@@ -325,6 +326,7 @@ pub async fn oidc_register_delete(
     path: web::Path<String>,
 ) -> Result<HttpResponse, OAuthError> {
     let c = managed(&state, &req, &path).await?;
+    let cid = c.client_id.clone();
     let st = state.clone();
     web::block(move || -> Result<(), ClientError> {
         clients::remove(
@@ -337,5 +339,6 @@ pub async fn oidc_register_delete(
     .await
     .map_err(|_| OAuthError::unavailable())?
     .map_err(client_error)?;
+    state.oidc_cache.forget_client(&cid);
     Ok(HttpResponse::NoContent().finish())
 }

@@ -97,8 +97,11 @@ def member_values(group: Any) -> list[str]:
 
 class RoundTrip:
     def __init__(self, base_url: str, token: str, timeout: float) -> None:
+        base_url = base_url.rstrip("/")
+        if not base_url.endswith(SCIM_PREFIX):
+            base_url += SCIM_PREFIX
         self.http = httpx2.Client(
-            base_url=base_url.rstrip("/") + SCIM_PREFIX,
+            base_url=base_url,
             headers={"Authorization": f"Bearer {token}"},
             timeout=timeout,
         )
@@ -285,14 +288,15 @@ class RoundTrip:
         try:
             self.scim.modify(
                 maija,  # still carries the version from before the PATCH
-                PatchOp[self.User](operations=[{"op": "replace", "path": "displayName", "value": "stale"}]),
+                PatchOp[self.User](operations=[{"op": "replace", "path": "preferredLanguage", "value": "sv"}]),
             )
         except PreconditionFailedException as exc:
             equal(exc.status, 412, "stale If-Match: Error status")
         else:
             raise CheckFailed("PATCH with a stale If-Match succeeded, expected 412")
-        equal(get(self.read_user(maija.id), "displayName"), get(maija_now, "displayName"),
-              "a PATCH refused with 412 changed displayName")
+        after_412 = self.read_user(maija.id)
+        equal(get(after_412, "preferredLanguage"), "fi", "a PATCH refused with 412 changed preferredLanguage")
+        equal(after_412.meta.version, maija_now.meta.version, "a PATCH refused with 412 changed meta.version")
         self.summary["stale_if_match"] = 412
 
         # PUT ------------------------------------------------------------------
@@ -408,7 +412,10 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("token", metavar="BEARER_TOKEN", help="bearer token sent on every request")
     parser.add_argument("--timeout", type=float, default=30.0, help="seconds per request (default 30)")
     parser.add_argument("-v", "--verbose", action="store_true", help="log each step to stderr")
-    args = parser.parse_args(argv)
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # usage errors exit 1 like every other failure
+        return 0 if exc.code == 0 else 1
     VERBOSE = args.verbose
 
     round_trip = RoundTrip(args.base_url, args.token, args.timeout)

@@ -1,0 +1,142 @@
+//! `/admin/roles`: roles (named sets of `service:function` permissions) and groups.
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use kuntalaistili_schema::authz as rights;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::{context, require_admin, require_admin_form};
+use crate::authz::AuthzError;
+use crate::error::WebError;
+use crate::session::logout::redirect;
+use crate::IdpState;
+
+pub async fn list(state: web::Data<IdpState>, req: HttpRequest) -> Result<HttpResponse, WebError> {
+    let admin = match require_admin(&state, &req).await? {
+        Ok(a) => a,
+        Err(r) => return Ok(r),
+    };
+    let st = state.clone();
+    let (roles, groups) = web::block(move || -> Result<_, kuntalaistili_schema::DbError> {
+        let mut conn = st.db.conn()?;
+        Ok((rights::roles(&mut conn)?, rights::groups(&mut conn)?))
+    })
+    .await??;
+    let roles: Vec<_> = roles
+        .iter()
+        .map(|(r, p)| json!({ "name": r.name, "description": r.description, "permissions": p.join(", ") }))
+        .collect();
+    let groups: Vec<_> = groups
+        .iter()
+        .map(|(g, m)| json!({ "name": g.name, "description": g.description, "members": m.len() }))
+        .collect();
+    let mut ctx = context(&state, &req, &admin);
+    ctx.insert("roles", &roles);
+    ctx.insert("groups", &groups);
+    Ok(state.form_page(&req, StatusCode::OK, "admin/roles.html", ctx))
+}
+
+#[derive(Debug, Deserialize)]
+pub struct RoleForm {
+    csrf: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    /// Comma- or line-separated.
+    permissions: Option<String>,
+}
+
+fn refused(state: &IdpState, req: &HttpRequest, detail: &str) -> HttpResponse {
+    let lang = crate::i18n::negotiate(req);
+    let mut ctx = state.templates.context(lang, req.path(), None);
+    ctx.insert(
+        "heading",
+        &state.templates.tr.text(lang, "admin.refused_title"),
+    );
+    ctx.insert(
+        "message",
+        &format!(
+            "{} ({detail})",
+            state.templates.tr.text(lang, "admin.role_refused")
+        ),
+    );
+    crate::render::html(
+        &state.templates,
+        req,
+        StatusCode::BAD_REQUEST,
+        "idp/message.html",
+        &ctx,
+        vec![],
+    )
+}
+
+pub async fn save(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    form: web::Form<RoleForm>,
+) -> Result<HttpResponse, WebError> {
+    let f = form.into_inner();
+    let admin = match require_admin_form(&state, &req, f.csrf.as_deref()).await? {
+        Ok(a) => a,
+        Err(r) => return Ok(r),
+    };
+    let perms: Vec<String> = f
+        .permissions
+        .unwrap_or_default()
+        .split([',', '\n'])
+        .map(str::trim)
+        .filter(|p| !p.is_empty())
+        .map(str::to_owned)
+        .collect();
+    let st = state.clone();
+    let r = web::block(move || {
+        crate::authz::save_role(
+            &mut *st.db.conn()?,
+            f.name.unwrap_or_default().trim(),
+            &f.description.unwrap_or_default(),
+            &perms,
+            &admin.id,
+            kuntalaistili_schema::now_utc(),
+        )
+    })
+    .await?;
+    match r {
+        Ok(_) => Ok(redirect("/admin/roles")),
+        Err(AuthzError::Db(e)) => Err(e.into()),
+        Err(e) => Ok(refused(&state, &req, &e.to_string())),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct CsrfForm {
+    csrf: Option<String>,
+}
+
+pub async fn remove(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse, WebError> {
+    let admin = match require_admin_form(&state, &req, form.csrf.as_deref()).await? {
+        Ok(a) => a,
+        Err(r) => return Ok(r),
+    };
+    let st = state.clone();
+    let name = path.into_inner();
+    let r = web::block(move || {
+        crate::authz::remove_role(
+            &mut *st.db.conn()?,
+            &name,
+            &admin.id,
+            kuntalaistili_schema::now_utc(),
+        )
+    })
+    .await?;
+    match r {
+        Ok(()) => Ok(redirect("/admin/roles")),
+        Err(AuthzError::NotFound(_)) => Err(WebError::NotFound),
+        Err(AuthzError::Db(e)) => Err(e.into()),
+        Err(e) => Ok(refused(&state, &req, &e.to_string())),
+    }
+}
