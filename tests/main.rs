@@ -17,6 +17,7 @@ mod oidc;
 mod ops;
 mod portal;
 mod register;
+mod rest_api;
 mod scim;
 mod sessions;
 mod storage;

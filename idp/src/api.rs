@@ -103,6 +103,7 @@ pub struct Caller {
 
 /// `GET /api/v1/residents/{sub}`: whether a resident exists and can be addressed, with their
 /// language (what a service needs before it stores something for them). Nothing else is told.
+#[utoipa::path(get, path = "/api/v1/residents/{sub}", tag = "register", params(("sub" = String, Path, description = "Resident id")), security(("bearer" = ["residents:read"])), responses((status = 200, description = "{sub, preferred_language}"), (status = 404, description = "No such resident")))]
 pub async fn residents_get(
     state: web::Data<IdpState>,
     req: HttpRequest,
@@ -125,7 +126,7 @@ pub async fn residents_get(
     }
 }
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Lookup {
     national_id: String,
@@ -138,6 +139,7 @@ pub struct Lookup {
 /// subject of the person with this national identification number, for a service acting for a
 /// system allowed to address residents by it. Every look-up is audited, found or not; the
 /// number itself is never logged.
+#[utoipa::path(post, path = "/api/v1/residents/lookup", tag = "register", request_body = Lookup, security(("bearer" = ["residents:read"])), responses((status = 200, description = "{sub, preferred_language}"), (status = 400, description = "Not a valid personal identity code"), (status = 403, description = "The requester may not use national ids"), (status = 404, description = "No such resident")))]
 pub async fn residents_lookup_post(
     state: web::Data<IdpState>,
     req: HttpRequest,
@@ -227,7 +229,7 @@ pub async fn residents_lookup_post(
 /// Scope for storing events in the audit log.
 pub const AUDIT_SCOPE: &str = "audit:write";
 
-#[derive(Debug, serde::Deserialize)]
+#[derive(Debug, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct IngestEvent {
     /// The caller's own event type (`reservation.confirmed`); stored as `ext.<type>`.
@@ -237,12 +239,14 @@ pub struct IngestEvent {
     /// Whom it is about (a resident's `sub`), if anyone.
     subject: Option<String>,
     #[serde(default)]
+    #[schema(value_type = Object)]
     details: serde_json::Value,
 }
 
 /// `POST /api/v1/audit/events`: services and external systems store their own events in the
 /// tamper-evident log (`audit:write`). Their types are prefixed `ext.` and the actor is the
 /// calling client, so nobody can write an event that looks like the IdP's own.
+#[utoipa::path(post, path = "/api/v1/audit/events", tag = "audit", request_body = IngestEvent, security(("bearer" = ["audit:write"])), responses((status = 201, description = "{seq, id, hash, occurred_at}"), (status = 400, description = "Invalid event")))]
 pub async fn audit_events_post(
     state: web::Data<IdpState>,
     req: HttpRequest,

@@ -16,9 +16,11 @@ pub mod error;
 pub mod messages;
 pub mod metrics;
 pub mod oidc;
+pub mod openapi;
 pub mod ops;
 pub mod password;
 pub mod render;
+pub mod rest;
 pub mod scim;
 pub mod session;
 pub mod settings;
@@ -287,6 +289,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route(paths::AUDIT_EVENTS, web::post().to(api::audit_events_post))
     .configure(authz::api::configure)
     .configure(scim::configure)
+    .configure(rest::configure)
+    .route("/api/v1/openapi.json", web::get().to(openapi::openapi_get))
     .configure(admin::configure)
     .route(
         paths::ADMIN_STATISTICS,

@@ -20,9 +20,9 @@ pub const SCOPE: &str = "messages:send";
 pub const MAX_BODY: usize = 32 * 1024;
 
 /// A text in the three languages (Finnish required).
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct Texts {
+pub(crate) struct Texts {
     fi: String,
     sv: Option<String>,
     en: Option<String>,
@@ -39,9 +39,9 @@ impl Texts {
     }
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct NewMessage {
+pub(crate) struct NewMessage {
     sub: String,
     idempotency_key: String,
     /// Ignored for display: residents see the sender's registered name.
@@ -145,6 +145,7 @@ fn message_json(m: &OutboxMessage) -> serde_json::Value {
     })
 }
 
+#[utoipa::path(post, path = "/api/v1/messages", tag = "messages", request_body = NewMessage, security(("bearer" = ["messages:send"])), responses((status = 201, description = "Queued (one row per channel)"), (status = 200, description = "The same idempotency key again"), (status = 404, description = "No such resident"), (status = 422, description = "The resident cannot be reached")))]
 pub async fn messages_post(
     state: web::Data<IdpState>,
     req: HttpRequest,
@@ -248,6 +249,7 @@ pub async fn messages_post(
 }
 
 /// `GET /api/v1/messages/{id}`: the delivery status, for the sender only.
+#[utoipa::path(get, path = "/api/v1/messages/{id}", tag = "messages", params(("id" = String, Path, description = "Message id")), security(("bearer" = ["messages:send"])), responses((status = 200, description = "Delivery status per channel"), (status = 404, description = "No such message of this sender")))]
 pub async fn messages_get(
     state: web::Data<IdpState>,
     req: HttpRequest,

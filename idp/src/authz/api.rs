@@ -80,9 +80,9 @@ fn json_ok(status: StatusCode, v: serde_json::Value) -> HttpResponse {
         .json(v)
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct CheckRequest {
+pub(crate) struct CheckRequest {
     sub: String,
     service: String,
     /// The function (`edit`), or the whole `service:function`.
@@ -91,7 +91,8 @@ struct CheckRequest {
 
 /// `POST /api/v1/authz/check {sub, service, permission}` → `{"allowed": bool, …}`; 404 for an
 /// unknown person. Denials are audited.
-async fn check_post(
+#[utoipa::path(post, path = "/api/v1/authz/check", tag = "authz", request_body = CheckRequest, security(("bearer" = ["authz:check"])), responses((status = 200, description = "{allowed, sub, service, permission}"), (status = 400, description = "Bad names"), (status = 404, description = "No such person")))]
+pub(crate) async fn check_post(
     state: web::Data<IdpState>,
     req: HttpRequest,
     payload: web::Payload,
@@ -168,7 +169,9 @@ macro_rules! admin {
     };
 }
 
-async fn roles_get(state: web::Data<IdpState>, req: HttpRequest) -> HttpResponse {
+/// Every role.
+#[utoipa::path(get, path = "/api/v1/authz/roles", tag = "authz", security(("bearer" = ["admin"])), responses((status = 200, description = "Every role with its permissions")))]
+pub(crate) async fn roles_get(state: web::Data<IdpState>, req: HttpRequest) -> HttpResponse {
     admin!(state, req);
     let st = state.clone();
     answer(
@@ -191,15 +194,17 @@ async fn roles_get(state: web::Data<IdpState>, req: HttpRequest) -> HttpResponse
     )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct RoleBody {
+pub(crate) struct RoleBody {
     #[serde(default)]
     description: String,
     permissions: Vec<String>,
 }
 
-async fn role_put(
+/// Create or replace a role.
+#[utoipa::path(put, path = "/api/v1/authz/roles/{name}", tag = "authz", params(("name" = String, Path, description = "Role name")), request_body = RoleBody, security(("bearer" = ["admin"])), responses((status = 201, description = "Created"), (status = 200, description = "Replaced"), (status = 400, description = "Invalid")))]
+pub(crate) async fn role_put(
     state: web::Data<IdpState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -235,7 +240,9 @@ async fn role_put(
     )
 }
 
-async fn role_delete(
+/// Remove a role.
+#[utoipa::path(delete, path = "/api/v1/authz/roles/{name}", tag = "authz", params(("name" = String, Path, description = "Role name")), security(("bearer" = ["admin"])), responses((status = 204, description = "Removed with its grants"), (status = 404, description = "No such role")))]
+pub(crate) async fn role_delete(
     state: web::Data<IdpState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -256,7 +263,9 @@ async fn role_delete(
     )
 }
 
-async fn groups_get(state: web::Data<IdpState>, req: HttpRequest) -> HttpResponse {
+/// Every group.
+#[utoipa::path(get, path = "/api/v1/authz/groups", tag = "authz", security(("bearer" = ["admin"])), responses((status = 200, description = "Every group with its members")))]
+pub(crate) async fn groups_get(state: web::Data<IdpState>, req: HttpRequest) -> HttpResponse {
     admin!(state, req);
     let st = state.clone();
     answer(
@@ -278,14 +287,16 @@ async fn groups_get(state: web::Data<IdpState>, req: HttpRequest) -> HttpRespons
     )
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
-struct GroupBody {
+pub(crate) struct GroupBody {
     #[serde(default)]
     description: String,
 }
 
-async fn group_put(
+/// Create a group or update its description.
+#[utoipa::path(put, path = "/api/v1/authz/groups/{name}", tag = "authz", params(("name" = String, Path, description = "Group name")), request_body = GroupBody, security(("bearer" = ["admin"])), responses((status = 201, description = "Created"), (status = 200, description = "Updated")))]
+pub(crate) async fn group_put(
     state: web::Data<IdpState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -319,7 +330,9 @@ async fn group_put(
     )
 }
 
-async fn group_delete(
+/// Remove a group.
+#[utoipa::path(delete, path = "/api/v1/authz/groups/{name}", tag = "authz", params(("name" = String, Path, description = "Group name")), security(("bearer" = ["admin"])), responses((status = 204, description = "Removed"), (status = 404, description = "No such group")))]
+pub(crate) async fn group_delete(
     state: web::Data<IdpState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -365,7 +378,9 @@ async fn member(
     )
 }
 
-async fn member_put(
+/// Add a member.
+#[utoipa::path(put, path = "/api/v1/authz/groups/{name}/members/{sub}", tag = "authz", params(("name" = String, Path, description = "Group name"), ("sub" = String, Path, description = "Person id")), security(("bearer" = ["admin"])), responses((status = 204, description = "A member"), (status = 404, description = "No such group or person")))]
+pub(crate) async fn member_put(
     state: web::Data<IdpState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -373,7 +388,9 @@ async fn member_put(
     member(state, req, path, true).await
 }
 
-async fn member_delete(
+/// Remove a member.
+#[utoipa::path(delete, path = "/api/v1/authz/groups/{name}/members/{sub}", tag = "authz", params(("name" = String, Path, description = "Group name"), ("sub" = String, Path, description = "Person id")), security(("bearer" = ["admin"])), responses((status = 204, description = "Not a member")))]
+pub(crate) async fn member_delete(
     state: web::Data<IdpState>,
     req: HttpRequest,
     path: web::Path<(String, String)>,
@@ -381,9 +398,10 @@ async fn member_delete(
     member(state, req, path, false).await
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
-struct GrantsQuery {
+#[into_params(parameter_in = Query)]
+pub(crate) struct GrantsQuery {
     user: Option<String>,
     group: Option<String>,
     limit: Option<i64>,
@@ -391,7 +409,8 @@ struct GrantsQuery {
 }
 
 /// `GET /api/v1/authz/grants?user=&group=&limit=&offset=`: newest first, pages of at most 500.
-async fn grants_get(state: web::Data<IdpState>, req: HttpRequest) -> HttpResponse {
+#[utoipa::path(get, path = "/api/v1/authz/grants", tag = "authz", params(GrantsQuery), security(("bearer" = ["admin"])), responses((status = 200, description = "A page of grants, newest first")))]
+pub(crate) async fn grants_get(state: web::Data<IdpState>, req: HttpRequest) -> HttpResponse {
     admin!(state, req);
     let q = match web::Query::<GrantsQuery>::from_query(req.query_string()) {
         Ok(q) => q.into_inner(),
@@ -435,7 +454,9 @@ async fn grants_get(state: web::Data<IdpState>, req: HttpRequest) -> HttpRespons
     )
 }
 
-async fn grants_post(
+/// Grant a role or a permission to a person or a group.
+#[utoipa::path(post, path = "/api/v1/authz/grants", tag = "authz", request_body = super::NewGrant, security(("bearer" = ["admin"])), responses((status = 201, description = "Granted"), (status = 400, description = "Invalid"), (status = 404, description = "No such person, group or role")))]
+pub(crate) async fn grants_post(
     state: web::Data<IdpState>,
     req: HttpRequest,
     payload: web::Payload,
@@ -460,7 +481,9 @@ async fn grants_post(
     )
 }
 
-async fn grant_delete(
+/// Revoke a grant.
+#[utoipa::path(delete, path = "/api/v1/authz/grants/{id}", tag = "authz", params(("id" = String, Path, description = "Grant id")), security(("bearer" = ["admin"])), responses((status = 204, description = "Revoked"), (status = 404, description = "No such grant")))]
+pub(crate) async fn grant_delete(
     state: web::Data<IdpState>,
     req: HttpRequest,
     path: web::Path<String>,
@@ -482,7 +505,8 @@ async fn grant_delete(
 }
 
 /// `GET /api/v1/authz/people/{sub}`: everything a person holds and how (role, group, period).
-async fn person_get(
+#[utoipa::path(get, path = "/api/v1/authz/people/{sub}", tag = "authz", params(("sub" = String, Path, description = "Person id")), security(("bearer" = ["admin"])), responses((status = 200, description = "Everything the person holds and how"), (status = 404, description = "No such person")))]
+pub(crate) async fn person_get(
     state: web::Data<IdpState>,
     req: HttpRequest,
     path: web::Path<String>,

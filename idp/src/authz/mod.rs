@@ -349,7 +349,7 @@ pub fn set_member(
 }
 
 /// What to grant, to whom, and for how long.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NewGrant {
     /// A person (user id); exactly one of `user` and `group`.
@@ -358,7 +358,10 @@ pub struct NewGrant {
     /// Exactly one of `role` and `permission`.
     pub role: Option<String>,
     pub permission: Option<String>,
+    /// RFC 3339.
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub valid_from: Option<chrono::DateTime<chrono::Utc>>,
+    #[schema(value_type = Option<String>, format = DateTime)]
     pub valid_until: Option<chrono::DateTime<chrono::Utc>>,
 }
 
