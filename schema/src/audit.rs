@@ -9,7 +9,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::pool::{write_tx, AnyConnection};
-use crate::schema::{audit_events, audit_head};
+use crate::schema::{audit_anchor, audit_events, audit_head};
 use crate::DbError;
 
 /// The hash that stands before the first event.
@@ -159,8 +159,9 @@ pub struct VerifyReport {
 /// sequence number is wrong, and a head that does not match the last row.
 pub fn verify(conn: &mut AnyConnection) -> Result<VerifyReport, DbError> {
     const BATCH: i64 = 1000;
-    let mut expected_seq = 1i64;
-    let mut prev = GENESIS_HASH.to_owned();
+    let (anchor_seq, anchor_hash) = anchor(conn)?;
+    let mut expected_seq = anchor_seq + 1;
+    let mut prev = anchor_hash.clone();
     let mut checked = 0i64;
     loop {
         let rows: Vec<AuditEvent> = audit_events::table
@@ -205,6 +206,23 @@ pub fn verify(conn: &mut AnyConnection) -> Result<VerifyReport, DbError> {
             head_seq,
             "chain head does not match the last row",
         ));
+    }
+    // A moved anchor (rows deleted by hand) is not recorded by a pruning event in the chain.
+    if anchor_seq > 0 {
+        let recorded = audit_events::table
+            .filter(audit_events::event_type.eq(PRUNED))
+            .select(audit_events::details)
+            .load::<String>(conn)?
+            .iter()
+            .filter_map(|d| serde_json::from_str::<serde_json::Value>(d).ok())
+            .any(|d| d["anchor_seq"] == anchor_seq && d["anchor_hash"] == anchor_hash.as_str());
+        if !recorded {
+            return Ok(broken(
+                checked,
+                anchor_seq + 1,
+                "rows before it were deleted without a recorded pruning",
+            ));
+        }
     }
     Ok(VerifyReport {
         checked,
@@ -293,4 +311,72 @@ pub fn browse(
         q = q.filter(audit_events::seq.lt(seq));
     }
     Ok(q.load(conn)?)
+}
+
+/// The event type that records a pruning (and the anchor it left).
+pub const PRUNED: &str = "audit.pruned";
+
+/// Where the chain starts: the sequence number and hash of the last pruned row (0 and the
+/// genesis hash before any pruning).
+pub fn anchor(conn: &mut AnyConnection) -> Result<(i64, String), DbError> {
+    Ok(audit_anchor::table
+        .find(1)
+        .select((audit_anchor::seq, audit_anchor::hash))
+        .first(conn)?)
+}
+
+/// The last sequence number of events that occurred before `before` (0 when none).
+pub fn last_seq_before(conn: &mut AnyConnection, before: NaiveDateTime) -> Result<i64, DbError> {
+    Ok(audit_events::table
+        .filter(audit_events::occurred_at.lt(before))
+        .select(diesel::dsl::max(audit_events::seq))
+        .first::<Option<i64>>(conn)?
+        .unwrap_or(0))
+}
+
+/// Deletes the rows up to `through` (already exported by the caller), moves the anchor to the
+/// last of them and records the pruning in the chain, in one transaction. Returns how many rows
+/// went.
+pub fn prune_through(
+    conn: &mut AnyConnection,
+    through: i64,
+    actor: &str,
+    now: NaiveDateTime,
+) -> Result<usize, DbError> {
+    write_tx(conn, |conn| -> Result<usize, DbError> {
+        let (anchor_seq, _) = anchor(conn)?;
+        if through <= anchor_seq {
+            return Ok(0);
+        }
+        let last: AuditEvent = audit_events::table
+            .find(through)
+            .select(AuditEvent::as_select())
+            .first(conn)?;
+        let n = diesel::delete(audit_events::table.filter(audit_events::seq.le(through)))
+            .execute(conn)?;
+        diesel::update(audit_anchor::table.find(1))
+            .set((
+                audit_anchor::seq.eq(last.seq),
+                audit_anchor::hash.eq(&last.hash),
+            ))
+            .execute(conn)?;
+        append_in_tx(
+            conn,
+            NewEvent {
+                event_type: PRUNED.to_owned(),
+                outcome: "success".to_owned(),
+                actor: Some(actor.to_owned()),
+                subject: None,
+                ip: None,
+                details: serde_json::json!({
+                    "rows": n,
+                    "anchor_seq": last.seq,
+                    "anchor_hash": last.hash,
+                    "pruned_through": crate::iso_utc(last.occurred_at),
+                }),
+            },
+            now,
+        )?;
+        Ok(n)
+    })
 }

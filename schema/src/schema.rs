@@ -60,6 +60,14 @@ diesel::table! {
 }
 
 diesel::table! {
+    audit_anchor (id) {
+        id -> Integer,
+        seq -> BigInt,
+        hash -> Text,
+    }
+}
+
+diesel::table! {
     audit_events (seq) {
         seq -> BigInt,
         id -> Text,
@@ -81,6 +89,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     sessions,
     login_throttle,
     audit_head,
+    audit_anchor,
     audit_events,
     signing_keys,
     oidc_clients,
