@@ -147,3 +147,50 @@ async fn resident_uses_the_portal_in_chromium_with_one_login(b: Backend) {
         .await;
     assert_eq!(logins, 1);
 }
+
+dual!(administrators_work_in_chromium_on_accessible_admin_pages);
+
+/// The admin pages in a real browser: reached through the login, a right granted with the form,
+/// axe-core WCAG 2.1 AA on every page.
+async fn administrators_work_in_chromium_on_accessible_admin_pages(b: Backend) {
+    let app = TestApp::start(b).await;
+    let st = app.state.clone();
+    tokio::task::spawn_blocking(move || {
+        kuntalaistili_idp::customers::add(
+            &mut st.db.conn().unwrap(),
+            &st.keys,
+            &st.hasher,
+            kuntalaistili_idp::customers::NewPerson {
+                username: "selainadmin".into(),
+                password: Some("selainadmin-salasana".into()),
+                role: "admin".into(),
+                ..Default::default()
+            },
+            "test",
+            kuntalaistili_schema::now_utc(),
+        )
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    let person = app.add_user("asiakas", "asiakkaan-salasana").await;
+    let shots = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/screenshots/admin");
+    let seen = kuntalaistili_tests::run_node(
+        "browser/admin.mjs",
+        vec![
+            app.base.clone(),
+            "selainadmin".into(),
+            "selainadmin-salasana".into(),
+            person.id.clone(),
+            shots.into(),
+        ],
+    )
+    .await;
+    assert_eq!(seen["violations"], serde_json::json!([]));
+    assert_eq!(seen["pages"].as_array().unwrap().len(), 8);
+    assert_eq!(seen["granted"], true);
+    let held = app
+        .with_conn(move |c| kuntalaistili_schema::authz::entitlements(c, &person.id).unwrap())
+        .await;
+    assert_eq!(held[0].permission, "directory:edit");
+}
