@@ -597,6 +597,11 @@ async fn editors_manage_the_directory_and_nobody_else_can(b: Backend) {
     assert_eq!(s, 403, "{page}");
     let (_, _, dir) = follow(&app, &browser, "/services/directory/").await;
     assert!(!dir.contains("manage"), "no edit link for non-editors");
+    assert_eq!(
+        ext_events(&app, "authz.denied").await.len(),
+        1,
+        "the refused edit page is audited; showing the directory (a probe) is not"
+    );
 
     // The right granted by the operator takes effect at the next request.
     let (code, grant) = tokio::task::block_in_place(|| {
@@ -890,4 +895,21 @@ async fn notices_by_national_id_need_the_posters_right(b: Backend) {
     assert!(events
         .iter()
         .all(|e| !e.details.to_string().contains("308T")));
+
+    // A resident's token of an allowed client does not open the look-up (residents' tokens are
+    // seen by every service they use).
+    let rp = crate::oidc::add_rp(&app, |c| c.allow_national_id = true).await;
+    let b = crate::oidc::logged_in(&app, "kayttaja-rp").await;
+    let (code, verifier) = crate::oidc::code_for(&app, &b, &rp).await;
+    let (_, t) = crate::oidc::exchange(&app, &rp, &code, &verifier).await;
+    let via = app.client_token("residents:read").await;
+    let r = app
+        .client
+        .post(app.url("/api/v1/residents/lookup"))
+        .bearer_auth(&via)
+        .json(&json!({ "national_id": "131052-308T", "requester_token": t["access_token"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
 }

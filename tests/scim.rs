@@ -94,11 +94,46 @@ impl Scim<'_> {
     }
 }
 
+/// A provisioning client allowed to handle national ids (the register's own HR/population feed).
+async fn national_id_client(app: &TestApp) -> String {
+    use kuntalaistili_federation::clients::{self, NewClient};
+    let (id, secret) = app
+        .with_conn(|c| {
+            let (cl, secret) = clients::add(
+                c,
+                NewClient {
+                    name: "Väestötietojen syöttö".into(),
+                    grant_types: vec!["client_credentials".into()],
+                    scopes: "scim".into(),
+                    allow_national_id: true,
+                    ..NewClient::default()
+                },
+                "test",
+                kuntalaistili_schema::now_utc(),
+            )
+            .unwrap();
+            (cl.client_id, secret.unwrap())
+        })
+        .await;
+    let r: Value = app
+        .client
+        .post(app.url("/oauth2/token"))
+        .basic_auth(&id, Some(&secret))
+        .form(&[("grant_type", "client_credentials")])
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    r["access_token"].as_str().unwrap().to_owned()
+}
+
 async fn scim_users_and_groups_round_trip(b: Backend) {
     let app = TestApp::start(b).await;
     let scim = Scim {
         app: &app,
-        token: app.client_token("scim").await,
+        token: national_id_client(&app).await,
     };
     let post = reqwest::Method::POST;
 
@@ -341,13 +376,113 @@ async fn scim_users_and_groups_round_trip(b: Backend) {
         .await;
     assert_eq!((s, &v["scimType"]), (409, &json!("uniqueness")));
 
+    // What provisioning may not do: make someone an administrator, touch an administrator's
+    // account, send national ids without the right to them; a PUT without `active` keeps the
+    // state; a new password ends the person's sessions.
+    let (s, v, _) = scim
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/Users/{matti_id}"),
+            Some(json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{ "op": "replace", "path": format!("{EXT}:role"), "value": "admin" }] })),
+            &[],
+        )
+        .await;
+    assert_eq!((s, &v[EXT]["role"]), (200, &json!("resident")), "{v}");
+    let st = app.state.clone();
+    let boss = tokio::task::spawn_blocking(move || {
+        kuntalaistili_idp::customers::add(
+            &mut st.db.conn().unwrap(),
+            &st.keys,
+            &st.hasher,
+            kuntalaistili_idp::customers::NewPerson {
+                username: "scim-paakayttaja".into(),
+                password: Some("paakayttajan-salasana".into()),
+                role: "admin".into(),
+                ..Default::default()
+            },
+            "test",
+            kuntalaistili_schema::now_utc(),
+        )
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    for (m, body) in [
+        (
+            reqwest::Method::PUT,
+            Some(json!({ "userName": "scim-paakayttaja", "password": "kaapattu-salasana" })),
+        ),
+        (reqwest::Method::DELETE, None),
+    ] {
+        let (s, _, _) = scim
+            .call(m, &format!("/Users/{}", boss.id), body, &[])
+            .await;
+        assert_eq!(s, 403);
+    }
+    assert_eq!(
+        app.login(&app.browser(), "scim-paakayttaja", "paakayttajan-salasana")
+            .await
+            .status(),
+        303
+    );
+    let plain = Scim {
+        app: &app,
+        token: app.client_token("scim").await,
+    };
+    let (s, _, _) = plain
+        .call(
+            post.clone(),
+            "/Users",
+            Some(json!({ "userName": "scim-hetu", EXT: { "nationalId": "010101-123N" } })),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 403, "national ids only from clients allowed them");
+    let (_, v, _) = scim
+        .call(
+            reqwest::Method::PUT,
+            &format!("/Users/{id}"),
+            Some(json!({ "userName": "scim-maija" })),
+            &[],
+        )
+        .await;
+    assert_eq!(
+        v["active"], false,
+        "a PUT without active keeps the account closed"
+    );
+    let (s, _, _) = scim
+        .call(
+            reqwest::Method::PATCH,
+            &format!("/Users/{matti_id}"),
+            Some(json!({ "schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                "Operations": [{ "op": "replace", "path": "password", "value": "matin-uusi-salasana" }] })),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 200);
+    let updated = app
+        .with_conn(|c| {
+            kuntalaistili_schema::audit::recent(c, Some("user.updated"), None, 1).unwrap()
+        })
+        .await;
+    assert!(
+        updated[0].details.contains("\"password_changed\":true"),
+        "{}",
+        updated[0].details
+    );
+
     // Delete is the register's soft delete: gone from SCIM, closed, erased later.
     let (s, _, _) = scim
         .call(reqwest::Method::DELETE, &format!("/Users/{id}"), None, &[])
         .await;
     assert_eq!(s, 204);
     assert_eq!(scim.get(&format!("/Users/{id}")).await.0, 404);
-    assert_eq!(scim.total(r#"userName sw "scim-""#).await, 1);
+    assert_eq!(
+        scim.total(r#"userName sw "scim-""#).await,
+        2,
+        "scim-matti and scim-paakayttaja"
+    );
     let requested = app
         .with_conn({
             let id = id.clone();
@@ -389,9 +524,13 @@ async fn scim_users_and_groups_round_trip(b: Backend) {
             kuntalaistili_schema::audit::recent(c, Some("user.created"), None, 10).unwrap()
         })
         .await;
-    assert!(created.iter().all(|e| e
-        .actor
-        .as_deref()
-        .unwrap_or_default()
-        .starts_with("client:")));
+    // Everyone but the administrator made by the test itself came through SCIM.
+    assert!(created
+        .iter()
+        .filter(|e| e.subject.as_deref() != Some(boss.id.as_str()))
+        .all(|e| e
+            .actor
+            .as_deref()
+            .unwrap_or_default()
+            .starts_with("client:")));
 }

@@ -85,10 +85,14 @@ pub async fn token_caller(
         .map_err(|_| problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"))?
         .filter(|c| !c.disabled)
         .ok_or_else(|| unauthorized("the client is not registered"))?;
+    // A token issued for a resident (it belongs to their grant) speaks for them, not only for
+    // the client.
+    let for_resident = claims.get("gid").is_some() || claims["sub"].as_str() != Some(&client_id);
     Ok(Caller {
         client_id,
         name: client.name.clone(),
         allow_national_id: client.allow_national_id,
+        for_resident,
     })
 }
 
@@ -99,6 +103,8 @@ pub struct Caller {
     pub name: String,
     /// The client may learn and use residents' national identification numbers.
     pub allow_national_id: bool,
+    /// The token was issued for a resident's login, not to the client itself.
+    pub for_resident: bool,
 }
 
 /// `GET /api/v1/residents/{sub}`: whether a resident exists and can be addressed, with their
@@ -146,7 +152,13 @@ pub async fn residents_lookup_post(
     body: web::Payload,
 ) -> HttpResponse {
     let via = match caller(&state, &req, RESIDENTS_SCOPE).await {
-        Ok(c) => c,
+        Ok(c) if !c.for_resident => c,
+        Ok(_) => {
+            return problem(
+                StatusCode::FORBIDDEN,
+                "the look-up takes the service's own client-credentials token",
+            )
+        }
         Err(resp) => return resp,
     };
     let body = match kuntalaistili_connectors::http::read_limited(body, 8 * 1024).await {
@@ -159,14 +171,14 @@ pub async fn residents_lookup_post(
     };
     // Whose right counts: the requester's (its token must be ours and live), else the caller's.
     let requester = match &q.requester_token {
+        // Only the client's own (client-credentials) token: residents' tokens travel widely
+        // (every service a resident uses sees them) and must not open the look-up.
         Some(t) => match token_caller(&state, t, None).await {
-            Ok(c) => c,
-            Err(_) => {
-                return problem(
-                    StatusCode::FORBIDDEN,
-                    "the requester token is not a live token of a registered client",
-                )
-            }
+            Ok(c) if !c.for_resident => c,
+            _ => return problem(
+                StatusCode::FORBIDDEN,
+                "the requester token is not a live client-credentials token of a registered client",
+            ),
         },
         None => via.clone(),
     };

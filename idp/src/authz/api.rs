@@ -87,6 +87,10 @@ pub(crate) struct CheckRequest {
     service: String,
     /// The function (`edit`), or the whole `service:function`.
     permission: String,
+    /// A question for display only (whether to show a link), not a decision about an action:
+    /// a denial is not written to the audit log.
+    #[serde(default)]
+    probe: bool,
 }
 
 /// `POST /api/v1/authz/check {sub, service, permission}` → `{"allowed": bool, …}`; 404 for an
@@ -136,15 +140,17 @@ pub(crate) async fn check_post(
             {
                 return Err(AuthzError::NotFound("person"));
             }
-            audit::append(
-                &mut conn,
-                Event::failure(super::kind::DENIED)
-                    .actor(who.client_id.clone())
-                    .subject(q.sub.clone())
-                    .details(json!({ "service": q.service, "permission": function }))
-                    .into_new(),
-                now,
-            )?;
+            if !q.probe {
+                audit::append(
+                    &mut conn,
+                    Event::failure(super::kind::DENIED)
+                        .actor(who.client_id.clone())
+                        .subject(q.sub.clone())
+                        .details(json!({ "service": q.service, "permission": function }))
+                        .into_new(),
+                    now,
+                )?;
+            }
         }
         Ok((
             StatusCode::OK,

@@ -259,18 +259,20 @@ pub fn add(
 
 #[allow(clippy::too_many_arguments)] // the register's context (keys, hasher) plus the change
 /// Replaces a person's register data with `p` (as a SCIM PUT does). Kept unless given: the
-/// password and the national id (never shown, so never sent back), and the role. `active:
-/// false` closes the account's sessions and grants like [`disable`]. Audited as `user.updated`.
+/// password and the national id (never shown, so never sent back), the role, and the account's
+/// state (`active: None`). Closing the account or setting a new password ends its sessions and
+/// revokes its grants (returned, for back-channel logout), like [`disable`] and
+/// [`set_password`]. Audited as `user.updated`.
 pub fn replace(
     conn: &mut AnyConnection,
     keys: &MasterKeys,
     hasher: &PasswordHasher,
     id: &str,
     p: NewPerson,
-    active: bool,
+    active: Option<bool>,
     actor: &str,
     now: NaiveDateTime,
-) -> Result<User, CustomerError> {
+) -> Result<(User, Vec<kuntalaistili_schema::oidc_flows::Grant>), CustomerError> {
     let old = users::find_by_id(conn, id)?
         .filter(|u| u.erasure_requested_at.is_none())
         .ok_or(DbError::NotFound("user"))?;
@@ -281,21 +283,23 @@ pub fn replace(
     if keep_role {
         row.role = old.role.clone();
     }
-    if row.password_hash.is_none() {
+    let new_password = row.password_hash.is_some();
+    if !new_password {
         row.password_hash = old.password_hash.clone();
     }
     if row.national_id_enc.is_none() {
         row.national_id_enc = old.national_id_enc.clone();
         row.national_id_index = old.national_id_index.clone();
     }
-    row.disabled = !active;
+    row.disabled = active.map_or(old.disabled, |a| !a);
     let closing = row.disabled && !old.disabled;
-    write_tx(conn, |conn| -> Result<(), DbError> {
+    let grants = write_tx(conn, |conn| -> Result<_, DbError> {
         users::replace(conn, &row)?;
         let mut ended = 0;
-        if closing {
+        let mut grants = Vec::new();
+        if closing || new_password {
             ended = sessions::delete_all_for_user(conn, &row.id)?;
-            kuntalaistili_schema::oidc_flows::revoke_for_user(conn, &row.id, now)?;
+            grants = kuntalaistili_schema::oidc_flows::revoke_for_user(conn, &row.id, now)?;
         }
         kuntalaistili_schema::authz::bump(conn)?;
         audit::append_in_tx(
@@ -304,16 +308,17 @@ pub fn replace(
                 .actor(actor)
                 .subject(row.id.clone())
                 .details(serde_json::json!({
-                    "username": row.username,
-                    "active": active,
+                    "active": !row.disabled,
+                    "password_changed": new_password,
                     "sessions_ended": ended,
+                    "grants_revoked": grants.len(),
                 }))
                 .into_new(),
             now,
         )?;
-        Ok(())
+        Ok(grants)
     })?;
-    Ok(row)
+    Ok((row, grants))
 }
 
 /// Sets a new password (audited as `user.password_set`).

@@ -110,8 +110,24 @@ fn resource(status: StatusCode, v: &Value) -> HttpResponse {
 }
 
 async fn authorize(state: &web::Data<IdpState>, req: &HttpRequest) -> Result<String, HttpResponse> {
+    authorize_client(state, req).await.map(|c| c.actor)
+}
+
+/// The provisioning client: its name in the audit log, and whether it may handle national ids.
+struct Provisioner {
+    actor: String,
+    national_id: bool,
+}
+
+async fn authorize_client(
+    state: &web::Data<IdpState>,
+    req: &HttpRequest,
+) -> Result<Provisioner, HttpResponse> {
     match crate::api::caller(state, req, SCOPE).await {
-        Ok(c) => Ok(format!("client:{}", c.client_id)),
+        Ok(c) => Ok(Provisioner {
+            actor: format!("client:{}", c.client_id),
+            national_id: c.allow_national_id,
+        }),
         Err(resp) => {
             let status = resp.status();
             let detail = match status {
@@ -410,8 +426,13 @@ fn primary_value(doc: &Value, attr: &str) -> Option<String> {
         .map(str::to_owned)
 }
 
-/// Reads a SCIM User into a register entry, and whether it is active.
-fn person_from(doc: &Value) -> Result<(NewPerson, bool), Refusal> {
+/// Reads a SCIM User into a register entry, and whether it is active (`None`: not said). The
+/// role is not writable over SCIM (provisioning manages residents; administrators grant roles);
+/// a national id only from clients allowed to handle them.
+fn person_from(
+    doc: &Value,
+    national_id_allowed: bool,
+) -> Result<(NewPerson, Option<bool>), Refusal> {
     let bad = |d: &str| Refusal::bad("invalidValue", d);
     let Some(user_name) = str_at(doc, &["userName"]) else {
         return Err(bad("userName is required"));
@@ -421,11 +442,11 @@ fn person_from(doc: &Value) -> Result<(NewPerson, bool), Refusal> {
         .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("active")))
         .map(|(_, v)| v)
     {
-        None | Some(Value::Null) => true,
-        Some(Value::Bool(b)) => *b,
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
         // Some provisioning clients send booleans as strings.
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => true,
-        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => false,
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Some(true),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Some(false),
         Some(_) => return Err(bad("active must be a boolean")),
     };
     let ext = doc
@@ -456,7 +477,7 @@ fn person_from(doc: &Value) -> Result<(NewPerson, bool), Refusal> {
         NewPerson {
             username: user_name.to_owned(),
             password: str_at(doc, &["password"]).map(str::to_owned),
-            role: ext["role"].as_str().unwrap_or_default().to_owned(),
+            role: String::new(),
             given_name: str_at(doc, &["name", "givenName"]).map(str::to_owned),
             family_name: str_at(doc, &["name", "familyName"]).map(str::to_owned),
             email: primary_value(doc, "emails"),
@@ -468,7 +489,16 @@ fn person_from(doc: &Value) -> Result<(NewPerson, bool), Refusal> {
             home_municipality: ext["homeMunicipality"].as_str().map(str::to_owned),
             preferred_language: str_at(doc, &["preferredLanguage"])
                 .map(|l| l.split(['-', '_']).next().unwrap_or(l).to_ascii_lowercase()),
-            national_id: ext["nationalId"].as_str().map(str::to_owned),
+            national_id: match ext["nationalId"].as_str() {
+                Some(_) if !national_id_allowed => {
+                    return Err(Refusal(
+                        StatusCode::FORBIDDEN,
+                        None,
+                        "this client may not handle national identification numbers".into(),
+                    ))
+                }
+                n => n.map(str::to_owned),
+            },
             message_channels: channels,
         },
         active,
@@ -477,10 +507,11 @@ fn person_from(doc: &Value) -> Result<(NewPerson, bool), Refusal> {
 
 fn customer_error(e: CustomerError) -> HttpResponse {
     match e {
-        CustomerError::Db(DbError::Conflict(what)) => error(
+        // Which identifier clashed is not told (it could be a national id).
+        CustomerError::Db(DbError::Conflict(_)) => error(
             StatusCode::CONFLICT,
             Some("uniqueness"),
-            &format!("{what} is already in use"),
+            "the user clashes with an existing one (userName or another unique identifier)",
         ),
         CustomerError::Db(DbError::NotFound(_)) => not_found("user"),
         CustomerError::Db(e) => {
@@ -533,7 +564,7 @@ async fn users_create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let actor = match authorize(&state, &req).await {
+    let who = match authorize_client(&state, &req).await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -541,16 +572,17 @@ async fn users_create(
         Ok(d) => d,
         Err(r) => return r,
     };
-    let (person, active) = match person_from(&doc) {
+    let (person, active) = match person_from(&doc, who.national_id) {
         Ok(p) => p,
         Err(r) => return r.response(),
     };
+    let actor = who.actor;
     let st = state.clone();
     let r = web::block(move || -> Result<Value, CustomerError> {
         let mut conn = st.db.conn()?;
         let now = kuntalaistili_schema::now_utc();
         let u = customers::add(&mut conn, &st.keys, &st.hasher, person, &actor, now)?;
-        let u = if active {
+        let u = if active.unwrap_or(true) {
             u
         } else {
             customers::disable(&mut conn, &u.username, &actor, now)?;
@@ -596,7 +628,9 @@ async fn user_get(
                 .and_then(|h| h.to_str().ok())
                 .is_some_and(|h| h.split(',').any(|t| t.trim() == tag))
             {
-                return HttpResponse::NotModified().finish();
+                return HttpResponse::NotModified()
+                    .insert_header((header::ETAG, tag.to_owned()))
+                    .finish();
             }
             resource(StatusCode::OK, &v)
         }
@@ -604,34 +638,51 @@ async fn user_get(
     }
 }
 
+/// Staff and administrator accounts are not provisioned over SCIM: their passwords, national
+/// ids and state are the administrators' (a provisioning token must not be a way to an admin
+/// account).
+fn managed_elsewhere(current: &Value) -> Option<HttpResponse> {
+    (current[MUNICIPAL_SCHEMA]["role"] != "resident").then(|| {
+        error(
+            StatusCode::FORBIDDEN,
+            None,
+            "staff and administrator accounts are managed by administrators, not over SCIM",
+        )
+    })
+}
+
 async fn replace_user(
     state: &web::Data<IdpState>,
     id: String,
     doc: Value,
-    actor: String,
+    who: Provisioner,
 ) -> HttpResponse {
-    let (person, active) = match person_from(&doc) {
+    let (person, active) = match person_from(&doc, who.national_id) {
         Ok(p) => p,
         Err(r) => return r.response(),
     };
     let st = state.clone();
-    let r = web::block(move || -> Result<Value, CustomerError> {
+    let uid = id.clone();
+    let r = web::block(move || -> Result<_, CustomerError> {
         let mut conn = st.db.conn()?;
-        let u = customers::replace(
+        let (u, grants) = customers::replace(
             &mut conn,
             &st.keys,
             &st.hasher,
             &id,
             person,
             active,
-            &actor,
+            &who.actor,
             kuntalaistili_schema::now_utc(),
         )?;
-        Ok(user_doc(&st, &u))
+        Ok((user_doc(&st, &u), grants))
     })
     .await;
     match r {
-        Ok(Ok(v)) => resource(StatusCode::OK, &v),
+        Ok(Ok((v, grants))) => {
+            crate::oidc::logout::notify(state, &uid, grants).await;
+            resource(StatusCode::OK, &v)
+        }
         Ok(Err(e)) => customer_error(e),
         Err(_) => unavailable(),
     }
@@ -643,7 +694,7 @@ async fn user_put(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let actor = match authorize(&state, &req).await {
+    let who = match authorize_client(&state, &req).await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -658,7 +709,10 @@ async fn user_put(
     if let Err(r) = precondition(&req, &current) {
         return r.response();
     }
-    replace_user(&state, id.into_inner(), doc, actor).await
+    if let Some(r) = managed_elsewhere(&current) {
+        return r;
+    }
+    replace_user(&state, id.into_inner(), doc, who).await
 }
 
 async fn user_patch(
@@ -667,7 +721,7 @@ async fn user_patch(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let actor = match authorize(&state, &req).await {
+    let who = match authorize_client(&state, &req).await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -682,11 +736,14 @@ async fn user_patch(
     if let Err(r) = precondition(&req, &current) {
         return r.response();
     }
+    if let Some(r) = managed_elsewhere(&current) {
+        return r;
+    }
     let patched = match patch::apply(current, &ops) {
         Ok(d) => d,
         Err(e) => return error(StatusCode::BAD_REQUEST, Some(e.scim_type), &e.detail),
     };
-    replace_user(&state, id.into_inner(), patched, actor).await
+    replace_user(&state, id.into_inner(), patched, who).await
 }
 
 async fn user_delete(
@@ -704,6 +761,9 @@ async fn user_delete(
     };
     if let Err(r) = precondition(&req, &current) {
         return r.response();
+    }
+    if let Some(r) = managed_elsewhere(&current) {
+        return r;
     }
     let st = state.clone();
     let uid = id.into_inner();

@@ -160,7 +160,14 @@ pub fn schemas(base: &str) -> Vec<Value> {
                 ),
                 json!({ "multiValued": true }),
             ),
-            attr("role", "string", "resident, staff or admin"),
+            with(
+                attr(
+                    "role",
+                    "string",
+                    "resident, staff or admin (granted by administrators)",
+                ),
+                json!({ "mutability": "readOnly" }),
+            ),
             with(
                 attr(
                     "nationalId",

@@ -209,7 +209,7 @@ async fn editor(
         Ok(r) => r,
         Err(resp) => return Ok(Err(resp)),
     };
-    if kit.rp.may(&resident.sub, SERVICE, FUNCTION).await? {
+    if kit.rp.may(&resident.sub, SERVICE, FUNCTION, false).await? {
         Ok(Ok(resident))
     } else {
         Ok(Err(message(

@@ -41,7 +41,12 @@ async fn page(
     let editor = match &resident {
         Some(r) => kit
             .rp
-            .may(&r.sub, super::manage::SERVICE, super::manage::FUNCTION)
+            .may(
+                &r.sub,
+                super::manage::SERVICE,
+                super::manage::FUNCTION,
+                true,
+            )
             .await
             .unwrap_or(false),
         None => false,

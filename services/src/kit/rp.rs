@@ -202,14 +202,23 @@ impl Rp {
     }
 
     /// Whether the resident may do `service:function` now (`POST /api/v1/authz/check`,
-    /// `authz:check`): asked at the moment of use, so a revoked right stops at once.
-    pub async fn may(&self, sub: &str, service: &str, function: &str) -> Result<bool, RpError> {
+    /// `authz:check`): asked at the moment of use, so a revoked right stops at once. A `probe`
+    /// only decides what to show (a link), so its denial is not audited.
+    pub async fn may(
+        &self,
+        sub: &str,
+        service: &str,
+        function: &str,
+        probe: bool,
+    ) -> Result<bool, RpError> {
         let token = self.service_token("authz:check").await?;
         let r = self
             .http
             .post(self.api_url("/api/v1/authz/check"))
             .bearer_auth(token)
-            .json(&serde_json::json!({ "sub": sub, "service": service, "permission": function }))
+            .json(&serde_json::json!({
+                "sub": sub, "service": service, "permission": function, "probe": probe,
+            }))
             .send()
             .await
             .map_err(|e| RpError::Token(e.to_string()))?;
