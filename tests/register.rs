@@ -108,6 +108,16 @@ async fn residents_export_their_data_and_close_their_account(b: Backend) {
         )
         .await;
     assert_eq!(r.headers()["location"], "/account?erase_failed=1#erase-h");
+    let refused = app
+        .with_conn(|c| {
+            kuntalaistili_schema::audit::recent(c, Some("user.erasure_requested"), None, 5).unwrap()
+        })
+        .await;
+    assert_eq!(
+        (refused.len(), refused[0].outcome.as_str()),
+        (1, "failure"),
+        "a wrong password is audited"
+    );
     let r = app
         .post_form(
             &browser,

@@ -101,6 +101,40 @@ pub fn find_by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<User>, Db
         .optional()?)
 }
 
+/// People not being erased, by username: `limit` of them after `offset`, and how many there are.
+pub fn page_live(
+    conn: &mut AnyConnection,
+    offset: i64,
+    limit: i64,
+) -> Result<(Vec<User>, i64), DbError> {
+    let live = users::erasure_requested_at.is_null();
+    let total = users::table.filter(live).count().get_result(conn)?;
+    let rows = users::table
+        .filter(live)
+        .order(users::username.asc())
+        .offset(offset)
+        .limit(limit)
+        .select(User::as_select())
+        .load(conn)?;
+    Ok((rows, total))
+}
+
+/// Usernames of these people, by id (for naming group members).
+pub fn usernames(
+    conn: &mut AnyConnection,
+    ids: &[String],
+) -> Result<std::collections::HashMap<String, String>, DbError> {
+    let mut out = std::collections::HashMap::new();
+    for chunk in ids.chunks(500) {
+        let rows: Vec<(String, String)> = users::table
+            .filter(users::id.eq_any(chunk))
+            .select((users::id, users::username))
+            .load(conn)?;
+        out.extend(rows);
+    }
+    Ok(out)
+}
+
 /// The person whose national id has this keyed index (see `MasterKeys::national_id_index`).
 pub fn find_by_national_id_index(
     conn: &mut AnyConnection,

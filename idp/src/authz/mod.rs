@@ -313,6 +313,90 @@ pub fn remove_group(
     })
 }
 
+/// Sets a group's description and exact member list in one transaction (a new group when
+/// `create`: `Invalid("exists")` if the name is taken). Every membership change is audited.
+pub fn set_group(
+    conn: &mut AnyConnection,
+    name: &str,
+    description: &str,
+    members: &[String],
+    create: bool,
+    actor: &str,
+    now: NaiveDateTime,
+) -> Result<(), AuthzError> {
+    check_name("group", name)?;
+    let description = check_description(description)?;
+    write_tx(conn, |conn| -> Result<(), AuthzError> {
+        let current: Option<Vec<String>> = rows::groups(conn)?
+            .into_iter()
+            .find(|(g, _)| g.name == name)
+            .map(|(_, m)| m);
+        if create && current.is_some() {
+            return Err(AuthzError::Invalid("exists".into()));
+        }
+        if !create && current.is_none() {
+            return Err(AuthzError::NotFound("group"));
+        }
+        let current = current.unwrap_or_default();
+        let new = rows::put_group(
+            conn,
+            &Group {
+                name: name.to_owned(),
+                description: description.clone(),
+                created_at: now,
+            },
+        )
+        .map_err(|e| match e {
+            DbError::Conflict(_) => AuthzError::Invalid("exists".into()),
+            other => db(other),
+        })?;
+        audit::append_in_tx(
+            conn,
+            Event::success(kind::GROUP_SAVED)
+                .actor(actor)
+                .details(json!({ "group": name, "new": new }))
+                .into_new(),
+            now,
+        )?;
+        let mut changed = false;
+        for (m, add) in members
+            .iter()
+            .filter(|m| !current.contains(m))
+            .map(|m| (m, true))
+            .chain(
+                current
+                    .iter()
+                    .filter(|m| !members.contains(m))
+                    .map(|m| (m, false)),
+            )
+        {
+            if add {
+                rows::add_member(conn, name, m).map_err(db)?;
+            } else {
+                rows::remove_member(conn, name, m)?;
+            }
+            changed = true;
+            audit::append_in_tx(
+                conn,
+                Event::success(if add {
+                    kind::MEMBER_ADDED
+                } else {
+                    kind::MEMBER_REMOVED
+                })
+                .actor(actor)
+                .subject(m.clone())
+                .details(json!({ "group": name }))
+                .into_new(),
+                now,
+            )?;
+        }
+        if changed {
+            rows::bump(conn)?;
+        }
+        Ok(())
+    })
+}
+
 /// Adds (or with `add == false` removes) a person to a group; false when nothing changed.
 pub fn set_member(
     conn: &mut AnyConnection,

@@ -248,7 +248,7 @@ pub fn add(
             Event::success(kind::USER_CREATED)
                 .actor(actor)
                 .subject(row.id.clone())
-                .details(serde_json::json!({ "username": row.username, "role": row.role }))
+                .details(serde_json::json!({ "role": row.role }))
                 .into_new(),
             now,
         )?;

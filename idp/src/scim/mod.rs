@@ -544,8 +544,31 @@ async fn users_list(state: web::Data<IdpState>, req: HttpRequest) -> HttpRespons
     };
     let st = state.clone();
     let r = web::block(move || -> Result<Value, DbError> {
-        let all = users::list(&mut *st.db.conn()?)?;
-        let docs = all
+        let mut conn = st.db.conn()?;
+        // The common questions go to the database: a page of everyone, and the provisioning
+        // clients' `userName eq "…"` before they create someone. Other filters read the register.
+        match &f {
+            None => {
+                let (rows, total) = users::page_live(&mut conn, start as i64 - 1, count as i64)?;
+                let items = rows.iter().map(|u| user_doc(&st, u)).collect();
+                return Ok(list_response(total as usize, start, items));
+            }
+            Some(filter::Filter::Compare(attr, filter::Op::Eq, Value::String(name)))
+                if attr.eq_ignore_ascii_case("userName") =>
+            {
+                let found = customers::normalize_username(name)
+                    .ok()
+                    .map(|n| users::find_by_username(&mut conn, &n))
+                    .transpose()?
+                    .flatten()
+                    .filter(|u| u.erasure_requested_at.is_none())
+                    .map(|u| user_doc(&st, &u));
+                let docs: Vec<Value> = found.into_iter().collect();
+                return Ok(page(docs, None, start, count));
+            }
+            Some(_) => {}
+        }
+        let docs = users::list(&mut conn)?
             .iter()
             .filter(|u| u.erasure_requested_at.is_none())
             .map(|u| user_doc(&st, u))
@@ -827,13 +850,23 @@ fn group_doc(
     )
 }
 
+/// Every group (or only the one named `only`) as SCIM documents; members are named from one
+/// query over their ids only.
 fn all_groups(state: &IdpState) -> Result<Vec<Value>, DbError> {
+    groups_docs(state, None)
+}
+
+fn groups_docs(state: &IdpState, only: Option<&str>) -> Result<Vec<Value>, DbError> {
     let mut conn = state.db.conn()?;
-    let names: std::collections::HashMap<String, String> = users::list(&mut conn)?
+    let groups: Vec<_> = groups_store::groups(&mut conn)?
         .into_iter()
-        .map(|u| (u.id, u.username))
+        .filter(|(g, _)| only.is_none_or(|n| g.name == n))
         .collect();
-    Ok(groups_store::groups(&mut conn)?
+    let mut ids: Vec<String> = groups.iter().flat_map(|(_, m)| m.iter().cloned()).collect();
+    ids.sort();
+    ids.dedup();
+    let names = users::usernames(&mut conn, &ids)?;
+    Ok(groups
         .iter()
         .map(|(g, m)| group_doc(state, g, m, &names))
         .collect())
@@ -856,7 +889,8 @@ async fn groups_list(state: web::Data<IdpState>, req: HttpRequest) -> HttpRespon
 
 async fn load_group(state: &web::Data<IdpState>, id: String) -> Result<Value, HttpResponse> {
     let st = state.clone();
-    match web::block(move || all_groups(&st)).await {
+    let name = id.clone();
+    match web::block(move || groups_docs(&st, Some(&name))).await {
         Ok(Ok(all)) => all
             .into_iter()
             .find(|g| g["id"] == id.as_str())
@@ -933,32 +967,20 @@ fn store_group(
     create: bool,
 ) -> Result<(), crate::authz::AuthzError> {
     let mut conn = state.db.conn()?;
-    let now = kuntalaistili_schema::now_utc();
-    let current: Vec<String> = groups_store::groups(&mut conn)?
-        .into_iter()
-        .find(|(g, _)| g.name == name)
-        .map(|(_, m)| m)
-        .unwrap_or_default();
-    if create
-        && groups_store::groups(&mut conn)?
-            .iter()
-            .any(|(g, _)| g.name == name)
-    {
-        return Err(crate::authz::AuthzError::Invalid("exists".into()));
-    }
     for m in members {
         if live_user(&mut conn, m)?.is_none() {
             return Err(crate::authz::AuthzError::NotFound("member"));
         }
     }
-    crate::authz::save_group(&mut conn, name, display, actor, now)?;
-    for m in members.iter().filter(|m| !current.contains(m)) {
-        crate::authz::set_member(&mut conn, name, m, true, actor, now)?;
-    }
-    for m in current.iter().filter(|m| !members.contains(m)) {
-        crate::authz::set_member(&mut conn, name, m, false, actor, now)?;
-    }
-    Ok(())
+    crate::authz::set_group(
+        &mut conn,
+        name,
+        display,
+        members,
+        create,
+        actor,
+        kuntalaistili_schema::now_utc(),
+    )
 }
 
 fn authz_error(e: crate::authz::AuthzError) -> HttpResponse {

@@ -432,8 +432,22 @@ pub async fn session_account_erase_post(
     let Some((_, user)) = current(&state, &req).await? else {
         return Ok(redirect("/login?next=/account"));
     };
+    // The password check counts against the same lock-out as the login (a stolen session must
+    // not become a password-guessing oracle), and refusals are audited.
+    let account_key = format!("acct:{}", user.username);
+    let (st, key) = (state.clone(), account_key.clone());
+    let blocked = web::block(move || -> Result<bool, WebError> {
+        let now = kuntalaistili_schema::now_utc();
+        Ok(
+            kuntalaistili_schema::throttle::status(&mut *st.db.conn()?, &[key.as_str()], now)?
+                .blocked_until
+                .is_some(),
+        )
+    })
+    .await??;
     let password = form.password.unwrap_or_default();
-    let ok = !password.is_empty()
+    let ok = !blocked
+        && !password.is_empty()
         && password.len() <= 1024
         && state
             .hash_pool
@@ -441,6 +455,31 @@ pub async fn session_account_erase_post(
             .await
             .map_err(|_| WebError::Unavailable)?;
     if !ok {
+        let (st, uid, ip) = (
+            state.clone(),
+            user.id.clone(),
+            client_ip(&req, &state.settings),
+        );
+        web::block(move || -> Result<(), WebError> {
+            let mut conn = st.db.conn()?;
+            let now = kuntalaistili_schema::now_utc();
+            let (policy, _) = super::login::policies(&st);
+            if !blocked {
+                kuntalaistili_schema::throttle::record_failure(&mut conn, &account_key, now, &policy)?;
+            }
+            audit::append(
+                &mut conn,
+                Event::failure(kind::USER_ERASURE_REQUESTED)
+                    .actor(uid.clone())
+                    .subject(uid)
+                    .ip(ip)
+                    .details(serde_json::json!({ "reason": if blocked { "throttled" } else { "password" } }))
+                    .into_new(),
+                now,
+            )?;
+            Ok(())
+        })
+        .await??;
         return Ok(redirect("/account?erase_failed=1#erase-h"));
     }
     let ip = client_ip(&req, &state.settings);

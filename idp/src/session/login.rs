@@ -209,7 +209,7 @@ pub async fn session_login_post(
     }
 }
 
-fn policies(state: &IdpState) -> (Policy, Policy) {
+pub(crate) fn policies(state: &IdpState) -> (Policy, Policy) {
     let t = state.settings.throttle;
     let base = Policy {
         max_failures: t.account_max_failures,
