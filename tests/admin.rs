@@ -290,6 +290,72 @@ async fn administrators_manage_people_rights_and_services(b: Backend) {
         .await;
     assert_eq!(r.status(), 400);
 
+    // Groups: created, a member added by username and removed, the group removed.
+    let r = app
+        .post_form(
+            &ab,
+            "/admin/groups",
+            &[
+                ("csrf", &csrf),
+                ("name", "kirjasto"),
+                ("description", "Kirjaston väki"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let r = app
+        .post_form(
+            &ab,
+            "/admin/groups/kirjasto/add",
+            &[("csrf", &csrf), ("username", "tavallinen")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        app.with_conn(|c| kuntalaistili_schema::authz::groups(c).unwrap())
+            .await[0]
+            .1,
+        vec![resident.id.clone()]
+    );
+    let roles_page = ab
+        .get(app.url("/admin/roles"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(roles_page.contains("Kirjaston väki") && roles_page.contains("tavallinen"));
+    let r = app
+        .post_form(
+            &ab,
+            "/admin/groups/kirjasto/add",
+            &[("csrf", &csrf), ("username", "ei-ketaan")],
+        )
+        .await;
+    assert_eq!(r.status(), 400);
+    let r = app
+        .post_form(
+            &ab,
+            "/admin/groups/kirjasto/drop",
+            &[("csrf", &csrf), ("username", &resident.id)],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert!(app
+        .with_conn(|c| kuntalaistili_schema::authz::groups(c).unwrap())
+        .await[0]
+        .1
+        .is_empty());
+    let r = app
+        .post_form(&ab, "/admin/groups/kirjasto/remove", &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status(), 303);
+    assert!(app
+        .with_conn(|c| kuntalaistili_schema::authz::groups(c).unwrap())
+        .await
+        .is_empty());
+
     // The audit log shows every change, by the administrator.
     let log = ab
         .get(app.url(&format!("/admin/audit?actor={}", admin.id)))

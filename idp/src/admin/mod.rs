@@ -53,6 +53,11 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/admin/roles", web::get().to(roles::list))
     .route("/admin/roles", web::post().to(roles::save))
     .route("/admin/roles/{name}/remove", web::post().to(roles::remove))
+    .route("/admin/groups", web::post().to(roles::save_group))
+    .route(
+        "/admin/groups/{name}/{action}",
+        web::post().to(roles::group_action),
+    )
     .route("/admin/audit", web::get().to(log::browse));
 }
 

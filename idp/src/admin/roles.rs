@@ -18,9 +18,12 @@ pub async fn list(state: web::Data<IdpState>, req: HttpRequest) -> Result<HttpRe
         Err(r) => return Ok(r),
     };
     let st = state.clone();
-    let (roles, groups) = web::block(move || -> Result<_, kuntalaistili_schema::DbError> {
+    let (roles, groups, names) = web::block(move || -> Result<_, kuntalaistili_schema::DbError> {
         let mut conn = st.db.conn()?;
-        Ok((rights::roles(&mut conn)?, rights::groups(&mut conn)?))
+        let groups = rights::groups(&mut conn)?;
+        let ids: Vec<String> = groups.iter().flat_map(|(_, m)| m.iter().cloned()).collect();
+        let names = kuntalaistili_schema::users::usernames(&mut conn, &ids)?;
+        Ok((rights::roles(&mut conn)?, groups, names))
     })
     .await??;
     let roles: Vec<_> = roles
@@ -29,7 +32,13 @@ pub async fn list(state: web::Data<IdpState>, req: HttpRequest) -> Result<HttpRe
         .collect();
     let groups: Vec<_> = groups
         .iter()
-        .map(|(g, m)| json!({ "name": g.name, "description": g.description, "members": m.len() }))
+        .map(|(g, m)| {
+            let people: Vec<_> = m
+                .iter()
+                .map(|id| json!({ "id": id, "username": names.get(id).cloned().unwrap_or_default() }))
+                .collect();
+            json!({ "name": g.name, "description": g.description, "members": m.len(), "people": people })
+        })
         .collect();
     let mut ctx = context(&state, &req, &admin);
     ctx.insert("roles", &roles);
@@ -136,6 +145,87 @@ pub async fn remove(
     match r {
         Ok(()) => Ok(redirect("/admin/roles")),
         Err(AuthzError::NotFound(_)) => Err(WebError::NotFound),
+        Err(AuthzError::Db(e)) => Err(e.into()),
+        Err(e) => Ok(refused(&state, &req, &e.to_string())),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct GroupForm {
+    csrf: Option<String>,
+    name: Option<String>,
+    description: Option<String>,
+    /// For adding a member.
+    username: Option<String>,
+}
+
+/// `POST /admin/groups`: create a group (or change its description).
+pub async fn save_group(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    form: web::Form<GroupForm>,
+) -> Result<HttpResponse, WebError> {
+    let f = form.into_inner();
+    let admin = match require_admin_form(&state, &req, f.csrf.as_deref()).await? {
+        Ok(a) => a,
+        Err(r) => return Ok(r),
+    };
+    let st = state.clone();
+    let r = web::block(move || {
+        crate::authz::save_group(
+            &mut *st.db.conn()?,
+            f.name.unwrap_or_default().trim(),
+            &f.description.unwrap_or_default(),
+            &admin.id,
+            kuntalaistili_schema::now_utc(),
+        )
+    })
+    .await?;
+    match r {
+        Ok(_) => Ok(redirect("/admin/roles#groups-h")),
+        Err(AuthzError::Db(e)) => Err(e.into()),
+        Err(e) => Ok(refused(&state, &req, &e.to_string())),
+    }
+}
+
+/// `POST /admin/groups/{name}/{action}`: `remove` the group, `add` a member (by username), or
+/// `drop` one (`username` = the member's id).
+pub async fn group_action(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    path: web::Path<(String, String)>,
+    form: web::Form<GroupForm>,
+) -> Result<HttpResponse, WebError> {
+    let f = form.into_inner();
+    let admin = match require_admin_form(&state, &req, f.csrf.as_deref()).await? {
+        Ok(a) => a,
+        Err(r) => return Ok(r),
+    };
+    let (group, action) = path.into_inner();
+    let st = state.clone();
+    let who = f.username.unwrap_or_default();
+    let r = web::block(move || -> Result<(), AuthzError> {
+        let mut conn = st.db.conn()?;
+        let now = kuntalaistili_schema::now_utc();
+        match action.as_str() {
+            "remove" => crate::authz::remove_group(&mut conn, &group, &admin.id, now),
+            "add" => {
+                let name = crate::customers::normalize_username(&who)
+                    .map_err(|e| AuthzError::Invalid(e.to_string()))?;
+                let user = kuntalaistili_schema::users::find_by_username(&mut conn, &name)?
+                    .ok_or(AuthzError::NotFound("person"))?;
+                crate::authz::set_member(&mut conn, &group, &user.id, true, &admin.id, now)
+                    .map(|_| ())
+            }
+            "drop" => {
+                crate::authz::set_member(&mut conn, &group, &who, false, &admin.id, now).map(|_| ())
+            }
+            _ => Err(AuthzError::NotFound("action")),
+        }
+    })
+    .await?;
+    match r {
+        Ok(()) => Ok(redirect("/admin/roles#groups-h")),
         Err(AuthzError::Db(e)) => Err(e.into()),
         Err(e) => Ok(refused(&state, &req, &e.to_string())),
     }
