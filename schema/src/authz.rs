@@ -302,21 +302,27 @@ pub struct Entitlement {
 }
 
 /// Everything granted to `user_id`, directly or through their groups, expanded from roles to
-/// permissions; validity periods are kept (the caller decides about "now"). Three indexed
-/// queries whatever the size of the register.
+/// permissions; validity periods are kept (the caller decides about "now"). At most four
+/// indexed queries whatever the size of the register.
 pub fn entitlements(conn: &mut AnyConnection, user_id: &str) -> Result<Vec<Entitlement>, DbError> {
     let groups: Vec<String> = authz_group_members::table
         .filter(authz_group_members::user_id.eq(user_id))
         .select(authz_group_members::group_name)
         .load(conn)?;
-    let grants: Vec<Grant> = authz_grants::table
-        .filter(
-            authz_grants::user_id
-                .eq(user_id)
-                .or(authz_grants::group_name.eq_any(&groups)),
-        )
+    // Two index look-ups, not one `user_id = ? OR group_name IN (…)`: SQLite answers the OR
+    // with a scan of every grant (≈ 40 ms at a million grants).
+    let mut grants: Vec<Grant> = authz_grants::table
+        .filter(authz_grants::user_id.eq(user_id))
         .select(Grant::as_select())
         .load(conn)?;
+    if !groups.is_empty() {
+        grants.extend(
+            authz_grants::table
+                .filter(authz_grants::group_name.eq_any(&groups))
+                .select(Grant::as_select())
+                .load::<Grant>(conn)?,
+        );
+    }
     let roles: Vec<&str> = grants.iter().filter_map(|g| g.role.as_deref()).collect();
     let role_perms: Vec<(String, String)> = if roles.is_empty() {
         Vec::new()
