@@ -146,7 +146,7 @@ pub fn test_config(db: &TestDb) -> Config {
         ..Config::default()
     };
     c.database.url = db.url.clone();
-    c.database.connect_timeout_seconds = 1;
+    c.database.connect_timeout_seconds = 3;
     c
 }
 
