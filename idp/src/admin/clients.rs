@@ -85,30 +85,6 @@ fn secret_page(
     state.form_page(req, StatusCode::OK, "admin/client_secret.html", ctx)
 }
 
-fn refused(state: &IdpState, req: &HttpRequest, detail: &str) -> HttpResponse {
-    let lang = crate::i18n::negotiate(req);
-    let mut ctx = state.templates.context(lang, req.path(), None);
-    ctx.insert(
-        "heading",
-        &state.templates.tr.text(lang, "admin.refused_title"),
-    );
-    ctx.insert(
-        "message",
-        &format!(
-            "{} ({detail})",
-            state.templates.tr.text(lang, "admin.client_refused")
-        ),
-    );
-    crate::render::html(
-        &state.templates,
-        req,
-        StatusCode::BAD_REQUEST,
-        "idp/message.html",
-        &ctx,
-        vec![],
-    )
-}
-
 pub async fn create(
     state: web::Data<IdpState>,
     req: HttpRequest,
@@ -157,7 +133,12 @@ pub async fn create(
     match r {
         Ok((c, secret)) => Ok(secret_page(&state, &req, &admin, &c.client_id, secret)),
         Err(ClientError::Db(e)) => Err(e.into()),
-        Err(e) => Ok(refused(&state, &req, &e.to_string())),
+        Err(e) => Ok(super::refused(
+            &state,
+            &req,
+            "admin.client_refused",
+            &e.to_string(),
+        )),
     }
 }
 
@@ -195,7 +176,12 @@ pub async fn action(
                 Ok(secret) => Ok(secret_page(&state, &req, &admin, &id, Some(secret))),
                 Err(ClientError::Db(DbError::NotFound(_))) => Err(WebError::NotFound),
                 Err(ClientError::Db(e)) => Err(e.into()),
-                Err(e) => Ok(refused(&state, &req, &e.to_string())),
+                Err(e) => Ok(super::refused(
+                    &state,
+                    &req,
+                    "admin.client_refused",
+                    &e.to_string(),
+                )),
             }
         }
         "remove" => {
@@ -213,7 +199,12 @@ pub async fn action(
                 Ok(()) => Ok(redirect("/admin/clients")),
                 Err(ClientError::Db(DbError::NotFound(_))) => Err(WebError::NotFound),
                 Err(ClientError::Db(e)) => Err(e.into()),
-                Err(e) => Ok(refused(&state, &req, &e.to_string())),
+                Err(e) => Ok(super::refused(
+                    &state,
+                    &req,
+                    "admin.client_refused",
+                    &e.to_string(),
+                )),
             }
         }
         _ => Err(WebError::NotFound),

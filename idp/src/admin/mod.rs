@@ -87,3 +87,31 @@ pub fn context(state: &IdpState, req: &HttpRequest, admin: &User) -> tera::Conte
 pub fn text(state: &IdpState, req: &HttpRequest, key: &str) -> String {
     state.templates.tr.text(crate::i18n::negotiate(req), key)
 }
+
+/// A refused change of an admin form: the page says nothing was changed, with the text of
+/// `key` and the reason (`detail`, when there is one).
+pub fn refused(state: &IdpState, req: &HttpRequest, key: &str, detail: &str) -> HttpResponse {
+    let lang = crate::i18n::negotiate(req);
+    let mut ctx = state.templates.context(lang, req.path(), None);
+    ctx.insert(
+        "heading",
+        &state.templates.tr.text(lang, "admin.refused_title"),
+    );
+    let msg = state.templates.tr.text(lang, key);
+    ctx.insert(
+        "message",
+        &if detail.is_empty() {
+            msg
+        } else {
+            format!("{msg} ({detail})")
+        },
+    );
+    crate::render::html(
+        &state.templates,
+        req,
+        actix_web::http::StatusCode::BAD_REQUEST,
+        "idp/message.html",
+        &ctx,
+        vec![],
+    )
+}

@@ -55,30 +55,6 @@ pub struct RoleForm {
     permissions: Option<String>,
 }
 
-fn refused(state: &IdpState, req: &HttpRequest, detail: &str) -> HttpResponse {
-    let lang = crate::i18n::negotiate(req);
-    let mut ctx = state.templates.context(lang, req.path(), None);
-    ctx.insert(
-        "heading",
-        &state.templates.tr.text(lang, "admin.refused_title"),
-    );
-    ctx.insert(
-        "message",
-        &format!(
-            "{} ({detail})",
-            state.templates.tr.text(lang, "admin.role_refused")
-        ),
-    );
-    crate::render::html(
-        &state.templates,
-        req,
-        StatusCode::BAD_REQUEST,
-        "idp/message.html",
-        &ctx,
-        vec![],
-    )
-}
-
 pub async fn save(
     state: web::Data<IdpState>,
     req: HttpRequest,
@@ -112,7 +88,12 @@ pub async fn save(
     match r {
         Ok(_) => Ok(redirect("/admin/roles")),
         Err(AuthzError::Db(e)) => Err(e.into()),
-        Err(e) => Ok(refused(&state, &req, &e.to_string())),
+        Err(e) => Ok(super::refused(
+            &state,
+            &req,
+            "admin.role_refused",
+            &e.to_string(),
+        )),
     }
 }
 
@@ -146,7 +127,12 @@ pub async fn remove(
         Ok(()) => Ok(redirect("/admin/roles")),
         Err(AuthzError::NotFound(_)) => Err(WebError::NotFound),
         Err(AuthzError::Db(e)) => Err(e.into()),
-        Err(e) => Ok(refused(&state, &req, &e.to_string())),
+        Err(e) => Ok(super::refused(
+            &state,
+            &req,
+            "admin.role_refused",
+            &e.to_string(),
+        )),
     }
 }
 
@@ -184,7 +170,12 @@ pub async fn save_group(
     match r {
         Ok(_) => Ok(redirect("/admin/roles#groups-h")),
         Err(AuthzError::Db(e)) => Err(e.into()),
-        Err(e) => Ok(refused(&state, &req, &e.to_string())),
+        Err(e) => Ok(super::refused(
+            &state,
+            &req,
+            "admin.role_refused",
+            &e.to_string(),
+        )),
     }
 }
 
@@ -227,6 +218,11 @@ pub async fn group_action(
     match r {
         Ok(()) => Ok(redirect("/admin/roles#groups-h")),
         Err(AuthzError::Db(e)) => Err(e.into()),
-        Err(e) => Ok(refused(&state, &req, &e.to_string())),
+        Err(e) => Ok(super::refused(
+            &state,
+            &req,
+            "admin.role_refused",
+            &e.to_string(),
+        )),
     }
 }

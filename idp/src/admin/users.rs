@@ -188,33 +188,6 @@ pub struct ActionForm {
     valid_until: Option<String>,
 }
 
-/// A form error shown on the person's page.
-fn refused(state: &IdpState, req: &HttpRequest, key: &str, detail: &str) -> HttpResponse {
-    let lang = crate::i18n::negotiate(req);
-    let mut ctx = state.templates.context(lang, req.path(), None);
-    ctx.insert(
-        "heading",
-        &state.templates.tr.text(lang, "admin.refused_title"),
-    );
-    let msg = state.templates.tr.text(lang, key);
-    ctx.insert(
-        "message",
-        &if detail.is_empty() {
-            msg
-        } else {
-            format!("{msg} ({detail})")
-        },
-    );
-    crate::render::html(
-        &state.templates,
-        req,
-        StatusCode::BAD_REQUEST,
-        "idp/message.html",
-        &ctx,
-        vec![],
-    )
-}
-
 pub async fn action(
     state: web::Data<IdpState>,
     req: HttpRequest,
@@ -256,7 +229,7 @@ pub async fn action(
         "password" => {
             let password = form.password.unwrap_or_default();
             if let Err(e) = crate::customers::check_password(&password) {
-                return Ok(refused(
+                return Ok(super::refused(
                     &state,
                     &req,
                     "admin.password_refused",
@@ -317,7 +290,7 @@ pub async fn action(
             {
                 Some(d) => match chrono::NaiveDate::parse_from_str(d, "%Y-%m-%d") {
                     Ok(d) => d.and_hms_opt(0, 0, 0).map(|t| t.and_utc()),
-                    Err(_) => return Ok(refused(&state, &req, "admin.grant_refused", d)),
+                    Err(_) => return Ok(super::refused(&state, &req, "admin.grant_refused", d)),
                 },
                 None => None,
             };
@@ -343,8 +316,12 @@ pub async fn action(
             .await?;
             match r {
                 Ok(_) => Ok(back("granted")),
-                Err(AuthzError::Invalid(d)) => Ok(refused(&state, &req, "admin.grant_refused", &d)),
-                Err(AuthzError::NotFound(w)) => Ok(refused(&state, &req, "admin.grant_refused", w)),
+                Err(AuthzError::Invalid(d)) => {
+                    Ok(super::refused(&state, &req, "admin.grant_refused", &d))
+                }
+                Err(AuthzError::NotFound(w)) => {
+                    Ok(super::refused(&state, &req, "admin.grant_refused", w))
+                }
                 Err(AuthzError::Db(e)) => Err(e.into()),
             }
         }
