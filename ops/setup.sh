@@ -4,8 +4,10 @@
 set -euo pipefail
 
 need=()
-# chromium + fonts: the browser tests; wrk: ops/bench.
+# chromium + fonts: the browser tests; wrk: ops/bench; libxmlsec1-dev, libxml2-dev, libclang-dev:
+# samael's xmlsec bindings (SAML signatures); xmlsec1 + python3-pysaml2: the SAML interop SP.
 for pkg in build-essential pkg-config libssl-dev libsqlite3-dev libpq-dev postgresql-client \
+           libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 python3-pysaml2 \
            chromium fonts-dejavu-core wrk python3-venv; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done

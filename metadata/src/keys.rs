@@ -144,15 +144,24 @@ fn new_row(
     })
 }
 
-fn signs_at(k: &SigningKey, now: NaiveDateTime) -> bool {
+pub(crate) fn signs_at(k: &SigningKey, now: NaiveDateTime) -> bool {
     k.activates_at <= now && k.retires_at.is_none_or(|r| r > now)
 }
 
 /// Of `rows`, the key of `alg` that signs at `now`: the most recently activated one (ties by
 /// kid, so every node picks the same).
 pub fn active(rows: &[SigningKey], alg: Alg, now: NaiveDateTime) -> Option<&SigningKey> {
+    active_named(rows, alg.as_str(), now)
+}
+
+/// [`active`] by the stored algorithm name (SAML keys are stored as `SAML`).
+pub(crate) fn active_named<'a>(
+    rows: &'a [SigningKey],
+    alg: &str,
+    now: NaiveDateTime,
+) -> Option<&'a SigningKey> {
     rows.iter()
-        .filter(|k| k.alg == alg.as_str() && signs_at(k, now))
+        .filter(|k| k.alg == alg && signs_at(k, now))
         .max_by(|a, b| {
             a.activates_at
                 .cmp(&b.activates_at)
@@ -195,9 +204,20 @@ pub fn rotate(
 ) -> Result<SigningKey, KeysError> {
     let activates_at = now + policy.prepublish;
     let row = new_row(master, alg, now, activates_at)?;
+    install_successor(conn, row, now, policy)
+}
+
+/// Stores `row` as the successor of the keys of its algorithm: they retire when it activates.
+pub(crate) fn install_successor(
+    conn: &mut AnyConnection,
+    row: SigningKey,
+    now: NaiveDateTime,
+    policy: RotationPolicy,
+) -> Result<SigningKey, KeysError> {
+    let activates_at = row.activates_at;
     write_tx(conn, |conn| -> Result<(), KeysError> {
         for old in signing_keys::published(conn, now)? {
-            if old.alg == alg.as_str()
+            if old.alg == row.alg
                 && old.retires_at.is_none_or(|r| r > activates_at)
                 && old.activates_at < activates_at
             {
@@ -212,7 +232,7 @@ pub fn rotate(
         signing_keys::insert(conn, &row)?;
         Ok(())
     })?;
-    tracing::info!(kid = %row.kid, alg = alg.as_str(), activates_at = %row.activates_at, "rotated signing key");
+    tracing::info!(kid = %row.kid, alg = %row.alg, activates_at = %row.activates_at, "rotated signing key");
     Ok(row)
 }
 
@@ -220,6 +240,7 @@ pub fn rotate(
 pub fn jwks(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<Value, KeysError> {
     let keys: Vec<Value> = signing_keys::published(conn, now)?
         .iter()
+        .filter(|k| k.alg != crate::saml::keys::ALG)
         .filter_map(|k| serde_json::from_str(&k.public_jwk).ok())
         .collect();
     Ok(json!({ "keys": keys }))

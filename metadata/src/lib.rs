@@ -7,3 +7,4 @@
 
 pub mod crypto;
 pub mod keys;
+pub mod saml;

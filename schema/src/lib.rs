@@ -14,6 +14,7 @@ pub mod oidc_clients;
 pub mod oidc_flows;
 pub mod outbox;
 pub mod pool;
+pub mod saml;
 pub mod schema;
 pub mod service_sessions;
 pub mod sessions;

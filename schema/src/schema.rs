@@ -86,6 +86,11 @@ diesel::table! {
 diesel::joinable!(sessions -> users (user_id));
 diesel::allow_tables_to_appear_in_same_query!(
     users,
+    saml_sps,
+    saml_aggregates,
+    saml_replay,
+    saml_participants,
+    saml_logouts,
     sessions,
     login_throttle,
     audit_head,
@@ -370,5 +375,63 @@ diesel::table! {
     authz_state (id) {
         id -> Integer,
         generation -> BigInt,
+    }
+}
+
+diesel::table! {
+    saml_sps (entity_id) {
+        entity_id -> Text,
+        metadata_xml -> Text,
+        source_url -> Nullable<Text>,
+        aggregate_url -> Nullable<Text>,
+        valid_until -> Nullable<Timestamp>,
+        fetched_at -> Timestamp,
+        require_signed_requests -> Bool,
+        sign_response -> Bool,
+        sign_assertion -> Bool,
+        encrypt_assertions -> Bool,
+        name_id_format -> Text,
+        attributes -> Text,
+        allow_national_id -> Bool,
+        release_permissions -> Text,
+        enabled -> Bool,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    saml_aggregates (url) {
+        url -> Text,
+        cert_pem -> Text,
+        valid_until -> Nullable<Timestamp>,
+        fetched_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    saml_replay (replay_key) {
+        replay_key -> Text,
+        expires_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    saml_participants (session_id, sp_entity_id) {
+        session_id -> Text,
+        sp_entity_id -> Text,
+        name_id -> Text,
+        name_id_format -> Text,
+        session_index -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    saml_logouts (id) {
+        id -> Text,
+        state -> Text,
+        expires_at -> Timestamp,
     }
 }
