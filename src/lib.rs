@@ -100,6 +100,16 @@ pub fn prepare(config: &Config) -> anyhow::Result<web::Data<IdpState>> {
     if !created.is_empty() {
         tracing::info!(count = created.len(), "created signing keys");
     }
+    if let Some(kid) = kuntalaistili_metadata::saml::keys::ensure(
+        &mut *db.conn()?,
+        &keys,
+        &saml_common_name(config),
+        kuntalaistili_schema::now_utc(),
+    )
+    .context("creating the SAML signing key")?
+    {
+        tracing::info!(%kid, "created the SAML signing key");
+    }
     if kuntalaistili_services::directory::classification::ensure_loaded(&mut *db.conn()?)
         .context("loading the seutukunta classification")?
     {
@@ -401,4 +411,13 @@ fn rustls_config(tls: &config::TlsConfig) -> anyhow::Result<rustls::ServerConfig
 /// Installs the process-wide rustls crypto provider (ring). Idempotent.
 pub fn install_crypto_provider() {
     let _ = rustls::crypto::ring::default_provider().install_default();
+}
+
+/// The subject name of the SAML signing certificate: the public host name.
+pub fn saml_common_name(config: &Config) -> String {
+    let url = config.public_url();
+    url.split_once("://")
+        .map(|(_, rest)| rest.split(['/', ':']).next().unwrap_or_default().to_owned())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "kuntalaistili".to_owned())
 }

@@ -182,10 +182,11 @@ async fn users_commands_manage_the_register(b: Backend) {
                 .disabled
         );
 
-        // Signing keys: listed, and rotated on request with the new key pre-published.
+        // Signing keys (ES256, RS256 and the SAML key): listed, and rotated on request with the
+        // new key pre-published.
         let (code, list) = cli.json(&["keys", "list", "--json"], "");
         assert_eq!(code, 0);
-        assert_eq!(list.as_array().unwrap().len(), 2);
+        assert_eq!(list.as_array().unwrap().len(), 3);
         assert!(list
             .as_array()
             .unwrap()
@@ -206,10 +207,29 @@ async fn users_commands_manage_the_register(b: Backend) {
         assert_eq!(code, 0);
         assert_eq!(rotated["rotated"][0]["state"], "pre-published");
         let (_, list) = cli.json(&["keys", "list", "--json"], "");
-        assert_eq!(list.as_array().unwrap().len(), 3);
+        assert_eq!(list.as_array().unwrap().len(), 4);
+        let (code, rotated) = cli.json(
+            &[
+                "keys",
+                "rotate",
+                "--alg",
+                "SAML",
+                "--prepublish-seconds",
+                "3600",
+                "--json",
+            ],
+            "",
+        );
+        assert_eq!(code, 0);
+        assert_eq!(rotated["rotated"][0]["alg"], "SAML");
+        let (_, list) = cli.json(&["keys", "list", "--json"], "");
+        assert_eq!(list.as_array().unwrap().len(), 5);
         let (code, err) = cli.json(&["keys", "rotate", "--alg", "HS256", "--json"], "");
         assert_eq!(code, 1);
-        assert!(err["error"].as_str().unwrap().contains("ES256 or RS256"));
+        assert!(err["error"]
+            .as_str()
+            .unwrap()
+            .contains("ES256, RS256 or SAML"));
 
         // Every change above is in the audit log, and the chain is intact.
         let (code, v) = cli.json(&["audit", "verify", "--json"], "");

@@ -18,6 +18,7 @@ mod ops;
 mod portal;
 mod register;
 mod rest_api;
+mod saml;
 mod scim;
 mod sessions;
 mod storage;

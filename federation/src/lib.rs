@@ -6,3 +6,4 @@
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod clients;
+pub mod saml;

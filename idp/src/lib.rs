@@ -21,6 +21,7 @@ pub mod ops;
 pub mod password;
 pub mod render;
 pub mod rest;
+pub mod saml;
 pub mod scim;
 pub mod session;
 pub mod settings;
@@ -90,6 +91,8 @@ pub struct IdpState {
     pub http: reqwest::Client,
     /// Everyone's access rights, as of the database's generation.
     pub authz: Arc<authz::Index>,
+    /// In-memory copies of SAML SPs, the SAML signing key and the IdP metadata.
+    pub saml: saml::Cache,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -130,6 +133,7 @@ impl IdpState {
                 .redirect(reqwest::redirect::Policy::none())
                 .build()?,
             authz: Arc::new(authz::Index::default()),
+            saml: saml::Cache::default(),
         })
     }
 }
@@ -287,6 +291,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route(paths::RESIDENT, web::get().to(api::residents_get))
     .route(paths::AUDIT_EVENTS, web::post().to(api::audit_events_post))
+    .configure(saml::configure)
     .configure(authz::api::configure)
     .configure(scim::configure)
     .configure(rest::configure)

@@ -159,18 +159,14 @@ pub struct Participant {
     pub created_at: NaiveDateTime,
 }
 
-/// Records that an SP received an assertion in a session (the latest NameID wins).
+/// Records that an SP received an assertion in a session (the latest NameID wins). Run it inside
+/// the caller's write transaction.
 pub fn record_participant(conn: &mut AnyConnection, p: &Participant) -> Result<(), DbError> {
-    crate::pool::write_tx(conn, |conn| -> Result<(), DieselError> {
-        diesel::delete(
-            saml_participants::table.find((p.session_id.as_str(), p.sp_entity_id.as_str())),
-        )
+    diesel::delete(saml_participants::table.find((p.session_id.as_str(), p.sp_entity_id.as_str())))
         .execute(conn)?;
-        diesel::insert_into(saml_participants::table)
-            .values(p)
-            .execute(conn)?;
-        Ok(())
-    })?;
+    diesel::insert_into(saml_participants::table)
+        .values(p)
+        .execute(conn)?;
     Ok(())
 }
 

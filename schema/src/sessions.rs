@@ -46,6 +46,19 @@ pub fn find_active(
         .optional()?)
 }
 
+/// A session (live or not) by id, with its user.
+pub fn find_with_user(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<(Session, User)>, DbError> {
+    Ok(sessions::table
+        .inner_join(users::table)
+        .filter(sessions::id.eq(id))
+        .select((Session::as_select(), User::as_select()))
+        .first(conn)
+        .optional()?)
+}
+
 /// Records activity and slides the idle expiry forward, bounded by `absolute_expiry`.
 pub fn touch(
     conn: &mut AnyConnection,

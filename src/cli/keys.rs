@@ -13,7 +13,7 @@ pub(super) enum KeysCommand {
     /// Pre-publish a new key that starts signing after the configured delay; the current key
     /// retires then and stays published until its tokens have expired.
     Rotate {
-        /// ES256 or RS256 (default: both).
+        /// ES256, RS256 or SAML (the SAML signing key and certificate; default: all three).
         #[arg(long)]
         alg: Option<String>,
         /// Seconds before the new key signs (default: keys.prepublish_seconds).
@@ -51,6 +51,8 @@ pub(super) fn keys_cmd(
     let mut conn = db.conn()?;
     let now = kuntalaistili_schema::now_utc();
     keys::ensure(&mut conn, &master, now)?;
+    let saml_cn = crate::saml_common_name(config);
+    kuntalaistili_metadata::saml::keys::ensure(&mut conn, &master, &saml_cn, now)?;
     match cmd {
         KeysCommand::List => {
             let all = kuntalaistili_schema::signing_keys::published(&mut conn, now)?;
@@ -75,10 +77,12 @@ pub(super) fn keys_cmd(
             alg,
             prepublish_seconds,
         } => {
+            let saml = matches!(alg.as_deref(), None | Some("SAML"));
             let algs = match alg.as_deref() {
                 None => Alg::ALL.to_vec(),
+                Some("SAML") => Vec::new(),
                 Some(a) => vec![Alg::parse(a).ok_or_else(|| {
-                    anyhow::anyhow!("unknown algorithm {a:?}: use ES256 or RS256")
+                    anyhow::anyhow!("unknown algorithm {a:?}: use ES256, RS256 or SAML")
                 })?],
             };
             let mut policy = config.keys.policy();
@@ -91,6 +95,12 @@ pub(super) fn keys_cmd(
             let mut rotated = Vec::new();
             for a in algs {
                 let k = keys::rotate(&mut conn, &master, a, now, policy)?;
+                rotated.push(key_json(&k, now));
+            }
+            if saml {
+                let k = kuntalaistili_metadata::saml::keys::rotate(
+                    &mut conn, &master, &saml_cn, now, policy,
+                )?;
                 rotated.push(key_json(&k, now));
             }
             if json {

@@ -15,9 +15,11 @@ use kuntalaistili_schema::users;
 mod authz;
 mod clients;
 mod keys;
+mod sp;
 use authz::{authz_cmd, AuthzCommand};
 use clients::{clients_cmd, ClientsCommand};
 use keys::{keys_cmd, KeysCommand};
+use sp::{sp_cmd, SpCommand};
 
 #[derive(Parser)]
 #[command(
@@ -72,6 +74,9 @@ enum Command {
     /// Access rights: roles, groups, grants.
     #[command(subcommand)]
     Authz(AuthzCommand),
+    /// SAML service providers.
+    #[command(subcommand)]
+    Sp(SpCommand),
     /// Measure the raw Argon2id hash rate of the configured parameters (for capacity planning and
     /// the login benchmark).
     Argon2Bench {
@@ -297,6 +302,7 @@ fn run(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
         Command::Keys(cmd) => keys_cmd(&config, cmd, cli.json, io),
         Command::Clients(cmd) => clients_cmd(&config, cmd, cli.json, io),
         Command::Authz(cmd) => authz_cmd(&config, cmd, cli.json, io),
+        Command::Sp(cmd) => sp_cmd(&config, cmd, cli.json, io),
         Command::Directory(DirectoryCommand::ImportServices { file }) => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;

@@ -370,6 +370,12 @@ pub async fn run_python(script: &str, args: Vec<String>) -> serde_json::Value {
     run_interop(python, script, args).await
 }
 
+/// Runs a Python script of `tests/interop/` with Debian's Python 3, whose packages (such as
+/// `python3-pysaml2`) ops/setup.sh installs from apt.
+pub async fn run_system_python(script: &str, args: Vec<String>) -> serde_json::Value {
+    run_interop("/usr/bin/python3".into(), script, args).await
+}
+
 async fn run_interop(program: String, script: &str, args: Vec<String>) -> serde_json::Value {
     let path = format!("{}/interop/{script}", env!("CARGO_MANIFEST_DIR"));
     let out = tokio::task::spawn_blocking(move || {

@@ -85,3 +85,20 @@ impl Event {
         self.0
     }
 }
+
+/// Appends one event on the blocking pool.
+pub async fn record(
+    state: &actix_web::web::Data<crate::IdpState>,
+    event: Event,
+) -> Result<(), crate::error::WebError> {
+    let st = state.clone();
+    actix_web::web::block(move || -> Result<(), crate::error::WebError> {
+        kuntalaistili_schema::audit::append(
+            &mut *st.db.conn()?,
+            event.into_new(),
+            kuntalaistili_schema::now_utc(),
+        )?;
+        Ok(())
+    })
+    .await?
+}

@@ -120,7 +120,10 @@ impl Caches {
         let list = match self.fresh_keys() {
             Some(l) => l,
             None => {
-                let rows = kuntalaistili_schema::signing_keys::published(&mut *db.conn()?, now)?;
+                let mut rows =
+                    kuntalaistili_schema::signing_keys::published(&mut *db.conn()?, now)?;
+                // SAML keys sign XML, never tokens.
+                rows.retain(|r| r.alg != kuntalaistili_metadata::saml::keys::ALG);
                 let signers = rows
                     .iter()
                     .map(|r| keys::signer_for(r, master).map(Arc::new))

@@ -134,8 +134,14 @@ async fn handle(
         .as_ref()
         .is_some_and(|c| c["sid"].as_str() == Some(session.id.as_str()));
     if confirmed || same_session {
-        end_session(&state, &session, &user, client_ip(&req, &state.settings)).await?;
-        let mut resp = redirect(&done);
+        let participants =
+            end_session(&state, &session, &user, client_ip(&req, &state.settings)).await?;
+        let mut resp = crate::saml::propagate_logout(
+            &state,
+            participants,
+            crate::saml::LogoutFinish::Page(done.clone()),
+        )
+        .await;
         resp.add_cookie(&crate::session::removal_cookie(secure))
             .map_err(|_| WebError::Internal)?;
         return Ok(resp);

@@ -5,6 +5,7 @@ use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use kuntalaistili_schema::oidc_flows::{self as flows, Grant};
 use kuntalaistili_schema::pool::write_tx;
+use kuntalaistili_schema::saml::Participant;
 use kuntalaistili_schema::sessions::{self as store, Session};
 use kuntalaistili_schema::users::User;
 use kuntalaistili_schema::{audit, DbError};
@@ -47,10 +48,18 @@ pub async fn session_logout_post(
     if !csrf::verify(&req, &state.keys, secure, form.csrf.as_deref()) {
         return Err(WebError::Forbidden);
     }
+    let mut participants = Vec::new();
     if let Some((session, user)) = current(&state, &req).await? {
-        end_session(&state, &session, &user, client_ip(&req, &state.settings)).await?;
+        participants =
+            end_session(&state, &session, &user, client_ip(&req, &state.settings)).await?;
     }
-    let mut resp = redirect("/login?logged_out=1");
+    // SAML SPs of the session are told front-channel, one after another, before the page.
+    let mut resp = crate::saml::propagate_logout(
+        &state,
+        participants,
+        crate::saml::LogoutFinish::Page("/login?logged_out=1".into()),
+    )
+    .await;
     resp.add_cookie(&removal_cookie(secure))
         .map_err(|_| WebError::Internal)?;
     Ok(resp)
@@ -63,16 +72,17 @@ pub async fn end_session(
     session: &Session,
     user: &User,
     ip: Option<String>,
-) -> Result<(), WebError> {
+) -> Result<Vec<Participant>, WebError> {
     let st = state.clone();
     let (sid, uid) = (session.id.clone(), user.id.clone());
-    let grants =
-        web::block(move || -> Result<Vec<Grant>, WebError> {
+    let (grants, participants) = web::block(
+        move || -> Result<(Vec<Grant>, Vec<Participant>), WebError> {
             let mut conn = st.db.conn()?;
             let now = kuntalaistili_schema::now_utc();
             Ok(write_tx(
                 &mut conn,
-                |conn| -> Result<Vec<Grant>, DbError> {
+                |conn| -> Result<(Vec<Grant>, Vec<Participant>), DbError> {
+                    let participants = kuntalaistili_schema::saml::participants(conn, &sid)?;
                     store::delete_for_user(conn, &uid, &sid)?;
                     let grants = flows::revoke_for_session(conn, &sid, now)?;
                     audit::append_in_tx(
@@ -85,14 +95,15 @@ pub async fn end_session(
                     .into_new(),
                 now,
             )?;
-                    Ok(grants)
+                    Ok((grants, participants))
                 },
             )?)
-        })
-        .await??;
+        },
+    )
+    .await??;
     inc(&state.metrics.logouts);
     crate::oidc::logout::notify(state, &user.id, grants).await;
-    Ok(())
+    Ok(participants)
 }
 
 pub fn redirect(to: &str) -> HttpResponse {

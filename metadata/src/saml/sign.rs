@@ -151,13 +151,25 @@ pub fn verify_enveloped(
     Ok(verified)
 }
 
-/// A Redirect-binding message as received: the decoded XML, the relay state, and whether it was
-/// signed (and verified).
+/// A Redirect-binding message as received: the decoded XML, the relay state, and the signature
+/// (with the raw octets it covers), if any.
 #[derive(Debug)]
 pub struct RedirectMessage {
     pub xml: String,
     pub relay_state: Option<String>,
-    pub signed: bool,
+    signature: Option<(String, Vec<u8>, Vec<u8>)>,
+}
+
+impl RedirectMessage {
+    pub fn is_signed(&self) -> bool {
+        self.signature.is_some()
+    }
+
+    /// Verifies the signature with the sender's certificates; an unsigned message fails.
+    pub fn verify(&self, certs: &[Vec<u8>]) -> Result<(), SignError> {
+        let (alg, octets, sig) = self.signature.as_ref().ok_or(SignError::Unsigned)?;
+        verify_detached(alg, octets, sig, certs)
+    }
 }
 
 fn url_decode(s: &str) -> Result<String, SignError> {
@@ -182,37 +194,27 @@ fn percent_decode(s: &[u8]) -> Option<Vec<u8>> {
     Some(out)
 }
 
-/// Reads a Redirect-binding message from the raw query string. `param` is `SAMLRequest` or
-/// `SAMLResponse`. When `certs` is non-empty and the query carries a signature, the signature is
-/// verified over the raw octets; `require_signature` refuses an unsigned message.
-pub fn read_redirect(
-    raw_query: &str,
-    param: &'static str,
-    certs: &[Vec<u8>],
-    require_signature: bool,
-) -> Result<RedirectMessage, SignError> {
+/// Reads a Redirect-binding message from the raw query string (`param` = `SAMLRequest` or
+/// `SAMLResponse`), keeping the raw octets its signature (if any) covers. Parameter names are
+/// matched exactly as received: `%53AMLRequest` is not `SAMLRequest`.
+pub fn read_redirect(raw_query: &str, param: &'static str) -> Result<RedirectMessage, SignError> {
     let (mut message, mut relay, mut sig_alg, mut signature) = (None, None, None, None);
     for pair in raw_query.split('&') {
         let (k, v) = pair.split_once('=').unwrap_or((pair, ""));
-        let slot = match k {
-            _ if k == param => &mut message,
-            "RelayState" => &mut relay,
-            "SigAlg" => &mut sig_alg,
-            "Signature" => &mut signature,
+        let (slot, name) = match k {
+            _ if k == param => (&mut message, param),
+            "RelayState" => (&mut relay, "RelayState"),
+            "SigAlg" => (&mut sig_alg, "SigAlg"),
+            "Signature" => (&mut signature, "Signature"),
             _ => continue,
         };
         if slot.is_some() {
-            return Err(SignError::Repeated(match k {
-                "RelayState" => "RelayState",
-                "SigAlg" => "SigAlg",
-                "Signature" => "Signature",
-                _ => param,
-            }));
+            return Err(SignError::Repeated(name));
         }
         *slot = Some(v);
     }
     let raw_message = message.ok_or(SignError::Base64)?;
-    let signed = match (sig_alg, signature) {
+    let signature = match (sig_alg, signature) {
         (Some(alg_raw), Some(sig_raw)) => {
             let mut octets = format!("{param}={raw_message}");
             if let Some(r) = relay {
@@ -221,23 +223,18 @@ pub fn read_redirect(
             }
             octets.push_str("&SigAlg=");
             octets.push_str(alg_raw);
-            let alg = url_decode(alg_raw)?;
             let sig = STANDARD
                 .decode(url_decode(sig_raw)?.as_bytes())
                 .map_err(|_| SignError::BadSignature)?;
-            verify_detached(&alg, octets.as_bytes(), &sig, certs)?;
-            true
+            Some((url_decode(alg_raw)?, octets.into_bytes(), sig))
         }
-        (None, None) => false,
+        (None, None) => None,
         _ => return Err(SignError::BadSignature),
     };
-    if require_signature && !signed {
-        return Err(SignError::Unsigned);
-    }
     Ok(RedirectMessage {
         xml: inflate(&url_decode(raw_message)?)?,
         relay_state: relay.map(url_decode).transpose()?,
-        signed,
+        signature,
     })
 }
 
@@ -485,36 +482,44 @@ mod tests {
     #[test]
     fn redirect_binding_signature_is_checked_over_raw_octets() {
         let s = signer();
+        let certs = [s.cert_der.clone()];
         let xml = r#"<samlp:LogoutRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_l" Version="2.0"/>"#;
         let q = signed_redirect_query("SAMLRequest", xml, Some("state 1/2"), &s).unwrap();
-        let m = read_redirect(&q, "SAMLRequest", &[s.cert_der.clone()], true).unwrap();
+        let m = read_redirect(&q, "SAMLRequest").unwrap();
         assert_eq!(m.xml, xml);
         assert_eq!(m.relay_state.as_deref(), Some("state 1/2"));
-        assert!(m.signed);
-        // Another RelayState breaks the signature.
+        m.verify(&certs).unwrap();
+        // Another RelayState breaks the signature; so does another key.
         let evil = q.replace("RelayState=state", "RelayState=xtate");
-        assert!(read_redirect(&evil, "SAMLRequest", &[s.cert_der.clone()], true).is_err());
-        // No signature where one is required; a signature without SigAlg; a repeated parameter.
+        assert!(read_redirect(&evil, "SAMLRequest")
+            .unwrap()
+            .verify(&certs)
+            .is_err());
+        assert!(m.verify(&[signer().cert_der]).is_err());
+        // Unsigned; a signature without SigAlg; a repeated parameter; an encoded name.
         let unsigned = format!("SAMLRequest={}", form_encode(&deflate(xml)));
-        assert!(matches!(
-            read_redirect(&unsigned, "SAMLRequest", &[s.cert_der.clone()], true),
-            Err(SignError::Unsigned)
-        ));
-        assert!(read_redirect(&unsigned, "SAMLRequest", &[], false).is_ok());
+        let u = read_redirect(&unsigned, "SAMLRequest").unwrap();
+        assert!(!u.is_signed());
+        assert!(matches!(u.verify(&certs), Err(SignError::Unsigned)));
         let cut = q.split("&SigAlg=").next().unwrap().to_owned() + "&Signature=AAAA";
-        assert!(read_redirect(&cut, "SAMLRequest", &[s.cert_der.clone()], false).is_err());
+        assert!(read_redirect(&cut, "SAMLRequest").is_err());
         let twice = format!("{q}&SAMLRequest=x");
         assert!(matches!(
-            read_redirect(&twice, "SAMLRequest", &[s.cert_der.clone()], true),
+            read_redirect(&twice, "SAMLRequest"),
             Err(SignError::Repeated("SAMLRequest"))
         ));
+        assert!(read_redirect(
+            &q.replacen("SAMLRequest", "%53AMLRequest", 1),
+            "SAMLRequest"
+        )
+        .is_err());
         // SHA-1 is refused.
         assert!(matches!(
             verify_detached(
                 "http://www.w3.org/2000/09/xmldsig#rsa-sha1",
                 b"x",
                 b"y",
-                &[s.cert_der]
+                &certs
             ),
             Err(SignError::Algorithm(_))
         ));

@@ -1,0 +1,656 @@
+//! The SAML service-provider registry: SPs added from metadata (a file, a URL, or a signed
+//! federation aggregate), their per-SP settings, refresh, and what each SP may receive.
+//!
+//! Metadata is stored as received and re-read when an SP is loaded, so what the IdP acts on is
+//! always what an operator can inspect. An SP whose metadata has expired (`validUntil`, or the
+//! fetch time plus `cacheDuration`) is no longer trusted until a refresh brings valid metadata;
+//! a refresh that fails keeps the last good copy.
+
+use chrono::NaiveDateTime;
+use kuntalaistili_metadata::saml::metadata::{
+    self as md, MetadataError, SpMetadata, NAMEID_EMAIL, NAMEID_PERSISTENT, NAMEID_TRANSIENT,
+};
+use kuntalaistili_metadata::saml::sign::{self, SignError};
+use kuntalaistili_metadata::saml::xml;
+use kuntalaistili_schema::pool::{write_tx, AnyConnection};
+use kuntalaistili_schema::saml::{self as store, Aggregate, ServiceProvider};
+use kuntalaistili_schema::DbError;
+
+fn audited(
+    conn: &mut AnyConnection,
+    kind: &str,
+    actor: &str,
+    entity_id: &str,
+    details: serde_json::Value,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
+    let mut details = details;
+    details["entity_id"] = serde_json::json!(entity_id);
+    kuntalaistili_schema::audit::append_in_tx(
+        conn,
+        kuntalaistili_schema::audit::NewEvent {
+            event_type: kind.to_owned(),
+            outcome: "success".to_owned(),
+            actor: Some(actor.to_owned()),
+            subject: None,
+            ip: None,
+            details,
+        },
+        now,
+    )?;
+    Ok(())
+}
+
+/// Attributes the IdP can release: friendly name, the URI name SPs expect (Suomi.fi
+/// e-Identification and the usual LDAP/eduPerson OIDs), and whether it is sensitive.
+pub const ATTRIBUTES: &[(&str, &str)] = &[
+    ("uid", "urn:oid:0.9.2342.19200300.100.1.1"),
+    ("cn", "urn:oid:2.5.4.3"),
+    ("displayName", "urn:oid:2.16.840.1.113730.3.1.241"),
+    ("givenName", "urn:oid:2.5.4.42"),
+    ("sn", "urn:oid:2.5.4.4"),
+    ("mail", "urn:oid:0.9.2342.19200300.100.1.3"),
+    ("preferredLanguage", "urn:oid:2.16.840.1.113730.3.1.39"),
+    ("municipalityCode", "urn:oid:1.2.246.517.2002.2.18"),
+    ("nationalIdentificationNumber", "urn:oid:1.2.246.21"),
+    ("permissions", "urn:oid:1.3.6.1.4.1.5923.1.1.1.7"),
+];
+
+/// Released when an SP is added without `--attributes`.
+pub const DEFAULT_ATTRIBUTES: &str = "cn,displayName,givenName,sn,mail";
+
+/// The national identification number: released only to SPs explicitly allowed.
+pub const NATIONAL_ID: &str = "nationalIdentificationNumber";
+
+/// Largest metadata document fetched or read.
+pub const MAX_METADATA_BYTES: usize = xml::METADATA.max_bytes;
+
+#[derive(Debug, thiserror::Error)]
+pub enum RegistryError {
+    #[error("{0}")]
+    Metadata(#[from] MetadataError),
+    #[error("{0}")]
+    Signature(#[from] SignError),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("service provider {0} is already registered")]
+    Exists(String),
+    #[error("service provider {0} is not registered")]
+    NotFound(String),
+    #[error("fetching metadata: {0}")]
+    Fetch(String),
+    #[error(transparent)]
+    Db(DbError),
+}
+
+impl From<DbError> for RegistryError {
+    fn from(e: DbError) -> Self {
+        RegistryError::Db(e)
+    }
+}
+
+impl From<kuntalaistili_schema::QueryError> for RegistryError {
+    fn from(e: kuntalaistili_schema::QueryError) -> Self {
+        RegistryError::Db(DbError::Query(e))
+    }
+}
+
+/// Per-SP settings; `None` leaves a setting as it is (or at its default for a new SP).
+#[derive(Debug, Clone, Default)]
+pub struct Settings {
+    pub require_signed_requests: Option<bool>,
+    pub sign_response: Option<bool>,
+    pub sign_assertion: Option<bool>,
+    pub encrypt_assertions: Option<bool>,
+    pub name_id_format: Option<String>,
+    pub attributes: Option<Vec<String>>,
+    pub allow_national_id: Option<bool>,
+    pub release_permissions: Option<String>,
+    pub enabled: Option<bool>,
+}
+
+/// An SP as the IdP acts on it: the stored row and its parsed metadata.
+#[derive(Debug, Clone)]
+pub struct Sp {
+    pub row: ServiceProvider,
+    pub md: SpMetadata,
+}
+
+impl Sp {
+    /// Enabled and its metadata has not expired.
+    pub fn trusted_at(&self, now: NaiveDateTime) -> bool {
+        self.row.enabled && self.row.valid_until.is_none_or(|u| u > now)
+    }
+
+    /// The attributes released, by friendly name (the national id only when allowed).
+    pub fn attributes(&self) -> Vec<&str> {
+        self.row
+            .attributes
+            .split(',')
+            .map(str::trim)
+            .filter(|a| !a.is_empty())
+            .filter(|a| *a != NATIONAL_ID || self.row.allow_national_id)
+            .collect()
+    }
+
+    /// Requests must be signed: by setting, or because the metadata says the SP signs them.
+    pub fn requires_signed_requests(&self) -> bool {
+        self.row.require_signed_requests || self.md.authn_requests_signed
+    }
+
+    /// The assertion is signed unless only the response is (an SP's `WantAssertionsSigned`
+    /// wins).
+    pub fn signs_assertion(&self) -> bool {
+        self.row.sign_assertion || self.md.want_assertions_signed || !self.row.sign_response
+    }
+
+    /// The certificate to encrypt assertions to, when encryption is on.
+    pub fn encryption_cert(&self) -> Option<&[u8]> {
+        if !self.row.encrypt_assertions {
+            return None;
+        }
+        self.md.encryption_certs.first().map(Vec::as_slice)
+    }
+
+    /// JSON for the CLI and the admin API.
+    pub fn to_json(&self) -> serde_json::Value {
+        let endpoints = |e: &[md::Endpoint]| -> Vec<serde_json::Value> {
+            e.iter()
+                .map(|e| serde_json::json!({ "binding": e.binding, "location": e.location, "index": e.index, "is_default": e.is_default }))
+                .collect()
+        };
+        serde_json::json!({
+            "entity_id": self.row.entity_id,
+            "enabled": self.row.enabled,
+            "source_url": self.row.source_url,
+            "aggregate_url": self.row.aggregate_url,
+            "valid_until": self.row.valid_until.map(kuntalaistili_schema::iso_utc),
+            "fetched_at": kuntalaistili_schema::iso_utc(self.row.fetched_at),
+            "require_signed_requests": self.requires_signed_requests(),
+            "sign_response": self.row.sign_response,
+            "sign_assertion": self.signs_assertion(),
+            "encrypt_assertions": self.row.encrypt_assertions,
+            "name_id_format": self.row.name_id_format,
+            "attributes": self.attributes(),
+            "allow_national_id": self.row.allow_national_id,
+            "release_permissions": self.row.release_permissions,
+            "assertion_consumer_services": endpoints(&self.md.acs),
+            "single_logout_services": endpoints(&self.md.slo),
+            "signing_certificates": self.md.signing_certs.len(),
+            "encryption_certificates": self.md.encryption_certs.len(),
+        })
+    }
+}
+
+fn check_name_id_format(f: &str) -> Result<(), RegistryError> {
+    if [NAMEID_PERSISTENT, NAMEID_TRANSIENT, NAMEID_EMAIL].contains(&f) {
+        Ok(())
+    } else {
+        Err(RegistryError::Invalid(format!(
+            "name id format {f:?} is not one of {NAMEID_PERSISTENT}, {NAMEID_TRANSIENT}, {NAMEID_EMAIL}"
+        )))
+    }
+}
+
+fn check_attributes(list: &[String]) -> Result<String, RegistryError> {
+    let mut out: Vec<&str> = Vec::new();
+    for a in list.iter().map(|a| a.trim()).filter(|a| !a.is_empty()) {
+        if !ATTRIBUTES.iter().any(|(n, _)| *n == a) {
+            let known: Vec<&str> = ATTRIBUTES.iter().map(|(n, _)| *n).collect();
+            return Err(RegistryError::Invalid(format!(
+                "unknown attribute {a:?}; known: {}",
+                known.join(", ")
+            )));
+        }
+        if !out.contains(&a) {
+            out.push(a);
+        }
+    }
+    Ok(out.join(","))
+}
+
+fn apply(row: &mut ServiceProvider, s: &Settings) -> Result<(), RegistryError> {
+    if let Some(v) = s.require_signed_requests {
+        row.require_signed_requests = v;
+    }
+    if let Some(v) = s.sign_response {
+        row.sign_response = v;
+    }
+    if let Some(v) = s.sign_assertion {
+        row.sign_assertion = v;
+    }
+    if let Some(v) = s.encrypt_assertions {
+        row.encrypt_assertions = v;
+    }
+    if let Some(f) = &s.name_id_format {
+        check_name_id_format(f)?;
+        row.name_id_format = f.clone();
+    }
+    if let Some(a) = &s.attributes {
+        row.attributes = check_attributes(a)?;
+    }
+    if let Some(v) = s.allow_national_id {
+        row.allow_national_id = v;
+    }
+    if let Some(p) = &s.release_permissions {
+        let p = p.split_whitespace().collect::<Vec<_>>().join(" ");
+        if p.split(' ').any(|s| {
+            !s.is_empty()
+                && s != "*"
+                && !s
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        }) {
+            return Err(RegistryError::Invalid(
+                "release_permissions: service names (letters, digits, - and _) or *".into(),
+            ));
+        }
+        row.release_permissions = p;
+    }
+    if let Some(v) = s.enabled {
+        row.enabled = v;
+    }
+    Ok(())
+}
+
+/// The expiry of freshly read metadata: its `validUntil`, or the fetch time plus its
+/// `cacheDuration`, whichever is earlier.
+fn expiry(m: &SpMetadata, now: NaiveDateTime) -> Option<NaiveDateTime> {
+    let by_cache = m.cache_duration.map(|d| now + d);
+    match (m.valid_until, by_cache) {
+        (Some(a), Some(b)) => Some(a.min(b)),
+        (a, b) => a.or(b),
+    }
+}
+
+/// Reads one SP's metadata document; refuses aggregates (they need `add_aggregate` and a
+/// certificate) and expired metadata.
+pub fn read_single(
+    metadata_xml: &str,
+    now: NaiveDateTime,
+) -> Result<(SpMetadata, String), RegistryError> {
+    let root = xml::parse(metadata_xml, xml::METADATA).map_err(MetadataError::from)?;
+    if root.is(xml::NS_MD, "EntitiesDescriptor") {
+        return Err(RegistryError::Invalid(
+            "this is an aggregate (EntitiesDescriptor): add it with `sp add-aggregate --url … --cert …`, which verifies its signature".into(),
+        ));
+    }
+    let mut found = md::read_document(&root)?;
+    let (m, xml) = found.remove(0);
+    if m.valid_until.is_some_and(|u| u <= now) {
+        return Err(MetadataError::Expired(md::saml_time(m.valid_until.unwrap_or(now))).into());
+    }
+    Ok((m, xml))
+}
+
+/// Registers an SP from its metadata.
+pub fn add(
+    conn: &mut AnyConnection,
+    metadata_xml: &str,
+    source_url: Option<&str>,
+    settings: &Settings,
+    actor: &str,
+    now: NaiveDateTime,
+) -> Result<Sp, RegistryError> {
+    let (m, stored_xml) = read_single(metadata_xml, now)?;
+    let mut row = ServiceProvider {
+        entity_id: m.entity_id.clone(),
+        metadata_xml: stored_xml,
+        source_url: source_url.map(str::to_owned),
+        aggregate_url: None,
+        valid_until: expiry(&m, now),
+        fetched_at: now,
+        require_signed_requests: false,
+        sign_response: false,
+        sign_assertion: true,
+        encrypt_assertions: false,
+        name_id_format: NAMEID_PERSISTENT.to_owned(),
+        attributes: DEFAULT_ATTRIBUTES.to_owned(),
+        allow_national_id: false,
+        release_permissions: String::new(),
+        enabled: true,
+        created_at: now,
+        updated_at: now,
+    };
+    apply(&mut row, settings)?;
+    if row.encrypt_assertions && m.encryption_certs.is_empty() {
+        return Err(RegistryError::Invalid(format!(
+            "{} publishes no encryption key, so assertions cannot be encrypted for it",
+            m.entity_id
+        )));
+    }
+    let added = write_tx(conn, |conn| -> Result<(), DbError> {
+        store::insert_sp(conn, &row)?;
+        audited(
+            conn,
+            "saml.sp_added",
+            actor,
+            &row.entity_id,
+            serde_json::json!({ "source_url": row.source_url, "attributes": row.attributes }),
+            now,
+        )
+    });
+    match added {
+        Err(DbError::Conflict(_)) => return Err(RegistryError::Exists(row.entity_id)),
+        other => other?,
+    }
+    Ok(Sp { row, md: m })
+}
+
+/// Loads an SP (any state; callers check [`Sp::trusted_at`]).
+pub fn load(conn: &mut AnyConnection, entity_id: &str) -> Result<Option<Sp>, RegistryError> {
+    let Some(row) = store::find_sp(conn, entity_id)? else {
+        return Ok(None);
+    };
+    let root = xml::parse(&row.metadata_xml, xml::METADATA).map_err(MetadataError::from)?;
+    let valid = row.valid_until;
+    let md = md::read_entity(&root, valid)?;
+    Ok(Some(Sp { row, md }))
+}
+
+pub fn list(conn: &mut AnyConnection) -> Result<Vec<Sp>, RegistryError> {
+    let mut out = Vec::new();
+    for row in store::list_sps(conn)? {
+        let root = xml::parse(&row.metadata_xml, xml::METADATA).map_err(MetadataError::from)?;
+        let md = md::read_entity(&root, row.valid_until)?;
+        out.push(Sp { row, md });
+    }
+    Ok(out)
+}
+
+/// Changes an SP's settings.
+pub fn configure(
+    conn: &mut AnyConnection,
+    entity_id: &str,
+    settings: &Settings,
+    actor: &str,
+    now: NaiveDateTime,
+) -> Result<Sp, RegistryError> {
+    let mut sp = load(conn, entity_id)?.ok_or_else(|| RegistryError::NotFound(entity_id.into()))?;
+    apply(&mut sp.row, settings)?;
+    if sp.row.encrypt_assertions && sp.md.encryption_certs.is_empty() {
+        return Err(RegistryError::Invalid(format!(
+            "{entity_id} publishes no encryption key, so assertions cannot be encrypted for it"
+        )));
+    }
+    sp.row.updated_at = now;
+    write_tx(conn, |conn| -> Result<(), DbError> {
+        store::update_sp(conn, &sp.row)?;
+        audited(
+            conn,
+            "saml.sp_configured",
+            actor,
+            entity_id,
+            sp.to_json(),
+            now,
+        )
+    })?;
+    Ok(sp)
+}
+
+/// Replaces an SP's metadata with a newer copy (same entity ID), keeping its settings.
+pub fn replace_metadata(
+    conn: &mut AnyConnection,
+    entity_id: &str,
+    metadata_xml: &str,
+    actor: &str,
+    now: NaiveDateTime,
+) -> Result<Sp, RegistryError> {
+    let mut sp = load(conn, entity_id)?.ok_or_else(|| RegistryError::NotFound(entity_id.into()))?;
+    let (m, stored_xml) = read_single(metadata_xml, now)?;
+    if m.entity_id != entity_id {
+        return Err(RegistryError::Invalid(format!(
+            "the metadata describes {}, not {entity_id}",
+            m.entity_id
+        )));
+    }
+    sp.row.metadata_xml = stored_xml;
+    sp.row.valid_until = expiry(&m, now);
+    sp.row.fetched_at = now;
+    sp.row.updated_at = now;
+    write_tx(conn, |conn| -> Result<(), DbError> {
+        store::update_sp(conn, &sp.row)?;
+        audited(
+            conn,
+            "saml.sp_refreshed",
+            actor,
+            entity_id,
+            serde_json::json!({}),
+            now,
+        )
+    })?;
+    Ok(Sp { row: sp.row, md: m })
+}
+
+pub fn remove(
+    conn: &mut AnyConnection,
+    entity_id: &str,
+    actor: &str,
+    now: NaiveDateTime,
+) -> Result<(), RegistryError> {
+    let removed = write_tx(conn, |conn| -> Result<bool, DbError> {
+        if !store::delete_sp(conn, entity_id)? {
+            return Ok(false);
+        }
+        audited(
+            conn,
+            "saml.sp_removed",
+            actor,
+            entity_id,
+            serde_json::json!({}),
+            now,
+        )?;
+        Ok(true)
+    })?;
+    if removed {
+        Ok(())
+    } else {
+        Err(RegistryError::NotFound(entity_id.into()))
+    }
+}
+
+/// Reads a signed aggregate: the signature must verify with `cert_der` and cover the root, and
+/// the aggregate must not have expired. Returns the SPs in it.
+pub fn read_aggregate(
+    metadata_xml: &str,
+    cert_der: &[u8],
+    now: NaiveDateTime,
+) -> Result<Vec<(SpMetadata, String)>, RegistryError> {
+    let root = sign::verify_enveloped(metadata_xml, &[cert_der.to_vec()], xml::METADATA)?;
+    if let Some(u) = root.attr("validUntil").and_then(md::parse_time) {
+        if u <= now {
+            return Err(MetadataError::Expired(md::saml_time(u)).into());
+        }
+    }
+    let entities = md::read_document(&root)?;
+    Ok(entities
+        .into_iter()
+        .filter(|(m, _)| m.valid_until.is_none_or(|u| u > now))
+        .collect())
+}
+
+/// Registers (or refreshes) every SP of a signed aggregate. SPs added before from elsewhere are
+/// left alone; SPs of this aggregate that left it are disabled. Returns the entity IDs read.
+pub fn add_aggregate(
+    conn: &mut AnyConnection,
+    url: &str,
+    cert_pem: &str,
+    metadata_xml: &str,
+    actor: &str,
+    now: NaiveDateTime,
+) -> Result<Vec<String>, RegistryError> {
+    let cert = sign::cert_der_from_pem(cert_pem)?;
+    let entities = read_aggregate(metadata_xml, &cert, now)?;
+    let ids = write_tx(conn, |conn| -> Result<Vec<String>, RegistryError> {
+        let mut ids = Vec::new();
+        for (m, stored_xml) in &entities {
+            match store::find_sp(conn, &m.entity_id)? {
+                Some(existing) if existing.aggregate_url.as_deref() != Some(url) => {
+                    tracing::warn!(entity = %m.entity_id, "aggregate entry skipped: registered from elsewhere");
+                    continue;
+                }
+                Some(mut existing) => {
+                    existing.metadata_xml = stored_xml.clone();
+                    existing.valid_until = expiry(m, now);
+                    existing.fetched_at = now;
+                    existing.updated_at = now;
+                    store::update_sp(conn, &existing)?;
+                }
+                None => {
+                    store::insert_sp(
+                        conn,
+                        &ServiceProvider {
+                            entity_id: m.entity_id.clone(),
+                            metadata_xml: stored_xml.clone(),
+                            source_url: None,
+                            aggregate_url: Some(url.to_owned()),
+                            valid_until: expiry(m, now),
+                            fetched_at: now,
+                            require_signed_requests: false,
+                            sign_response: false,
+                            sign_assertion: true,
+                            encrypt_assertions: false,
+                            name_id_format: NAMEID_PERSISTENT.to_owned(),
+                            attributes: DEFAULT_ATTRIBUTES.to_owned(),
+                            allow_national_id: false,
+                            release_permissions: String::new(),
+                            enabled: true,
+                            created_at: now,
+                            updated_at: now,
+                        },
+                    )?;
+                }
+            }
+            ids.push(m.entity_id.clone());
+        }
+        for mut gone in store::list_sps(conn)?
+            .into_iter()
+            .filter(|s| s.aggregate_url.as_deref() == Some(url) && !ids.contains(&s.entity_id))
+        {
+            gone.enabled = false;
+            gone.updated_at = now;
+            store::update_sp(conn, &gone)?;
+        }
+        store::save_aggregate(
+            conn,
+            &Aggregate {
+                url: url.to_owned(),
+                cert_pem: cert_pem.to_owned(),
+                valid_until: None,
+                fetched_at: Some(now),
+                created_at: now,
+            },
+        )?;
+        audited(
+            conn,
+            "saml.aggregate_loaded",
+            actor,
+            url,
+            serde_json::json!({ "entities": ids.len() }),
+            now,
+        )?;
+        Ok(ids)
+    })?;
+    Ok(ids)
+}
+
+/// Fetches metadata over HTTPS (plain HTTP only from the loopback interface): no redirects
+/// followed, at most [`MAX_METADATA_BYTES`], 20 seconds.
+pub async fn fetch(url: &str) -> Result<String, RegistryError> {
+    if !md::acceptable_url(url) {
+        return Err(RegistryError::Fetch(format!(
+            "{url}: only https URLs (or http on the loopback interface) are fetched"
+        )));
+    }
+    let client = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(std::time::Duration::from_secs(20))
+        .build()
+        .map_err(|e| RegistryError::Fetch(e.to_string()))?;
+    let mut resp = client
+        .get(url)
+        .send()
+        .await
+        .map_err(|e| RegistryError::Fetch(format!("{url}: {e}")))?;
+    if !resp.status().is_success() {
+        return Err(RegistryError::Fetch(format!(
+            "{url}: HTTP {}",
+            resp.status()
+        )));
+    }
+    let mut body = Vec::new();
+    while let Some(chunk) = resp
+        .chunk()
+        .await
+        .map_err(|e| RegistryError::Fetch(format!("{url}: {e}")))?
+    {
+        body.extend_from_slice(&chunk);
+        if body.len() > MAX_METADATA_BYTES {
+            return Err(RegistryError::Fetch(format!(
+                "{url}: larger than {MAX_METADATA_BYTES} bytes"
+            )));
+        }
+    }
+    String::from_utf8(body).map_err(|_| RegistryError::Fetch(format!("{url}: not UTF-8")))
+}
+
+/// What a refresh did.
+#[derive(Debug, Default, serde::Serialize)]
+pub struct RefreshReport {
+    pub refreshed: Vec<String>,
+    /// Entity (or aggregate URL) and why it kept its last good copy.
+    pub failed: Vec<(String, String)>,
+}
+
+/// Refreshes SPs added from a URL and every aggregate (all of them, or the one SP named).
+/// Failures keep the last good copy and are reported.
+pub async fn refresh(
+    db: &kuntalaistili_schema::Db,
+    only: Option<&str>,
+    actor: &str,
+    now: NaiveDateTime,
+) -> Result<RefreshReport, RegistryError> {
+    let mut report = RefreshReport::default();
+    let (sps, aggregates) = {
+        let mut conn = db.conn()?;
+        (store::list_sps(&mut conn)?, store::aggregates(&mut conn)?)
+    };
+    if let Some(id) = only {
+        if !sps.iter().any(|s| s.entity_id == id) {
+            return Err(RegistryError::NotFound(id.into()));
+        }
+    }
+    for sp in sps.iter().filter(|s| only.is_none_or(|o| o == s.entity_id)) {
+        let Some(url) = &sp.source_url else {
+            continue;
+        };
+        let result = match fetch(url).await {
+            Ok(xml) => replace_metadata(&mut *db.conn()?, &sp.entity_id, &xml, actor, now),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(_) => report.refreshed.push(sp.entity_id.clone()),
+            Err(e) => report.failed.push((sp.entity_id.clone(), e.to_string())),
+        }
+    }
+    let wanted_aggregates: Vec<&Aggregate> = aggregates
+        .iter()
+        .filter(|a| {
+            only.is_none_or(|o| {
+                sps.iter()
+                    .any(|s| s.entity_id == o && s.aggregate_url.as_deref() == Some(&a.url))
+            })
+        })
+        .collect();
+    for a in wanted_aggregates {
+        let result = match fetch(&a.url).await {
+            Ok(xml) => add_aggregate(&mut *db.conn()?, &a.url, &a.cert_pem, &xml, actor, now),
+            Err(e) => Err(e),
+        };
+        match result {
+            Ok(ids) => report.refreshed.extend(ids),
+            Err(e) => report.failed.push((a.url.clone(), e.to_string())),
+        }
+    }
+    Ok(report)
+}
