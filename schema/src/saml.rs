@@ -101,15 +101,12 @@ pub struct Aggregate {
     pub created_at: NaiveDateTime,
 }
 
-/// Adds or replaces an aggregate's record.
+/// Adds or replaces an aggregate's record. Run it inside the caller's write transaction.
 pub fn save_aggregate(conn: &mut AnyConnection, a: &Aggregate) -> Result<(), DbError> {
-    crate::pool::write_tx(conn, |conn| -> Result<(), DieselError> {
-        diesel::delete(saml_aggregates::table.find(&a.url)).execute(conn)?;
-        diesel::insert_into(saml_aggregates::table)
-            .values(a)
-            .execute(conn)?;
-        Ok(())
-    })?;
+    diesel::delete(saml_aggregates::table.find(&a.url)).execute(conn)?;
+    diesel::insert_into(saml_aggregates::table)
+        .values(a)
+        .execute(conn)?;
     Ok(())
 }
 

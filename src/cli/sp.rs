@@ -117,11 +117,20 @@ pub(super) enum SpCommand {
     Refresh { entity_id: Option<String> },
 }
 
+/// Runs `f` to completion on a runtime of its own thread (the CLI may itself be called from
+/// async code, as the tests do).
+fn block_on<T: Send + 'static>(
+    f: impl std::future::Future<Output = T> + Send + 'static,
+) -> anyhow::Result<T> {
+    std::thread::spawn(move || actix_web::rt::System::new().block_on(f))
+        .join()
+        .map_err(|_| anyhow::anyhow!("the fetch thread failed"))
+}
+
 fn read_metadata(source: &str) -> anyhow::Result<(String, Option<String>)> {
     if source.starts_with("https://") || source.starts_with("http://") {
         let url = source.to_owned();
-        let xml =
-            actix_web::rt::System::new().block_on(async move { registry::fetch(&url).await })?;
+        let xml = block_on(async move { registry::fetch(&url).await })??;
         return Ok((xml, Some(source.to_owned())));
     }
     let meta = std::fs::metadata(source).map_err(|e| anyhow::anyhow!("reading {source}: {e}"))?;
@@ -227,9 +236,10 @@ pub(super) fn sp_cmd(
             )?;
         }
         SpCommand::Refresh { entity_id } => {
-            let report = actix_web::rt::System::new().block_on(async {
-                registry::refresh(&db, entity_id.as_deref(), "cli", now).await
-            })?;
+            let db2 = db.clone();
+            let report = block_on(async move {
+                registry::refresh(&db2, entity_id.as_deref(), "cli", now).await
+            })??;
             let v = serde_json::to_value(&report)?;
             io.report(
                 json,

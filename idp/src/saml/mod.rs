@@ -54,10 +54,13 @@ pub const FORM_LIMIT_BYTES: usize = 256 * 1024;
 /// How long SPs, the signing key and the metadata document are kept in memory.
 const TTL: Duration = Duration::from_secs(30);
 
+/// A cached SP (or the fact that there is none) and when it was read.
+type SpEntry = (Instant, Option<Arc<Sp>>);
+
 /// In-memory copies of SPs (or their absence), the signing key and the signed metadata.
 #[derive(Default)]
 pub struct Cache {
-    sps: RwLock<HashMap<String, (Instant, Option<Arc<Sp>>)>>,
+    sps: RwLock<HashMap<String, SpEntry>>,
     signer: RwLock<Option<(Instant, Arc<SamlSigner>)>>,
     metadata: RwLock<Option<(Instant, Arc<String>)>>,
 }

@@ -234,15 +234,21 @@ pub fn failure(
     sign::sign_enveloped(&xml, signer)
 }
 
+/// Whom a LogoutRequest is about, as the SP knows them.
+#[derive(Debug, Clone, Copy)]
+pub struct LoggedOut<'a> {
+    pub name_id: &'a str,
+    pub name_id_format: &'a str,
+    pub sp: &'a str,
+    pub session_index: &'a str,
+}
+
 /// A LogoutRequest to an SP (unsigned: the Redirect binding signs the query).
 pub fn logout_request(
     idp: &str,
     destination: &str,
     id: &str,
-    name_id: &str,
-    name_id_format: &str,
-    sp: &str,
-    session_index: &str,
+    who: LoggedOut<'_>,
     now: NaiveDateTime,
 ) -> String {
     format!(
@@ -258,10 +264,10 @@ pub fn logout_request(
         until = saml_time(now + Duration::minutes(ASSERTION_MINUTES)),
         dest = esc(destination),
         idp = esc(idp),
-        fmt = esc(name_id_format),
-        sp = esc(sp),
-        nid = esc(name_id),
-        six = esc(session_index),
+        fmt = esc(who.name_id_format),
+        sp = esc(who.sp),
+        nid = esc(who.name_id),
+        six = esc(who.session_index),
     )
 }
 
@@ -344,10 +350,11 @@ mod tests {
         assert_eq!(values.len(), 1);
         assert_eq!(values[0].text, evil);
         // Both signatures verify: the response as a whole, and the assertion on its own.
-        sign::verify_enveloped(&xml, &[signer.cert_der.clone()], MESSAGE).unwrap();
+        sign::verify_enveloped(&xml, std::slice::from_ref(&signer.cert_der), MESSAGE).unwrap();
         let a_start = xml.find("<saml:Assertion").unwrap();
         let a_end = xml.find("</saml:Assertion>").unwrap() + "</saml:Assertion>".len();
         let standalone = &xml[a_start..a_end];
-        sign::verify_enveloped(standalone, &[signer.cert_der.clone()], MESSAGE).unwrap();
+        sign::verify_enveloped(standalone, std::slice::from_ref(&signer.cert_der), MESSAGE)
+            .unwrap();
     }
 }

@@ -112,10 +112,12 @@ async fn step(
                     &urls(&st).entity_id,
                     &endpoint.location,
                     &request_id,
-                    &name_id,
-                    &fmt,
-                    &sp.row.entity_id,
-                    &six,
+                    response::LoggedOut {
+                        name_id: &name_id,
+                        name_id_format: &fmt,
+                        sp: &sp.row.entity_id,
+                        session_index: &six,
+                    },
                     now,
                 );
                 let parts = if endpoint.binding == BINDING_REDIRECT {

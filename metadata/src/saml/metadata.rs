@@ -209,7 +209,10 @@ pub fn acceptable_url(u: &str) -> bool {
         && !u.chars().any(|c| c.is_control() || c.is_whitespace())
 }
 
-fn certs(sp: &Element, entity: &str) -> Result<(Vec<Vec<u8>>, Vec<Vec<u8>>), MetadataError> {
+/// DER certificates for signing and for encryption.
+type KeysByUse = (Vec<Vec<u8>>, Vec<Vec<u8>>);
+
+fn certs(sp: &Element, entity: &str) -> Result<KeysByUse, MetadataError> {
     let (mut signing, mut encryption) = (Vec::new(), Vec::new());
     for kd in sp.children_named(NS_MD, "KeyDescriptor") {
         let usage = kd.attr("use");

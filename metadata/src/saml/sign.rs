@@ -433,14 +433,15 @@ mod tests {
         let s = signer();
         let cert = STANDARD.encode(&s.cert_der);
         let signed = sign_enveloped(&request("_r1", "https://sp.test/acs", &cert), &s).unwrap();
-        let root = verify_enveloped(&signed, &[s.cert_der.clone()], xml::MESSAGE).unwrap();
+        let root =
+            verify_enveloped(&signed, std::slice::from_ref(&s.cert_der), xml::MESSAGE).unwrap();
         assert_eq!(
             root.attr("AssertionConsumerServiceURL"),
             Some("https://sp.test/acs")
         );
         let tampered = signed.replace("https://sp.test/acs", "https://evil.test/acs");
         assert!(matches!(
-            verify_enveloped(&tampered, &[s.cert_der.clone()], xml::MESSAGE),
+            verify_enveloped(&tampered, std::slice::from_ref(&s.cert_der), xml::MESSAGE),
             Err(SignError::BadSignature)
         ));
         // Another key.
@@ -450,11 +451,9 @@ mod tests {
             Err(SignError::BadSignature)
         ));
         // Unsigned.
-        let unsigned = format!(
-            r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_u" Version="2.0"/>"#
-        );
+        let unsigned = r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="_u" Version="2.0"/>"#;
         assert!(matches!(
-            verify_enveloped(&unsigned, &[s.cert_der.clone()], xml::MESSAGE),
+            verify_enveloped(unsigned, std::slice::from_ref(&s.cert_der), xml::MESSAGE),
             Err(SignError::Unsigned)
         ));
     }
@@ -468,7 +467,9 @@ mod tests {
         let wrapped = format!(
             r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_evil" Version="2.0" AssertionConsumerServiceURL="https://evil.test/acs"><saml:Issuer>https://sp.test</saml:Issuer><samlp:Extensions>{signed}</samlp:Extensions></samlp:AuthnRequest>"#
         );
-        assert!(verify_enveloped(&wrapped, &[s.cert_der.clone()], xml::MESSAGE).is_err());
+        assert!(
+            verify_enveloped(&wrapped, std::slice::from_ref(&s.cert_der), xml::MESSAGE).is_err()
+        );
         // The signature of the inner request copied up next to an evil root with the signed ID.
         let sig_start = signed.find("<ds:Signature").unwrap();
         let sig_end = signed.find("</ds:Signature>").unwrap() + "</ds:Signature>".len();
@@ -476,7 +477,7 @@ mod tests {
             r#"<samlp:AuthnRequest xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r2" Version="2.0" AssertionConsumerServiceURL="https://evil.test/acs"><saml:Issuer>https://sp.test</saml:Issuer>{}</samlp:AuthnRequest>"#,
             &signed[sig_start..sig_end]
         );
-        assert!(verify_enveloped(&evil, &[s.cert_der.clone()], xml::MESSAGE).is_err());
+        assert!(verify_enveloped(&evil, std::slice::from_ref(&s.cert_der), xml::MESSAGE).is_err());
     }
 
     #[test]
