@@ -5,9 +5,11 @@ set -euo pipefail
 
 need=()
 # chromium + fonts: the browser tests; wrk: ops/bench; libxmlsec1-dev, libxml2-dev, libclang-dev:
-# samael's xmlsec bindings (SAML signatures); xmlsec1 + python3-pysaml2: the SAML interop SP.
+# samael's xmlsec bindings (SAML signatures); xmlsec1 + python3-pysaml2, and simplesamlphp with a
+# private apache2 + mod_php: the two SAML interop SPs.
 for pkg in build-essential pkg-config libssl-dev libsqlite3-dev libpq-dev postgresql-client \
            libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 python3-pysaml2 \
+           simplesamlphp apache2 libapache2-mod-php php-xml php-mbstring php-curl \
            chromium fonts-dejavu-core wrk python3-venv; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done

@@ -177,6 +177,13 @@ impl Sp {
             "assertion_consumer_services": endpoints(&self.md.acs),
             "single_logout_services": endpoints(&self.md.slo),
             "signing_certificates": self.md.signing_certs.len(),
+            "expired_certificates": self
+                .md
+                .signing_certs
+                .iter()
+                .chain(&self.md.encryption_certs)
+                .filter(|c| sign::cert_expired(c))
+                .count(),
             "encryption_certificates": self.md.encryption_certs.len(),
         })
     }
@@ -263,6 +270,20 @@ fn expiry(m: &SpMetadata, now: NaiveDateTime) -> Option<NaiveDateTime> {
     }
 }
 
+/// SAML trusts the keys in metadata, not certificate dates, so an expired certificate still
+/// verifies; operators are told (log and `sp show`) so they can ask the SP for new metadata.
+fn warn_expired(m: &SpMetadata) {
+    let expired = m
+        .signing_certs
+        .iter()
+        .chain(&m.encryption_certs)
+        .filter(|c| sign::cert_expired(c))
+        .count();
+    if expired > 0 {
+        tracing::warn!(entity = %m.entity_id, expired, "SP metadata carries expired certificates");
+    }
+}
+
 /// Reads one SP's metadata document; refuses aggregates (they need `add_aggregate` and a
 /// certificate) and expired metadata.
 pub fn read_single(
@@ -334,6 +355,7 @@ pub fn add(
         Err(DbError::Conflict(_)) => return Err(RegistryError::Exists(row.entity_id)),
         other => other?,
     }
+    warn_expired(&m);
     Ok(Sp { row, md: m })
 }
 

@@ -101,3 +101,109 @@ async fn pysaml2_sp_logs_in_and_out_over_both_bindings(b: Backend) {
     assert_eq!(logouts.len(), 2);
     assert!(logouts.iter().all(|(_, d)| d["sessions_ended"] == 1));
 }
+
+dual!(simplesamlphp_sp_logs_in_and_out_with_encrypted_assertions);
+
+/// Stops the SimpleSAMLphp SP's private Apache when the test ends, whatever happens.
+struct Apache(std::path::PathBuf);
+
+impl Drop for Apache {
+    fn drop(&mut self) {
+        let script = concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/interop/saml/simplesamlphp/stop.sh"
+        );
+        let _ = std::process::Command::new("bash")
+            .arg(script)
+            .arg(&self.0)
+            .output();
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// SimpleSAMLphp 1.19 (Debian) as SP in a private Apache: it reads our metadata with its own
+/// parser (checking the metadata signature), signs its requests, decrypts and verifies our
+/// assertions, and logs out through our SLO endpoint (tests/interop/saml/simplesamlphp/).
+async fn simplesamlphp_sp_logs_in_and_out_with_encrypted_assertions(b: Backend) {
+    let app = TestApp::start(b).await;
+    app.add_user("maija", PASSWORD).await;
+    // Apache's workers run as www-data: the state lives in a directory they can read.
+    let state = std::path::PathBuf::from(format!("/tmp/kl-ssp-{}", uuid::Uuid::new_v4().simple()));
+    std::fs::create_dir_all(&state).unwrap();
+    let _apache = Apache(state.clone());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/interop/saml/simplesamlphp/setup.sh"
+    );
+    let (base, st) = (app.base.clone(), state.clone());
+    let out = tokio::task::spawn_blocking(move || {
+        std::process::Command::new("bash")
+            .arg(script)
+            .arg(&base)
+            .arg(&st)
+            .arg(port.to_string())
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "setup.sh: {stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let setup: serde_json::Value =
+        serde_json::from_str(stdout.lines().last().unwrap_or_default()).unwrap();
+    let (code, v) = app.cli_json(&[
+        "sp",
+        "add",
+        "--metadata",
+        setup["sp_metadata"].as_str().unwrap(),
+        "--require-signed-requests",
+        "--encrypt-assertions",
+        "--attributes",
+        "givenName,sn,mail,cn,uid",
+        "--json",
+    ]);
+    assert_eq!((code, &v["entity_id"]), (0, &setup["entity_id"]), "{v}");
+    let seen = kuntalaistili_tests::run_system_python(
+        "saml/simplesamlphp/login.py",
+        vec![
+            app.base.clone(),
+            format!("http://127.0.0.1:{port}"),
+            "maija".into(),
+            PASSWORD.into(),
+            "--expect-encrypted".into(),
+            "--ssp-log".into(),
+            state
+                .join("log/simplesamlphp.log")
+                .to_string_lossy()
+                .into_owned(),
+        ],
+    )
+    .await;
+    assert_eq!(seen["ok"], true, "{seen}");
+    for check in [
+        "login",
+        "assertion_encrypted",
+        "logout_completed",
+        "idp_session_gone",
+        "sp_session_gone",
+    ] {
+        assert_eq!(seen["checks"][check], true, "{check}: {seen}");
+    }
+    assert_eq!(
+        seen["attributes_friendly"]["mail"][0], "maija@example.fi",
+        "{seen}"
+    );
+    let issued = events(&app, "saml.assertion_issued").await;
+    assert_eq!(issued.len(), 1);
+    assert_eq!(issued[0].1["encrypted"], true);
+    assert_eq!(events(&app, "saml.logout_request").await.len(), 1);
+}

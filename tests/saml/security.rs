@@ -425,6 +425,79 @@ async fn hostile_authn_requests_are_refused_and_audited(b: Backend) {
     )
     .await;
 
+    // P11: another version; an ID that is not an XML name.
+    let x = lax
+        .authn_request(&lax.req(&app), false)
+        .replace(r#"Version="2.0""#, r#"Version="1.1""#);
+    refused(
+        &app,
+        get(&browser, &lax.unsigned_redirect_url(&app, &x)).await,
+        "version",
+        "version",
+    )
+    .await;
+    let mut r = lax.req(&app);
+    r.id = "1abc".into();
+    refused(
+        &app,
+        get(
+            &browser,
+            &lax.unsigned_redirect_url(&app, &lax.authn_request(&r, false)),
+        )
+        .await,
+        "id",
+        "digit ID",
+    )
+    .await;
+    // P05: ACS index and URL together.
+    let x = lax.authn_request(&lax.req(&app), false).replace(
+        " ProtocolBinding",
+        r#" AssertionConsumerServiceIndex="0" ProtocolBinding"#,
+    );
+    refused(
+        &app,
+        get(&browser, &lax.unsigned_redirect_url(&app, &x)).await,
+        "acs",
+        "index and URL",
+    )
+    .await;
+    // P03: a SAMLRequest in the query and in the form.
+    let r = lax.req(&app);
+    let resp = browser
+        .post(format!("{}?SAMLRequest=x", app.url("/saml/sso")))
+        .form(&[("SAMLRequest", STANDARD.encode(lax.authn_request(&r, false)))])
+        .send()
+        .await
+        .unwrap();
+    refused(&app, resp, "ambiguous", "query and form").await;
+    // P12: an oversized RelayState.
+    let x = lax.authn_request(&lax.req(&app), false);
+    let url = format!(
+        "{}&RelayState={}",
+        lax.unsigned_redirect_url(&app, &x),
+        "r".repeat(2000)
+    );
+    refused(
+        &app,
+        get(&browser, &url).await,
+        "relay_state",
+        "long RelayState",
+    )
+    .await;
+    // P07: the Issuer of one SP with the signature of another.
+    let x = strict.authn_request(&strict.req(&app), false);
+    refused(
+        &app,
+        get(
+            &browser,
+            &strict.redirect_url(&app, &x, None, Some(&lax.signer)),
+        )
+        .await,
+        "signature",
+        "other SP's key",
+    )
+    .await;
+
     // Expired SP metadata: refused at registration, and no longer trusted once it expires.
     let expired = TestSp::new("expired");
     let file = app.db.dir().join("expired.xml");
@@ -553,6 +626,77 @@ async fn hostile_logout_messages_are_refused_and_audited(b: Backend) {
         "destination",
     )
     .await;
+
+    // L01/L02: a victim's session survives an unsigned request from an SP without a signing key
+    // (it only logs out the browser that brings it), and a signed request from another SP.
+    app.add_user("victim", PASSWORD).await;
+    let keyless = TestSp::new("keyless");
+    let file = app.db.dir().join("keyless.xml");
+    let md = keyless.metadata(None);
+    let start = md.find("<md:KeyDescriptor>").unwrap();
+    let end = md.find("</md:KeyDescriptor>").unwrap() + "</md:KeyDescriptor>".len();
+    std::fs::write(&file, format!("{}{}", &md[..start], &md[end..])).unwrap();
+    let (code, v) = app.cli_json(&["sp", "add", "--metadata", file.to_str().unwrap(), "--json"]);
+    assert_eq!(code, 0, "{v}");
+    let victim = app.browser();
+    app.login(&victim, "victim", PASSWORD).await;
+    let r = keyless.req(&app);
+    let page = victim
+        .get(keyless.unsigned_redirect_url(&app, &keyless.authn_request(&r, false)))
+        .send()
+        .await
+        .unwrap();
+    let (_, resp, _) = super::posted_response(&page.text().await.unwrap());
+    let victim_nid = resp
+        .child(kuntalaistili_metadata::saml::xml::NS_SAML, "Assertion")
+        .unwrap()
+        .child(kuntalaistili_metadata::saml::xml::NS_SAML, "Subject")
+        .unwrap()
+        .child(kuntalaistili_metadata::saml::xml::NS_SAML, "NameID")
+        .unwrap()
+        .text
+        .clone();
+    let attacker = app.browser();
+    let x = logout_request(&keyless, &app, "_k1", &later)
+        .replace(">someone<", &format!(">{victim_nid}<"))
+        .replace("<samlp:SessionIndex>x</samlp:SessionIndex>", "");
+    let resp = get(
+        &attacker,
+        &format!("{slo}?SAMLRequest={}", enc(&sign::deflate(&x))),
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    let x =
+        logout_request(&sp, &app, "_k2", &later).replace(">someone<", &format!(">{victim_nid}<"));
+    let q = sign::signed_redirect_query("SAMLRequest", &x, None, &sp.signer).unwrap();
+    assert_eq!(get(&attacker, &format!("{slo}?{q}")).await.status(), 303);
+    let still = victim.get(app.url("/account")).send().await.unwrap();
+    assert_eq!(still.status(), 200, "the victim is still logged in");
+    let ended: Vec<_> = events(&app, "saml.logout_request")
+        .await
+        .into_iter()
+        .map(|(_, d)| d["sessions_ended"].clone())
+        .collect();
+    assert!(ended.iter().all(|n| n == 0), "{ended:?}");
+    // The victim's own browser can bring the unsigned request (the binding authenticates it).
+    let x = logout_request(&keyless, &app, "_k3", &later)
+        .replace(">someone<", &format!(">{victim_nid}<"))
+        .replace("<samlp:SessionIndex>x</samlp:SessionIndex>", "");
+    let resp = get(
+        &victim,
+        &format!("{slo}?SAMLRequest={}", enc(&sign::deflate(&x))),
+    )
+    .await;
+    assert_eq!(resp.status(), 303);
+    assert_eq!(
+        victim
+            .get(app.url("/account"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        303
+    );
 
     // A LogoutResponse that answers no logout round of ours.
     let resp = browser

@@ -387,15 +387,16 @@ async fn request_in(
                 "LogoutRequests from this SP must be signed",
             )));
         }
+        // An SP without a signing key can only log out the browser that brings the request.
         let lr = request::logout_request(&root, now).map_err(fail)?;
         request::check_destination(&lr.common, &urls(state).slo, signed).map_err(fail)?;
         if relay.as_ref().is_some_and(|r| r.len() > MAX_RELAY_STATE) {
             return Err(fail(Refused::new("relay_state", "RelayState is too long")));
         }
-        Ok((sp, lr))
+        Ok((sp, lr, signed))
     }
     .await;
-    let (sp, lr) = match result {
+    let (sp, lr, signed) = match result {
         Ok(v) => v,
         Err((i, r)) => {
             return refuse(
@@ -456,6 +457,18 @@ async fn request_in(
             .await;
         }
         _ => return actix_web::ResponseError::error_response(&WebError::Unavailable),
+    };
+    let found = if signed {
+        found
+    } else {
+        let own = match crate::session::current(state, req).await {
+            Ok(c) => c.map(|(s, _)| s.id),
+            Err(e) => return actix_web::ResponseError::error_response(&e),
+        };
+        found
+            .into_iter()
+            .filter(|p| own.as_deref() == Some(p.session_id.as_str()))
+            .collect()
     };
     let ip = crate::client_ip(req, &state.settings);
     let mut others = Vec::new();

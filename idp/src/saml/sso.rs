@@ -118,6 +118,13 @@ pub async fn saml_sso_post(
     form: web::Form<SamlForm>,
 ) -> HttpResponse {
     let form = form.into_inner();
+    if req.query_string().contains("SAMLRequest") {
+        let r = Refused::new(
+            "ambiguous",
+            "a SAMLRequest both in the query and in the form",
+        );
+        return refuse(&state, &req, "AuthnRequest", None, &r, "saml.error_request").await;
+    }
     match post_xml(form.saml_request.as_deref()) {
         Ok(xml) => receive(&state, &req, &xml, form.relay_state, Binding::Post).await,
         Err(e) => {
