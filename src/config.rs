@@ -42,6 +42,8 @@ pub struct Config {
     pub messaging: kuntalaistili_connectors::messaging::MessagingConfig,
     /// The customer register.
     pub register: RegisterConfig,
+    /// The SAML identity provider.
+    pub saml: SamlConfig,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
     pub trust_forwarded_for: bool,
     /// HTTP worker threads; default one per core.
@@ -127,6 +129,21 @@ impl Default for RegisterConfig {
     }
 }
 
+/// The SAML identity provider.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SamlConfig {
+    /// Hours between refreshes of SP metadata fetched from URLs and of aggregates (0 = only on
+    /// demand with `kuntalaistili sp refresh`; `KUNTALAISTILI_SAML__REFRESH_HOURS`).
+    pub refresh_hours: u64,
+}
+
+impl Default for SamlConfig {
+    fn default() -> Self {
+        SamlConfig { refresh_hours: 6 }
+    }
+}
+
 /// The OpenID Connect provider.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -197,6 +214,7 @@ impl Default for Config {
             service: ServiceConfig::default(),
             messaging: Default::default(),
             register: RegisterConfig::default(),
+            saml: SamlConfig::default(),
             trust_forwarded_for: false,
             workers: None,
         }

@@ -212,6 +212,7 @@ fn spawn_housekeeping(state: web::Data<IdpState>) {
                     kuntalaistili_schema::signing_keys::delete_expired(&mut conn, now)?;
                     kuntalaistili_schema::oidc_flows::delete_expired(&mut conn, now)?;
                     kuntalaistili_schema::service_sessions::delete_expired(&mut conn, now)?;
+                    kuntalaistili_schema::saml::sweep_replay(&mut conn, now)?;
                     let erased = kuntalaistili_idp::customers::gdpr::erase_due(
                         &mut conn,
                         st.settings.erasure_retention_days,
@@ -238,10 +239,42 @@ fn spawn_housekeeping(state: web::Data<IdpState>) {
     });
 }
 
+/// Every `hours`, fetches fresh metadata for SPs registered from a URL and for aggregates; a
+/// failure keeps the last good copy and is logged.
+fn spawn_metadata_refresh(state: web::Data<IdpState>, hours: u64) {
+    if hours == 0 {
+        return;
+    }
+    actix_web::rt::spawn(async move {
+        let period = Duration::from_secs(hours * 3600);
+        let mut tick = actix_web::rt::time::interval_at(
+            actix_web::rt::time::Instant::now() + period,
+            period,
+        );
+        loop {
+            tick.tick().await;
+            let now = kuntalaistili_schema::now_utc();
+            match kuntalaistili_federation::saml::refresh(&state.db, None, "refresh", now).await {
+                Ok(report) => {
+                    for (entity, why) in &report.failed {
+                        tracing::warn!(%entity, reason = %why, "SAML metadata refresh failed; last good copy kept");
+                    }
+                    for entity in &report.refreshed {
+                        state.saml.forget_sp(entity);
+                    }
+                    tracing::info!(refreshed = report.refreshed.len(), failed = report.failed.len(), "SAML metadata refreshed");
+                }
+                Err(e) => tracing::warn!(error = %e, "SAML metadata refresh could not run"),
+            }
+        }
+    });
+}
+
 /// Binds the listener(s) and builds the server. Call inside an actix/tokio runtime.
 pub fn bind(config: &Config, state: web::Data<IdpState>) -> anyhow::Result<Bound> {
     let secure = state.settings.secure_cookies;
     spawn_housekeeping(state.clone());
+    spawn_metadata_refresh(state.clone(), config.saml.refresh_hours);
     let worker = std::sync::Arc::new(kuntalaistili_connectors::messaging::Worker {
         dispatcher: kuntalaistili_connectors::messaging::Dispatcher::new(
             &config.messaging,
