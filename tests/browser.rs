@@ -174,6 +174,8 @@ async fn administrators_work_in_chromium_on_accessible_admin_pages(b: Backend) {
     .await
     .unwrap();
     let person = app.add_user("asiakas", "asiakkaan-salasana").await;
+    // A SAML service, so that its page shows an SP with its settings form.
+    crate::saml::TestSp::new("selain").register(&app, &["--attributes", "givenName,mail"]);
     let shots = concat!(env!("CARGO_MANIFEST_DIR"), "/../target/screenshots/admin");
     let seen = kuntalaistili_tests::run_node(
         "browser/admin.mjs",
@@ -187,7 +189,7 @@ async fn administrators_work_in_chromium_on_accessible_admin_pages(b: Backend) {
     )
     .await;
     assert_eq!(seen["violations"], serde_json::json!([]));
-    assert_eq!(seen["pages"].as_array().unwrap().len(), 8);
+    assert_eq!(seen["pages"].as_array().unwrap().len(), 9);
     assert_eq!(seen["granted"], true);
     let held = app
         .with_conn(move |c| kuntalaistili_schema::authz::entitlements(c, &person.id).unwrap())

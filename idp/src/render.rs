@@ -8,7 +8,7 @@ use tera::{Context, Tera};
 use crate::i18n::{Lang, Translations};
 
 /// Every template, by the name it is rendered under.
-pub const TEMPLATES: [(&str, &str); 15] = [
+pub const TEMPLATES: [(&str, &str); 16] = [
     (
         "layout/base.html",
         include_str!("../../templates/layout/base.html"),
@@ -68,6 +68,10 @@ pub const TEMPLATES: [(&str, &str); 15] = [
     (
         "admin/statistics.html",
         include_str!("../../templates/admin/statistics.html"),
+    ),
+    (
+        "admin/sps.html",
+        include_str!("../../templates/admin/sps.html"),
     ),
 ];
 

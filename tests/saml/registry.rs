@@ -16,7 +16,8 @@ use super::{events, pem, TestSp};
 
 dual!(
     operators_manage_sps_from_files_and_urls,
-    signed_aggregates_are_verified_and_refreshed
+    signed_aggregates_are_verified_and_refreshed,
+    administrators_manage_sps_on_pages_and_over_rest
 );
 
 /// A tiny HTTP server answering every request with the current `body` (status 200, or 500
@@ -304,4 +305,186 @@ async fn signed_aggregates_are_verified_and_refreshed(b: Backend) {
         v["error"].as_str().unwrap().contains("add-aggregate"),
         "{v}"
     );
+}
+
+async fn administrators_manage_sps_on_pages_and_over_rest(b: Backend) {
+    let app = TestApp::start(b).await;
+    let st = app.state.clone();
+    tokio::task::spawn_blocking(move || {
+        kuntalaistili_idp::customers::add(
+            &mut st.db.conn().unwrap(),
+            &st.keys,
+            &st.hasher,
+            kuntalaistili_idp::customers::NewPerson {
+                username: "paakayttaja".into(),
+                password: Some(super::PASSWORD.into()),
+                role: "admin".into(),
+                ..Default::default()
+            },
+            "test",
+            kuntalaistili_schema::now_utc(),
+        )
+        .unwrap()
+    })
+    .await
+    .unwrap();
+    app.add_user("tavallinen", super::PASSWORD).await;
+
+    // A resident is refused the page and the form.
+    let resident = app.browser();
+    app.login(&resident, "tavallinen", super::PASSWORD).await;
+    assert_eq!(
+        resident
+            .get(app.url("/admin/sps"))
+            .send()
+            .await
+            .unwrap()
+            .status(),
+        403
+    );
+
+    // The administrator registers an SP by pasting its metadata (CSRF-protected form).
+    let admin = app.browser();
+    app.login(&admin, "paakayttaja", super::PASSWORD).await;
+    let page = admin.get(app.url("/admin/sps")).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let csrf = kuntalaistili_tests::csrf_from(&page.text().await.unwrap()).unwrap();
+    let sp = TestSp::new("ui");
+    let md = sp.metadata(None);
+    let r = admin
+        .post(app.url("/admin/sps"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("metadata", md.as_str()),
+            ("attributes", "givenName,mail"),
+            ("name_id_format", "transient"),
+            ("require_signed_requests", "on"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let without = admin
+        .post(app.url("/admin/sps"))
+        .form(&[("metadata", md.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(without.status(), 403, "no CSRF token");
+    let page = admin
+        .get(app.url("/admin/sps"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let page = page.replace("&#x2F;", "/");
+    assert!(
+        page.contains(&sp.entity_id) && page.contains(&sp.acs),
+        "{page}"
+    );
+    // Settings: encrypt assertions, take it out of use.
+    let r = admin
+        .post(app.url("/admin/sps/settings"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("entity_id", sp.entity_id.as_str()),
+            ("attributes", "givenName,mail,cn"),
+            ("name_id_format", "persistent"),
+            ("encrypt_assertions", "on"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (_, show) = app.cli_json(&["sp", "show", &sp.entity_id, "--json"]);
+    assert_eq!(show["encrypt_assertions"], true);
+    assert_eq!(show["enabled"], false);
+    assert_eq!(show["require_signed_requests"], false);
+    assert_eq!(
+        show["attributes"],
+        serde_json::json!(["givenName", "mail", "cn"])
+    );
+    // Bad metadata: the page says nothing was changed.
+    let r = admin
+        .post(app.url("/admin/sps"))
+        .form(&[("csrf", csrf.as_str()), ("metadata", "<x/>")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = admin
+        .post(app.url("/admin/sps/remove"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("entity_id", sp.entity_id.as_str()),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let added = events(&app, "saml.sp_added").await;
+    assert_eq!(added.len(), 1);
+
+    // The same over REST with an admin token.
+    let token = app.client_token("admin").await;
+    let api =
+        |m: reqwest::Method, path: &str| app.client.request(m, app.url(path)).bearer_auth(&token);
+    let rest = TestSp::new("rest");
+    let r = api(reqwest::Method::POST, "/api/v1/saml/sps")
+        .json(&serde_json::json!({ "metadata": rest.metadata(None), "attributes": ["mail"], "encrypt_assertions": true }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 201);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["entity_id"], rest.entity_id.as_str());
+    let path = format!("/api/v1/saml/sps/{}", super::enc(&rest.entity_id));
+    let r = api(reqwest::Method::POST, "/api/v1/saml/sps")
+        .json(&serde_json::json!({ "metadata": rest.metadata(None) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 409);
+    assert_eq!(r.headers()["content-type"], "application/problem+json");
+    let r = api(reqwest::Method::POST, "/api/v1/saml/sps")
+        .json(&serde_json::json!({ "metadata": "<x/>", "metadata_url": "https://a.example/" }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = api(reqwest::Method::PATCH, &path)
+        .json(&serde_json::json!({ "allow_national_id": true, "attributes": ["mail", "nationalIdentificationNumber"] }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(
+        v["attributes"],
+        serde_json::json!(["mail", "nationalIdentificationNumber"])
+    );
+    let r = api(reqwest::Method::GET, &path).send().await.unwrap();
+    assert_eq!(r.status(), 200);
+    let r = api(reqwest::Method::GET, "/api/v1/saml/sps")
+        .send()
+        .await
+        .unwrap();
+    let v: serde_json::Value = r.json().await.unwrap();
+    assert_eq!(v["service_providers"].as_array().unwrap().len(), 1);
+    let r = api(reqwest::Method::DELETE, &path).send().await.unwrap();
+    assert_eq!(r.status(), 204);
+    let r = api(reqwest::Method::GET, &path).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    // Another scope is refused.
+    let other = app.client_token("authz:check").await;
+    let r = app
+        .client
+        .get(app.url("/api/v1/saml/sps"))
+        .bearer_auth(&other)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
 }

@@ -8,6 +8,7 @@
 //! redirect. A trusted request that cannot be satisfied (passive without a session, a NameID
 //! format we cannot give) gets a signed SAML status response at the SP's ACS.
 
+pub mod manage;
 pub mod request;
 pub mod response;
 mod slo;
@@ -248,7 +249,8 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 e.into()
             })
     };
-    cfg.route(paths::METADATA, web::get().to(saml_metadata_get))
+    cfg.configure(manage::configure)
+        .route(paths::METADATA, web::get().to(saml_metadata_get))
         .service(
             web::resource(paths::SSO)
                 .app_data(form())

@@ -57,7 +57,7 @@ await page.waitForURL(/done=granted/);
 if (!(await page.getByText('Oikeus myönnettiin.').count())) await fail('the grant was not confirmed');
 seen.granted = (await page.getByText('directory:edit').count()) > 0;
 await audit('person-granted');
-for (const [path, name] of [['/admin/clients', 'clients'], ['/admin/roles', 'roles'],
+for (const [path, name] of [['/admin/clients', 'clients'], ['/admin/sps', 'sps'], ['/admin/roles', 'roles'],
   ['/admin/audit', 'audit'], ['/admin/statistics', 'statistics'], ['/admin/users?lang=sv', 'users-sv']]) {
   await page.goto(`${base}${path}`);
   await audit(name);
