@@ -247,10 +247,8 @@ fn spawn_metadata_refresh(state: web::Data<IdpState>, hours: u64) {
     }
     actix_web::rt::spawn(async move {
         let period = Duration::from_secs(hours * 3600);
-        let mut tick = actix_web::rt::time::interval_at(
-            actix_web::rt::time::Instant::now() + period,
-            period,
-        );
+        let mut tick =
+            actix_web::rt::time::interval_at(actix_web::rt::time::Instant::now() + period, period);
         loop {
             tick.tick().await;
             let now = kuntalaistili_schema::now_utc();
@@ -262,7 +260,11 @@ fn spawn_metadata_refresh(state: web::Data<IdpState>, hours: u64) {
                     for entity in &report.refreshed {
                         state.saml.forget_sp(entity);
                     }
-                    tracing::info!(refreshed = report.refreshed.len(), failed = report.failed.len(), "SAML metadata refreshed");
+                    tracing::info!(
+                        refreshed = report.refreshed.len(),
+                        failed = report.failed.len(),
+                        "SAML metadata refreshed"
+                    );
                 }
                 Err(e) => tracing::warn!(error = %e, "SAML metadata refresh could not run"),
             }

@@ -190,22 +190,18 @@ async fn finish(
     let rid = round_id.to_owned();
     let out = web::block(move || -> Result<HttpResponseParts, WebError> {
         store::delete_logout(&mut *st.db.conn()?, &rid)?;
-        let LogoutFinish::Respond {
-            sp,
-            in_response_to,
-            relay,
-        } = round.finish
-        else {
-            let LogoutFinish::Page(p) = round.finish else {
-                return Err(WebError::Internal);
-            };
-            return Ok(HttpResponseParts::Redirect(p));
+        let (sp, in_response_to, relay) = match round.finish {
+            LogoutFinish::Page(p) => return Ok(HttpResponseParts::Redirect(p)),
+            LogoutFinish::Respond {
+                sp,
+                in_response_to,
+                relay,
+            } => (sp, in_response_to, relay),
         };
         let now = kuntalaistili_schema::now_utc();
-        let Some((sp, endpoint)) = sp_blocking(&st, &sp)?.and_then(|s| {
-            let e = s.md.slo_endpoint().cloned();
-            e.map(|e| (s, e))
-        }) else {
+        // The SP that asked (even if it was disabled meanwhile: it gets its answer).
+        let Some(endpoint) = sp_blocking(&st, &sp)?.and_then(|s| s.md.slo_endpoint().cloned())
+        else {
             return Ok(HttpResponseParts::Redirect("/login?logged_out=1".into()));
         };
         let signer = signer_blocking(&st)?;
@@ -216,7 +212,6 @@ async fn finish(
         let id = response::new_id();
         let second = round.partial.then_some(response::STATUS_PARTIAL_LOGOUT);
         let idp = urls(&st).entity_id;
-        let _ = &sp;
         if endpoint.binding == BINDING_REDIRECT {
             let xml = response::logout_response(&idp, &to, &in_response_to, &id, second, "", now);
             let q = sign::signed_redirect_query("SAMLResponse", &xml, relay.as_deref(), &signer)
