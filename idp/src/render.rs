@@ -253,6 +253,17 @@ mod tests {
             );
             ctx.insert("next_href", "/admin/audit?before=1");
             ctx.insert("verify", &serde_json::json!({"checked": 3, "broken": null}));
+            ctx.insert("metadata_url", "https://idp.example.fi/saml/metadata");
+            ctx.insert("known_attributes", "givenName, mail");
+            ctx.insert(
+                "sps",
+                &serde_json::json!([{"entity_id": "https://sp/<script>x</script>", "enabled": true, "trusted": true,
+                    "assertion_consumer_services": [{"location": "https://sp/acs"}], "attributes": ["mail"],
+                    "release_permissions": "", "valid_until": null, "source_url": null, "expired_certificates": 0,
+                    "name_id_format": "urn:oasis:names:tc:SAML:2.0:nameid-format:persistent",
+                    "require_signed_requests": true, "encrypt_assertions": false, "sign_response": false,
+                    "allow_national_id": false}]),
+            );
             for (name, _) in TEMPLATES.iter().filter(|(n, _)| !n.starts_with("layout/")) {
                 let html = t
                     .render(name, &ctx)
