@@ -70,18 +70,24 @@ fn in_response_to(v: Option<&str>) -> String {
         .unwrap_or_default()
 }
 
-fn assertion(f: &AssertionFacts<'_>, id: &str, signature: &str) -> String {
+/// The assertion in exclusive canonical form (see [`sign::sign_canonical`]): attributes in
+/// canonical order, no empty-element tags, every value escaped for C14N, the `saml` namespace
+/// declared once on the root. Attribute values carry no `xsi:type` (plain strings), so no
+/// namespace is declared that canonicalization would drop.
+fn assertion(f: &AssertionFacts<'_>, id: &str) -> String {
+    use sign::{c14n_attr as a, c14n_text as t};
     let until = saml_time(f.now + Duration::minutes(ASSERTION_MINUTES));
     let mut attrs = String::new();
-    for a in f.attributes {
+    for at in f.attributes {
         attrs.push_str(&format!(
-            r#"<saml:Attribute Name="{}" NameFormat="{ATTRNAME_URI}" FriendlyName="{}">"#,
-            a.name, a.friendly
+            r#"<saml:Attribute FriendlyName="{}" Name="{}" NameFormat="{ATTRNAME_URI}">"#,
+            a(at.friendly),
+            a(at.name)
         ));
-        for v in &a.values {
+        for v in &at.values {
             attrs.push_str(&format!(
-                r#"<saml:AttributeValue xmlns:xs="http://www.w3.org/2001/XMLSchema" xmlns:xsi="http://www.w3.org/2001/XMLSchema-instance" xsi:type="xs:string">{}</saml:AttributeValue>"#,
-                esc(v)
+                "<saml:AttributeValue>{}</saml:AttributeValue>",
+                t(v)
             ));
         }
         attrs.push_str("</saml:Attribute>");
@@ -91,33 +97,38 @@ fn assertion(f: &AssertionFacts<'_>, id: &str, signature: &str) -> String {
     } else {
         format!("<saml:AttributeStatement>{attrs}</saml:AttributeStatement>")
     };
+    let irt = f
+        .in_response_to
+        .map(|i| format!(r#" InResponseTo="{}""#, a(i)))
+        .unwrap_or_default();
     format!(
         concat!(
-            r#"<saml:Assertion xmlns:saml="{ns}" ID="{id}" Version="2.0" IssueInstant="{now}">"#,
-            r#"<saml:Issuer>{idp}</saml:Issuer>{sig}"#,
-            r#"<saml:Subject><saml:NameID Format="{fmt}" NameQualifier="{idp}" SPNameQualifier="{sp}">{name_id}</saml:NameID>"#,
+            r#"<saml:Assertion xmlns:saml="{ns}" ID="{id}" IssueInstant="{now}" Version="2.0">"#,
+            r#"<saml:Issuer>{idp_t}</saml:Issuer>"#,
+            r#"<saml:Subject><saml:NameID Format="{fmt}" NameQualifier="{idp_a}" SPNameQualifier="{sp_a}">{name_id}</saml:NameID>"#,
             r#"<saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer">"#,
-            r#"<saml:SubjectConfirmationData{irt} NotOnOrAfter="{until}" Recipient="{acs}"/>"#,
+            r#"<saml:SubjectConfirmationData{irt} NotOnOrAfter="{until}" Recipient="{acs}"></saml:SubjectConfirmationData>"#,
             r#"</saml:SubjectConfirmation></saml:Subject>"#,
-            r#"<saml:Conditions NotBefore="{before}" NotOnOrAfter="{until}"><saml:AudienceRestriction><saml:Audience>{sp}</saml:Audience></saml:AudienceRestriction></saml:Conditions>"#,
+            r#"<saml:Conditions NotBefore="{before}" NotOnOrAfter="{until}"><saml:AudienceRestriction><saml:Audience>{sp_t}</saml:Audience></saml:AudienceRestriction></saml:Conditions>"#,
             r#"<saml:AuthnStatement AuthnInstant="{auth}" SessionIndex="{six}" SessionNotOnOrAfter="{snoa}">"#,
             r#"<saml:AuthnContext><saml:AuthnContextClassRef>{ac}</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement>"#,
             "{statement}</saml:Assertion>"
         ),
         ns = NS_SAML,
-        id = id,
+        id = a(id),
         now = saml_time(f.now),
-        idp = esc(f.idp_entity_id),
-        sig = signature,
-        fmt = esc(f.name_id_format),
-        sp = esc(f.sp_entity_id),
-        name_id = esc(f.name_id),
-        irt = in_response_to(f.in_response_to),
+        idp_t = t(f.idp_entity_id),
+        idp_a = a(f.idp_entity_id),
+        fmt = a(f.name_id_format),
+        sp_a = a(f.sp_entity_id),
+        sp_t = t(f.sp_entity_id),
+        name_id = t(f.name_id),
+        irt = irt,
         until = until,
-        acs = esc(f.acs),
+        acs = a(f.acs),
         before = saml_time(f.now - Duration::seconds(60)),
         auth = saml_time(f.auth_instant),
-        six = esc(f.session_index),
+        six = a(f.session_index),
         snoa = saml_time(f.session_not_on_or_after),
         ac = AC_PASSWORD_PROTECTED,
         statement = statement,
@@ -171,12 +182,12 @@ pub fn success(
     use base64::Engine;
     let cert = base64::engine::general_purpose::STANDARD.encode(&signer.cert_der);
     let assertion_id = new_id();
-    let mut assertion_xml = if protection.sign_assertion {
-        let template = sign::template(&assertion_id, &cert);
-        sign::sign_enveloped(&assertion(f, &assertion_id, &template), signer)?
-    } else {
-        assertion(f, &assertion_id, "")
-    };
+    let mut assertion_xml = assertion(f, &assertion_id);
+    if protection.sign_assertion {
+        let signature = sign::sign_canonical(&assertion_xml, &assertion_id, signer)?;
+        assertion_xml =
+            assertion_xml.replacen("</saml:Issuer>", &format!("</saml:Issuer>{signature}"), 1);
+    }
     if let Some(cert_der) = protection.encrypt_for {
         assertion_xml = sign::encrypt_assertion(&assertion_xml, cert_der)?;
     }

@@ -43,6 +43,12 @@ pub struct SamlSigner {
     pub cert_der: Vec<u8>,
     /// PKCS #8 DER.
     pub private_der: Vec<u8>,
+    /// The same key, parsed once (OpenSSL 3 takes longer to parse a key than to sign with it).
+    pub key: openssl::pkey::PKey<openssl::pkey::Private>,
+}
+
+fn parsed(der: &[u8]) -> Result<openssl::pkey::PKey<openssl::pkey::Private>, KeysError> {
+    openssl::pkey::PKey::private_key_from_pkcs8(der).map_err(crypto_err)
 }
 
 impl std::fmt::Debug for SamlSigner {
@@ -103,6 +109,7 @@ pub fn generate(
         SamlSigner {
             kid,
             cert_der: cert,
+            key: parsed(&der)?,
             private_der: der,
         },
         jwk,
@@ -192,9 +199,11 @@ pub fn signer(
 ) -> Result<SamlSigner, KeysError> {
     let rows = signing_keys::published(conn, now)?;
     let row = keys::active_named(&rows, ALG, now).ok_or(KeysError::NoActiveKey(ALG))?;
+    let der = master.unwrap_private_key(&row.private_key_enc)?;
     Ok(SamlSigner {
         kid: row.kid.clone(),
         cert_der: cert_of(row)?,
-        private_der: master.unwrap_private_key(&row.private_key_enc)?,
+        key: parsed(&der)?,
+        private_der: der,
     })
 }
