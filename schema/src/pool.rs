@@ -201,9 +201,32 @@ impl Db {
     }
 }
 
+/// This process's SQLite writers queue here before taking SQLite's write lock. SQLite's own busy
+/// handler waits by sleeping (1, 2, 5 … 100 ms) and retrying, which leaves the cores idle and
+/// stretches the tail when many requests write at once (every login, token, assertion and audit
+/// event writes); a queue hands the lock on at once. Other processes (the CLI, other nodes have
+/// PostgreSQL) still meet the busy timeout.
+static SQLITE_WRITER: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+thread_local! {
+    /// This thread holds [`SQLITE_WRITER`] (a nested write transaction must not wait for itself;
+    /// SQLite then refuses the nested `BEGIN` as before).
+    static WRITING: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+/// Clears [`WRITING`] when the outermost write transaction ends, however it ends.
+struct Writing;
+
+impl Drop for Writing {
+    fn drop(&mut self) {
+        WRITING.with(|w| w.set(false));
+    }
+}
+
 /// Runs `f` in a write transaction. On SQLite the transaction starts with `BEGIN IMMEDIATE` so
 /// it takes the write lock up front (waiting for the busy timeout) instead of failing with
-/// `SQLITE_BUSY` when a read later upgrades to a write.
+/// `SQLITE_BUSY` when a read later upgrades to a write; writers of this process queue for it
+/// first (see [`SQLITE_WRITER`]).
 pub fn write_tx<T, E, F>(conn: &mut AnyConnection, f: F) -> Result<T, E>
 where
     F: FnOnce(&mut AnyConnection) -> Result<T, E>,
@@ -212,6 +235,15 @@ where
     match conn {
         AnyConnection::Postgresql(_) => conn.transaction(f),
         AnyConnection::Sqlite(inner) => {
+            let outermost = !WRITING.with(|w| w.replace(true));
+            let _queued = outermost.then(|| {
+                (
+                    SQLITE_WRITER
+                        .lock()
+                        .unwrap_or_else(std::sync::PoisonError::into_inner),
+                    Writing,
+                )
+            });
             AnsiTransactionManager::begin_transaction_sql(inner, "BEGIN IMMEDIATE")?;
             let result = f(conn);
             let AnyConnection::Sqlite(inner) = conn else {
