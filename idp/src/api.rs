@@ -43,11 +43,21 @@ pub async fn token_caller(
     token: &str,
     scope: Option<&str>,
 ) -> Result<Caller, HttpResponse> {
-    let jwks = crate::oidc::cache::jwks_doc(state)
-        .await
-        .map_err(|_| problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"))?;
-    let Some(claims) = crate::oidc::introspect::verified_access_token(state, &jwks, token) else {
-        return Err(unauthorized("the access token is not valid"));
+    let now = chrono::Utc::now().timestamp();
+    let claims = match state.oidc_cache.verified_token(token, now) {
+        Some(c) => c,
+        None => {
+            let jwks = crate::oidc::cache::jwks_doc(state)
+                .await
+                .map_err(|_| problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"))?;
+            let Some(claims) = crate::oidc::introspect::verified_access_token(state, &jwks, token)
+            else {
+                return Err(unauthorized("the access token is not valid"));
+            };
+            let claims = std::sync::Arc::new(claims);
+            state.oidc_cache.remember_token(token, claims.clone());
+            claims
+        }
     };
     if let Some(scope) = scope.filter(|scope| {
         !claims["scope"]

@@ -37,9 +37,44 @@ pub struct Caches {
     clients: RwLock<HashMap<String, ClientEntry>>,
     signers: RwLock<Option<(Instant, Arc<KeyEntries>)>>,
     jwks: RwLock<Option<(Instant, Arc<String>)>>,
+    /// Access tokens whose signature was verified: SHA-256 of the token → (its `exp`, claims).
+    /// Saves the signature check on every repeated bearer call; expiry and revocation are still
+    /// checked on every call by the caller.
+    verified: RwLock<HashMap<[u8; 32], VerifiedToken>>,
 }
 
+/// A verified access token's `exp` and claims.
+type VerifiedToken = (i64, Arc<serde_json::Value>);
+
+/// Verified access tokens kept at most (the map is emptied when full: it refills from calls).
+const MAX_VERIFIED: usize = 50_000;
+
 impl Caches {
+    /// The claims of `token` when its signature was verified before and it has not expired.
+    pub fn verified_token(&self, token: &str, now: i64) -> Option<Arc<serde_json::Value>> {
+        use sha2::Digest;
+        let key: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        let map = self.verified.read().ok()?;
+        map.get(&key)
+            .filter(|(exp, _)| *exp > now)
+            .map(|(_, c)| c.clone())
+    }
+
+    /// Remembers the verified claims of `token` until its `exp`.
+    pub fn remember_token(&self, token: &str, claims: Arc<serde_json::Value>) {
+        use sha2::Digest;
+        let Some(exp) = claims["exp"].as_i64() else {
+            return;
+        };
+        let key: [u8; 32] = sha2::Sha256::digest(token.as_bytes()).into();
+        if let Ok(mut map) = self.verified.write() {
+            if map.len() >= MAX_VERIFIED {
+                map.clear();
+            }
+            map.insert(key, (exp, claims));
+        }
+    }
+
     /// The client when a fresh copy is in memory (`Some(None)`: known not to exist). Never
     /// touches the database, so handlers try this before going to the blocking pool.
     pub fn client_if_fresh(&self, client_id: &str) -> Option<Option<Arc<OidcClient>>> {
