@@ -230,7 +230,7 @@ async fn administrators_manage_people_rights_and_services(b: Backend) {
     .unwrap()
     .to_owned();
     assert_eq!(token(secret).await, 401, "the old secret stops at once");
-    assert_eq!(token(rotated).await, 200);
+    assert_eq!(token(rotated.clone()).await, 200);
     let clients_page = ab
         .get(app.url("/admin/clients"))
         .send()
@@ -240,6 +240,84 @@ async fn administrators_manage_people_rights_and_services(b: Backend) {
         .await
         .unwrap();
     assert!(clients_page.contains("Asianhallinta") && !clients_page.contains("client_secret"));
+    // Edited: renamed and taken out of use (no tokens), then back in use.
+    let edit = format!("/admin/clients/{client_id}/edit");
+    let r = app
+        .post_form(
+            &ab,
+            &edit,
+            &[
+                ("csrf", &csrf),
+                ("name", "Asianhallinta 2"),
+                ("scopes", "authz:check"),
+                ("disabled", "on"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(
+        token(rotated.clone()).await,
+        401,
+        "a client out of use gets no tokens"
+    );
+    let r = app
+        .post_form(
+            &ab,
+            &edit,
+            &[
+                ("csrf", &csrf),
+                ("name", "Asianhallinta 2"),
+                ("scopes", "authz:check"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(token(rotated.clone()).await, 200);
+    let r = app
+        .post_form(
+            &ab,
+            &edit,
+            &[
+                ("csrf", &csrf),
+                ("name", "X"),
+                ("scopes", "authz:check"),
+                ("redirect_uris", "http://rp.example.fi/cb"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 400, "an http redirect URI is refused");
+    let clients_page = ab
+        .get(app.url("/admin/clients"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(clients_page.contains("Asianhallinta 2"));
+    let kinds: Vec<String> = app
+        .with_conn(|c| {
+            kuntalaistili_schema::audit::browse(
+                c,
+                &kuntalaistili_schema::audit::Browse {
+                    event_type: Some("client.".into()),
+                    subject: None,
+                    actor: None,
+                    before_seq: None,
+                },
+                100,
+            )
+            .unwrap()
+            .into_iter()
+            .map(|e| e.event_type)
+            .collect()
+        })
+        .await;
+    assert!(
+        kinds.contains(&"client.disabled".to_owned())
+            && kinds.contains(&"client.enabled".to_owned()),
+        "{kinds:?}"
+    );
     let r = app
         .post_form(
             &ab,

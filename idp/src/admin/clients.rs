@@ -3,7 +3,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use kuntalaistili_federation::clients::{self, ClientError, NewClient};
+use kuntalaistili_federation::clients::{self, ClientEdit, ClientError, NewClient};
 use kuntalaistili_schema::{oidc_clients, DbError};
 use serde::Deserialize;
 use serde_json::json;
@@ -33,7 +33,7 @@ pub async fn list(state: web::Data<IdpState>, req: HttpRequest) -> Result<HttpRe
                 "grant_types": grants,
                 "public": c.public_client,
                 "national_id": c.allow_national_id,
-                "permissions": c.release_permissions,
+                "permissions": c.release_permissions.clone().unwrap_or_default(),
                 "consent": c.require_consent,
                 "pairwise": c.subject_type == "pairwise",
                 "disabled": c.disabled,
@@ -208,5 +208,71 @@ pub async fn action(
             }
         }
         _ => Err(WebError::NotFound),
+    }
+}
+
+#[derive(Debug, Deserialize)]
+pub struct EditForm {
+    csrf: Option<String>,
+    name: Option<String>,
+    redirect_uris: Option<String>,
+    scopes: Option<String>,
+    release_permissions: Option<String>,
+    skip_consent: Option<String>,
+    disabled: Option<String>,
+}
+
+/// `POST /admin/clients/{id}/edit`: name, redirect URIs, scopes, released permissions, consent,
+/// in use or not.
+pub async fn edit(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    path: web::Path<String>,
+    form: web::Form<EditForm>,
+) -> Result<HttpResponse, WebError> {
+    let f = form.into_inner();
+    let admin = match require_admin_form(&state, &req, f.csrf.as_deref()).await? {
+        Ok(a) => a,
+        Err(r) => return Ok(r),
+    };
+    let id = path.into_inner();
+    let e = ClientEdit {
+        name: f.name.clone().unwrap_or_default(),
+        redirect_uris: lines(&f.redirect_uris, '\n'),
+        scopes: f.scopes.clone().unwrap_or_default(),
+        release_permissions: f
+            .release_permissions
+            .as_deref()
+            .unwrap_or_default()
+            .split([',', ' ', '\n'])
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .map(str::to_owned)
+            .collect(),
+        skip_consent: f.skip_consent.is_some(),
+        disabled: f.disabled.is_some(),
+    };
+    let (st, cid, actor) = (state.clone(), id.clone(), admin.id.clone());
+    let r = web::block(move || {
+        clients::edit(
+            &mut *st.db.conn()?,
+            &cid,
+            e,
+            &actor,
+            kuntalaistili_schema::now_utc(),
+        )
+    })
+    .await?;
+    state.oidc_cache.forget_client(&id);
+    match r {
+        Ok(_) => Ok(redirect("/admin/clients")),
+        Err(ClientError::Db(DbError::NotFound(_))) => Err(WebError::NotFound),
+        Err(ClientError::Db(e)) => Err(e.into()),
+        Err(e) => Ok(super::refused(
+            &state,
+            &req,
+            "admin.client_refused",
+            &e.to_string(),
+        )),
     }
 }

@@ -46,6 +46,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route("/admin/clients", web::get().to(clients::list))
     .route("/admin/clients", web::post().to(clients::create))
+    .route("/admin/clients/{id}/edit", web::post().to(clients::edit))
     .route(
         "/admin/clients/{id}/{action}",
         web::post().to(clients::action),
