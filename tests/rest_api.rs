@@ -217,6 +217,43 @@ async fn administrators_manage_people_and_clients_over_rest(b: Backend) {
     let (s, shown) = call(Method::GET, &format!("/api/v1/clients/{cid}"), None).await;
     assert_eq!(s, 200);
     assert!(shown.get("client_secret").is_none());
+    // Edited: out of use (no tokens), back in use, renamed; bad input is a problem JSON 400.
+    let (s, patched) = call(
+        Method::PATCH,
+        &format!("/api/v1/clients/{cid}"),
+        Some(json!({ "disabled": true, "name": "Uusi nimi" })),
+    )
+    .await;
+    assert_eq!(s, 200, "{patched}");
+    assert_eq!(token(new_secret.clone()).await, 401);
+    let (s, _) = call(
+        Method::PATCH,
+        &format!("/api/v1/clients/{cid}"),
+        Some(json!({ "disabled": false })),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert_eq!(token(new_secret.clone()).await, 200);
+    let (s, shown) = call(Method::GET, &format!("/api/v1/clients/{cid}"), None).await;
+    assert_eq!(
+        (s, shown["client_name"].as_str()),
+        (200, Some("Uusi nimi")),
+        "{shown}"
+    );
+    let (s, _) = call(
+        Method::PATCH,
+        &format!("/api/v1/clients/{cid}"),
+        Some(json!({ "redirect_uris": ["http://rp.example.fi/cb"] })),
+    )
+    .await;
+    assert_eq!(s, 400);
+    let (s, _) = call(
+        Method::PATCH,
+        "/api/v1/clients/nobody",
+        Some(json!({ "disabled": true })),
+    )
+    .await;
+    assert_eq!(s, 404);
     let (_, list) = call(Method::GET, "/api/v1/clients", None).await;
     assert!(list["items"]
         .as_array()

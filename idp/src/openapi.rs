@@ -28,6 +28,7 @@ use utoipa::{Modify, OpenApi};
         crate::rest::clients_create,
         crate::rest::client_get,
         crate::rest::client_rotate,
+        crate::rest::client_patch,
         crate::rest::client_delete,
         crate::saml::manage::api_sps_list,
         crate::saml::manage::api_sps_create,

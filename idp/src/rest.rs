@@ -26,6 +26,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/clients", web::post().to(clients_create))
         .route("/api/v1/clients/{id}", web::get().to(client_get))
         .route("/api/v1/clients/{id}", web::delete().to(client_delete))
+        .route("/api/v1/clients/{id}", web::patch().to(client_patch))
         .route("/api/v1/clients/{id}/secret", web::post().to(client_rotate));
 }
 
@@ -474,6 +475,86 @@ pub async fn client_get(
         _ => unavailable(),
     }
 }
+
+/// Changes to a relying party; absent fields stay as they are.
+#[derive(Debug, Default, Deserialize, ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ClientPatch {
+    name: Option<String>,
+    redirect_uris: Option<Vec<String>>,
+    /// Space-separated.
+    scopes: Option<String>,
+    /// Services whose permissions the client receives (`*` = all).
+    release_permissions: Option<Vec<String>>,
+    /// A first-party service: residents are not asked for consent.
+    skip_consent: Option<bool>,
+    /// Out of use: no logins, tokens or API calls.
+    disabled: Option<bool>,
+}
+
+/// Edit a relying party (name, redirect URIs, scopes, released permissions, consent, in use).
+#[utoipa::path(patch, path = "/api/v1/clients/{id}", tag = "clients", request_body = ClientPatch,
+    params(("id" = String, Path, description = "client_id")),
+    security(("bearer" = ["admin"])),
+    responses((status = 200, description = "The client as changed"), (status = 400, description = "Invalid"),
+        (status = 404, description = "No such client")))]
+pub async fn client_patch(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let actor = match admin(&state, &req).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let p: ClientPatch = match body(payload).await {
+        Ok(p) => p,
+        Err(r) => return r,
+    };
+    let (st, cid) = (state.clone(), id.into_inner());
+    let cid2 = cid.clone();
+    let r = web::block(move || -> Result<Option<OidcClientResult>, DbError> {
+        let mut conn = st.db.conn()?;
+        let Some(c) = oidc_clients::find(&mut conn, &cid2)? else {
+            return Ok(None);
+        };
+        let list = |s: &str| serde_json::from_str::<Vec<String>>(s).unwrap_or_default();
+        let e = clients::ClientEdit {
+            name: p.name.unwrap_or(c.name.clone()),
+            redirect_uris: p.redirect_uris.unwrap_or_else(|| list(&c.redirect_uris)),
+            scopes: p.scopes.unwrap_or(c.scopes.clone()),
+            release_permissions: p.release_permissions.unwrap_or_else(|| {
+                c.release_permissions
+                    .as_deref()
+                    .unwrap_or_default()
+                    .split([' ', ','])
+                    .filter(|x| !x.is_empty())
+                    .map(str::to_owned)
+                    .collect()
+            }),
+            skip_consent: p.skip_consent.unwrap_or(!c.require_consent),
+            disabled: p.disabled.unwrap_or(c.disabled),
+        };
+        Ok(Some(clients::edit(
+            &mut conn,
+            &cid2,
+            e,
+            &actor,
+            kuntalaistili_schema::now_utc(),
+        )))
+    })
+    .await;
+    state.oidc_cache.forget_client(&cid);
+    match r {
+        Ok(Ok(Some(Ok(c)))) => json_ok(StatusCode::OK, &clients::public_json(&c)),
+        Ok(Ok(Some(Err(e)))) => client_error(e),
+        Ok(Ok(None)) => problem(StatusCode::NOT_FOUND, "no such client"),
+        _ => unavailable(),
+    }
+}
+
+type OidcClientResult = Result<oidc_clients::OidcClient, ClientError>;
 
 /// Replace a confidential client's secret; the new one is in this answer only.
 #[utoipa::path(post, path = "/api/v1/clients/{id}/secret", tag = "clients",
