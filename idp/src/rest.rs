@@ -30,24 +30,37 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/clients/{id}/secret", web::post().to(client_rotate));
 }
 
-fn json_ok(status: StatusCode, v: &Value) -> HttpResponse {
+/// A JSON answer that caches nowhere.
+pub(crate) fn json_ok(status: StatusCode, v: &Value) -> HttpResponse {
     HttpResponse::build(status)
         .insert_header((header::CACHE_CONTROL, "no-store"))
         .json(v)
 }
 
-fn unavailable() -> HttpResponse {
+pub(crate) fn unavailable() -> HttpResponse {
     problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly")
 }
 
-async fn admin(state: &web::Data<IdpState>, req: &HttpRequest) -> Result<String, HttpResponse> {
+/// The calling client (as an audit actor, `client:<id>`) when its token has the `admin` scope.
+pub(crate) async fn admin(
+    state: &web::Data<IdpState>,
+    req: &HttpRequest,
+) -> Result<String, HttpResponse> {
     caller(state, req, ADMIN_SCOPE)
         .await
         .map(|c| format!("client:{}", c.client_id))
 }
 
 async fn body<T: serde::de::DeserializeOwned>(payload: web::Payload) -> Result<T, HttpResponse> {
-    let bytes = read_limited(payload, 32 * 1024).await?;
+    body_limited(payload, 32 * 1024).await
+}
+
+/// A JSON body of at most `limit` bytes; 413 or 400 problem JSON otherwise.
+pub(crate) async fn body_limited<T: serde::de::DeserializeOwned>(
+    payload: web::Payload,
+    limit: usize,
+) -> Result<T, HttpResponse> {
+    let bytes = read_limited(payload, limit).await?;
     serde_json::from_slice(&bytes)
         .map_err(|e| problem(StatusCode::BAD_REQUEST, &format!("malformed body: {e}")))
 }

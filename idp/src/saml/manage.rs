@@ -3,9 +3,9 @@
 //! URL), change its settings, show what it receives, and remove it — audited with the admin (or
 //! calling client) as actor, and this node's copy of the SP forgotten at once.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use kuntalaistili_connectors::http::{problem, read_limited};
+use kuntalaistili_connectors::http::problem;
 use kuntalaistili_federation::saml::{self as registry, RegistryError, Settings, Sp, ATTRIBUTES};
 use kuntalaistili_metadata::saml::metadata::{NAMEID_EMAIL, NAMEID_PERSISTENT, NAMEID_TRANSIENT};
 use serde::Deserialize;
@@ -13,9 +13,8 @@ use serde_json::{json, Value};
 use utoipa::ToSchema;
 
 use crate::admin::{context, require_admin, require_admin_form};
-use crate::api::caller;
-use crate::authz::api::ADMIN_SCOPE;
 use crate::error::WebError;
+use crate::rest::{admin, body_limited, json_ok, unavailable};
 use crate::session::logout::redirect;
 use crate::IdpState;
 
@@ -280,23 +279,11 @@ fn api_error(e: RegistryError) -> HttpResponse {
         }
         RegistryError::Db(err) => {
             tracing::error!(error = %err, "SP registry");
-            problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly")
+            unavailable()
         }
         RegistryError::Fetch(_) => problem(StatusCode::BAD_GATEWAY, &e.to_string()),
         other => problem(StatusCode::BAD_REQUEST, &other.to_string()),
     }
-}
-
-async fn api_admin(state: &web::Data<IdpState>, req: &HttpRequest) -> Result<String, HttpResponse> {
-    caller(state, req, ADMIN_SCOPE)
-        .await
-        .map(|c| format!("client:{}", c.client_id))
-}
-
-fn ok(status: StatusCode, v: &Value) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(v)
 }
 
 #[utoipa::path(get, path = "/api/v1/saml/sps", tag = "saml",
@@ -304,17 +291,17 @@ fn ok(status: StatusCode, v: &Value) -> HttpResponse {
     responses((status = 200, description = "Every SP with its settings, endpoints and what it receives"),
         (status = 401, description = "No valid token"), (status = 403, description = "Token lacks the admin scope")))]
 pub async fn api_sps_list(state: web::Data<IdpState>, req: HttpRequest) -> HttpResponse {
-    if let Err(r) = api_admin(&state, &req).await {
+    if let Err(r) = admin(&state, &req).await {
         return r;
     }
     let st = state.clone();
     match web::block(move || registry::list(&mut *st.db.conn()?)).await {
-        Ok(Ok(all)) => ok(
+        Ok(Ok(all)) => json_ok(
             StatusCode::OK,
             &json!({ "service_providers": all.iter().map(row_json).collect::<Vec<_>>() }),
         ),
         Ok(Err(e)) => api_error(e),
-        Err(_) => problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"),
+        Err(_) => unavailable(),
     }
 }
 
@@ -327,17 +314,13 @@ pub async fn api_sps_create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let actor = match api_admin(&state, &req).await {
+    let actor = match admin(&state, &req).await {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let bytes = match read_limited(payload, MAX_BODY).await {
+    let b: SpBody = match body_limited(payload, MAX_BODY).await {
         Ok(b) => b,
         Err(r) => return r,
-    };
-    let b: SpBody = match serde_json::from_slice(&bytes) {
-        Ok(b) => b,
-        Err(e) => return problem(StatusCode::BAD_REQUEST, &format!("malformed body: {e}")),
     };
     let (xml, url) = match metadata_text(b.metadata.clone(), b.metadata_url.clone()).await {
         Ok(v) => v,
@@ -359,10 +342,10 @@ pub async fn api_sps_create(
     {
         Ok(Ok(sp)) => {
             state.saml.forget_sp(&sp.row.entity_id);
-            ok(StatusCode::CREATED, &row_json(&sp))
+            json_ok(StatusCode::CREATED, &row_json(&sp))
         }
         Ok(Err(e)) => api_error(e),
-        Err(_) => problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"),
+        Err(_) => unavailable(),
     }
 }
 
@@ -375,15 +358,15 @@ pub async fn api_sp_get(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> HttpResponse {
-    if let Err(r) = api_admin(&state, &req).await {
+    if let Err(r) = admin(&state, &req).await {
         return r;
     }
     let (st, id) = (state.clone(), id.into_inner());
     match web::block(move || registry::load(&mut *st.db.conn()?, &id)).await {
-        Ok(Ok(Some(sp))) => ok(StatusCode::OK, &row_json(&sp)),
+        Ok(Ok(Some(sp))) => json_ok(StatusCode::OK, &row_json(&sp)),
         Ok(Ok(None)) => problem(StatusCode::NOT_FOUND, "no such service provider"),
         Ok(Err(e)) => api_error(e),
-        Err(_) => problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"),
+        Err(_) => unavailable(),
     }
 }
 
@@ -398,17 +381,13 @@ pub async fn api_sp_patch(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let actor = match api_admin(&state, &req).await {
+    let actor = match admin(&state, &req).await {
         Ok(a) => a,
         Err(r) => return r,
     };
-    let bytes = match read_limited(payload, 32 * 1024).await {
+    let b: SpBody = match body_limited(payload, 32 * 1024).await {
         Ok(b) => b,
         Err(r) => return r,
-    };
-    let b: SpBody = match serde_json::from_slice(&bytes) {
-        Ok(b) => b,
-        Err(e) => return problem(StatusCode::BAD_REQUEST, &format!("malformed body: {e}")),
     };
     if b.metadata.is_some() || b.metadata_url.is_some() {
         return problem(
@@ -425,9 +404,9 @@ pub async fn api_sp_patch(
     .await;
     state.saml.forget_sp(&id);
     match r {
-        Ok(Ok(sp)) => ok(StatusCode::OK, &row_json(&sp)),
+        Ok(Ok(sp)) => json_ok(StatusCode::OK, &row_json(&sp)),
         Ok(Err(e)) => api_error(e),
-        Err(_) => problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"),
+        Err(_) => unavailable(),
     }
 }
 
@@ -440,7 +419,7 @@ pub async fn api_sp_delete(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let actor = match api_admin(&state, &req).await {
+    let actor = match admin(&state, &req).await {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -451,7 +430,7 @@ pub async fn api_sp_delete(
     match r {
         Ok(Ok(())) => HttpResponse::NoContent().finish(),
         Ok(Err(e)) => api_error(e),
-        Err(_) => problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly"),
+        Err(_) => unavailable(),
     }
 }
 
