@@ -282,20 +282,19 @@ pub fn logout_request(
     )
 }
 
-/// A LogoutResponse to an SP; `signature` is a template when it goes by POST.
+/// A LogoutResponse to an SP (unsigned: the binding's signature is added on the way out).
 pub fn logout_response(
     idp: &str,
     destination: &str,
     irt: &str,
     id: &str,
     second: Option<&str>,
-    signature: &str,
     now: NaiveDateTime,
 ) -> String {
     format!(
         concat!(
             r#"<samlp:LogoutResponse xmlns:samlp="{p}" xmlns:saml="{a}" ID="{id}" Version="2.0" IssueInstant="{now}" Destination="{dest}" InResponseTo="{irt}">"#,
-            r#"<saml:Issuer>{idp}</saml:Issuer>{sig}{status}</samlp:LogoutResponse>"#
+            r#"<saml:Issuer>{idp}</saml:Issuer>{status}</samlp:LogoutResponse>"#
         ),
         p = NS_SAMLP,
         a = NS_SAML,
@@ -304,7 +303,6 @@ pub fn logout_response(
         dest = esc(destination),
         irt = esc(irt),
         idp = esc(idp),
-        sig = signature,
         status = status(STATUS_SUCCESS, second, None),
     )
 }

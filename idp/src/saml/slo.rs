@@ -7,6 +7,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::Duration;
+use kuntalaistili_metadata::saml::keys::SamlSigner;
 use kuntalaistili_metadata::saml::metadata::BINDING_REDIRECT;
 use kuntalaistili_metadata::saml::sign;
 use kuntalaistili_metadata::saml::xml;
@@ -120,31 +121,15 @@ async fn step(
                     },
                     now,
                 );
-                let parts = if endpoint.binding == BINDING_REDIRECT {
-                    let q = sign::signed_redirect_query("SAMLRequest", &xml, Some(&rid), &signer)
-                        .map_err(|_| WebError::Internal)?;
-                    let sep = if endpoint.location.contains('?') {
-                        '&'
-                    } else {
-                        '?'
-                    };
-                    HttpResponseParts::Redirect(format!("{}{sep}{q}", endpoint.location))
-                } else {
-                    use base64::Engine;
-                    let cert = base64::engine::general_purpose::STANDARD.encode(&signer.cert_der);
-                    let with_template = xml.replacen(
-                        "</saml:Issuer>",
-                        &format!("</saml:Issuer>{}", sign::template(&request_id, &cert)),
-                        1,
-                    );
-                    let signed = sign::sign_enveloped(&with_template, &signer)
-                        .map_err(|_| WebError::Internal)?;
-                    HttpResponseParts::Post(
-                        endpoint.location.clone(),
-                        b64(&signed),
-                        Some(rid.clone()),
-                    )
-                };
+                let parts = outgoing(
+                    &endpoint.binding,
+                    &endpoint.location,
+                    "SAMLRequest",
+                    &xml,
+                    &request_id,
+                    Some(rid.clone()),
+                    &signer,
+                )?;
                 round.current = Some(Told {
                     sp: sp.row.entity_id.clone(),
                     request: request_id,
@@ -163,21 +148,75 @@ async fn step(
     )
     .await??;
     match next {
-        (_, Some(HttpResponseParts::Redirect(to))) => Ok(redirect(&to)),
-        (_, Some(HttpResponseParts::Post(to, msg, relay))) => {
-            let mut fields = vec![("SAMLRequest", msg)];
-            if let Some(r) = relay {
-                fields.push(("RelayState", r));
-            }
-            Ok(post_form(state, &to, fields))
-        }
+        (_, Some(parts)) => Ok(parts.into_response(state)),
         (round, None) => finish(state, round_id, round).await,
     }
 }
 
+/// Where the browser goes next: a page or a Redirect-binding URL, or an auto-POST form carrying
+/// `param` (`SAMLRequest` or `SAMLResponse`) and the relay state.
 enum HttpResponseParts {
     Redirect(String),
-    Post(String, String, Option<String>),
+    Post {
+        to: String,
+        param: &'static str,
+        message: String,
+        relay: Option<String>,
+    },
+}
+
+impl HttpResponseParts {
+    fn into_response(self, state: &IdpState) -> HttpResponse {
+        match self {
+            HttpResponseParts::Redirect(to) => redirect(&to),
+            HttpResponseParts::Post {
+                to,
+                param,
+                message,
+                relay,
+            } => {
+                let mut fields = vec![(param, message)];
+                if let Some(r) = relay {
+                    fields.push(("RelayState", r));
+                }
+                post_form(state, &to, fields)
+            }
+        }
+    }
+}
+
+/// Signs a message to an SP for the endpoint's binding: the query signature of the Redirect
+/// binding, or an enveloped signature (right after the `Issuer`) for the POST binding. `xml` has
+/// no signature yet and its root carries `ID="{id}"`.
+fn outgoing(
+    binding: &str,
+    to: &str,
+    param: &'static str,
+    xml: &str,
+    id: &str,
+    relay: Option<String>,
+    signer: &SamlSigner,
+) -> Result<HttpResponseParts, WebError> {
+    if binding == BINDING_REDIRECT {
+        let q = sign::signed_redirect_query(param, xml, relay.as_deref(), signer)
+            .map_err(|_| WebError::Internal)?;
+        let sep = if to.contains('?') { '&' } else { '?' };
+        return Ok(HttpResponseParts::Redirect(format!("{to}{sep}{q}")));
+    }
+    use base64::Engine;
+    let cert = base64::engine::general_purpose::STANDARD.encode(&signer.cert_der);
+    let with_template = xml.replacen(
+        "</saml:Issuer>",
+        &format!("</saml:Issuer>{}", sign::template(id, &cert)),
+        1,
+    );
+    let signed = sign::sign_enveloped(&with_template, signer).map_err(|_| WebError::Internal)?;
+    Ok(HttpResponseParts::Post {
+        to: to.to_owned(),
+        param,
+        message: b64(&signed),
+        relay,
+    })
 }
 
 /// Ends a round: the page, or the LogoutResponse to the SP that asked.
@@ -212,39 +251,19 @@ async fn finish(
         let id = response::new_id();
         let second = round.partial.then_some(response::STATUS_PARTIAL_LOGOUT);
         let idp = urls(&st).entity_id;
-        if endpoint.binding == BINDING_REDIRECT {
-            let xml = response::logout_response(&idp, &to, &in_response_to, &id, second, "", now);
-            let q = sign::signed_redirect_query("SAMLResponse", &xml, relay.as_deref(), &signer)
-                .map_err(|_| WebError::Internal)?;
-            let sep = if to.contains('?') { '&' } else { '?' };
-            Ok(HttpResponseParts::Redirect(format!("{to}{sep}{q}")))
-        } else {
-            use base64::Engine;
-            let cert = base64::engine::general_purpose::STANDARD.encode(&signer.cert_der);
-            let xml = response::logout_response(
-                &idp,
-                &to,
-                &in_response_to,
-                &id,
-                second,
-                &sign::template(&id, &cert),
-                now,
-            );
-            let signed = sign::sign_enveloped(&xml, &signer).map_err(|_| WebError::Internal)?;
-            Ok(HttpResponseParts::Post(to, b64(&signed), relay))
-        }
+        let xml = response::logout_response(&idp, &to, &in_response_to, &id, second, now);
+        outgoing(
+            &endpoint.binding,
+            &to,
+            "SAMLResponse",
+            &xml,
+            &id,
+            relay,
+            &signer,
+        )
     })
     .await??;
-    Ok(match out {
-        HttpResponseParts::Redirect(to) => redirect(&to),
-        HttpResponseParts::Post(to, msg, relay) => {
-            let mut fields = vec![("SAMLResponse", msg)];
-            if let Some(r) = relay {
-                fields.push(("RelayState", r));
-            }
-            post_form(state, &to, fields)
-        }
-    })
+    Ok(out.into_response(state))
 }
 
 /// `GET /saml/slo`: HTTP-Redirect binding (a request from an SP, or a response during a round).
