@@ -10,6 +10,7 @@ pub mod admin;
 pub mod api;
 pub mod audit;
 pub mod authz;
+pub mod carry;
 pub mod csrf;
 pub mod customers;
 pub mod error;

@@ -309,35 +309,11 @@ async fn check(
     Ok(Checked::Go(pending))
 }
 
-/// The resume link for a request that waits for login (signed, time-limited).
-fn carried(state: &IdpState, p: &Pending) -> Option<String> {
-    use base64::Engine;
-    let now = kuntalaistili_schema::now_utc().and_utc().timestamp();
-    let body = serde_json::to_vec(&json!({ "p": p, "t": now })).ok()?;
-    let r = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(body);
-    let m = state.keys.mac("saml-resume", &r);
-    let link = format!("{}?r={r}&m={m}", super::paths::SSO_RESUME);
-    (link.len() <= 2000).then_some(link)
-}
-
 /// How long a request carried through the login page stays valid.
 const CARRIED_MINUTES: i64 = 30;
 
-fn uncarry(state: &IdpState, r: &str, m: &str) -> Option<(Pending, NaiveDateTime)> {
-    use base64::Engine;
-    if !kuntalaistili_metadata::crypto::ct_eq(&state.keys.mac("saml-resume", r), m) {
-        return None;
-    }
-    let raw = base64::engine::general_purpose::URL_SAFE_NO_PAD
-        .decode(r)
-        .ok()?;
-    let v: serde_json::Value = serde_json::from_slice(&raw).ok()?;
-    let at = chrono::DateTime::from_timestamp(v["t"].as_i64()?, 0)?.naive_utc();
-    if kuntalaistili_schema::now_utc() - at > Duration::minutes(CARRIED_MINUTES) {
-        return None;
-    }
-    Some((serde_json::from_value(v["p"].clone()).ok()?, at))
-}
+/// The MAC purpose of SAML requests carried through the login page ([`crate::carry`]).
+const CARRY_PURPOSE: &str = "saml-resume";
 
 #[derive(Debug, Deserialize)]
 pub struct ResumeQuery {
@@ -354,8 +330,14 @@ pub async fn saml_sso_resume_get(
     let (Some(r), Some(m)) = (&q.r, &q.m) else {
         return Err(WebError::BadRequest("saml.error_request"));
     };
-    let (p, at) =
-        uncarry(&state, r, m).ok_or(WebError::BadRequest("saml.error_request_expired"))?;
+    let (p, at) = crate::carry::uncarry(
+        &state,
+        CARRY_PURPOSE,
+        r,
+        m,
+        Duration::minutes(CARRIED_MINUTES),
+    )
+    .ok_or(WebError::BadRequest("saml.error_request_expired"))?;
     proceed(&state, &req, p, Some(at)).await
 }
 
@@ -436,7 +418,9 @@ async fn proceed(
             .await
         }
         _ => {
-            let link = carried(state, &p).ok_or(WebError::BadRequest("saml.error_request"))?;
+            let link =
+                crate::carry::carried(state, CARRY_PURPOSE, super::paths::SSO_RESUME, &p, 2000)
+                    .ok_or(WebError::BadRequest("saml.error_request"))?;
             let to: String = url::form_urlencoded::byte_serialize(link.as_bytes()).collect();
             Ok(crate::session::logout::redirect(&format!(
                 "{}?next={to}",
