@@ -44,6 +44,8 @@ pub struct Config {
     pub register: RegisterConfig,
     /// The SAML identity provider.
     pub saml: SamlConfig,
+    /// Electronic payments of reservations (`testbank` or `paytrail`).
+    pub payments: kuntalaistili_connectors::payments::PaymentsConfig,
     /// Take the client address from `X-Forwarded-For` (only behind a trusted reverse proxy).
     pub trust_forwarded_for: bool,
     /// HTTP worker threads; default one per core.
@@ -215,6 +217,7 @@ impl Default for Config {
             messaging: Default::default(),
             register: RegisterConfig::default(),
             saml: SamlConfig::default(),
+            payments: Default::default(),
             trust_forwarded_for: false,
             workers: None,
         }

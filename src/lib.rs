@@ -122,7 +122,7 @@ pub fn prepare(config: &Config) -> anyhow::Result<web::Data<IdpState>> {
 
 /// The built-in services that are OIDC relying parties of this IdP: (client id, service name,
 /// base path, scopes).
-pub const BUILTIN_SERVICES: [(&str, &str, &str, &str); 2] = [
+pub const BUILTIN_SERVICES: [(&str, &str, &str, &str); 4] = [
     // authz:check: the directory (served under the portal) asks who may edit it.
     (
         "kuntalaistili-portal",
@@ -136,6 +136,19 @@ pub const BUILTIN_SERVICES: [(&str, &str, &str, &str); 2] = [
         kuntalaistili_services::noticeboard::BASE,
         // residents:read: the notice API checks that a notice's resident exists.
         "openid profile residents:read",
+    ),
+    // The booking services post notices, send messages, ask who manages, audit payments.
+    (
+        "kuntalaistili-reservations",
+        "reservations",
+        kuntalaistili_services::reservations::BASE,
+        "openid profile authz:check audit:write notices:write messages:send",
+    ),
+    (
+        "kuntalaistili-appointments",
+        "appointments",
+        kuntalaistili_services::appointments::BASE,
+        "openid profile authz:check audit:write notices:write messages:send",
     ),
 ];
 
@@ -299,8 +312,53 @@ pub fn bind(config: &Config, state: web::Data<IdpState>) -> anyhow::Result<Bound
         )?))
     };
     let (portal, noticeboard) = (kit(0)?, kit(1)?);
+    let (pay, bank) = payment_provider(config, &state)?;
+    let booking = |i: usize, kind: &'static str, scope: &'static str, authz: &'static str| {
+        anyhow::Ok(web::Data::new(
+            kuntalaistili_services::reservations::Booking {
+                kit: kit(i)?,
+                kind,
+                scope,
+                authz_service: authz,
+                pay: pay.clone(),
+                live: Default::default(),
+                payment_minutes: config.payments.payment_minutes,
+            },
+        ))
+    };
+    let reservations = booking(
+        2,
+        "facility",
+        kuntalaistili_services::reservations::SCOPE,
+        kuntalaistili_services::reservations::AUTHZ_SERVICE,
+    )?;
+    let appointments = booking(
+        3,
+        "appointment",
+        kuntalaistili_services::appointments::SCOPE,
+        kuntalaistili_services::appointments::AUTHZ_SERVICE,
+    )?;
+    kuntalaistili_services::reservations::spawn_tasks(
+        reservations.clone(),
+        config.payments.sweep_seconds,
+    );
+    kuntalaistili_services::reservations::spawn_tasks(
+        appointments.clone(),
+        config.payments.sweep_seconds,
+    );
+    let bank = bank.map(|b| {
+        web::Data::new(kuntalaistili_services::testbank::Bank::new(
+            b,
+            portal.clone(),
+            state
+                .keys
+                .builtin_client_secret("kuntalaistili-testbank-forms"),
+        ))
+    });
     let factory = move || {
         let (portal, noticeboard) = (portal.clone(), noticeboard.clone());
+        let (reservations, appointments, bank) =
+            (reservations.clone(), appointments.clone(), bank.clone());
         let st = state.clone();
         let db = state.db.clone();
         App::new()
@@ -326,6 +384,13 @@ pub fn bind(config: &Config, state: web::Data<IdpState>) -> anyhow::Result<Bound
             .configure(|cfg| kuntalaistili_services::directory::configure(cfg, db))
             .configure(|cfg| kuntalaistili_services::noticeboard::configure(cfg, noticeboard))
             .configure(|cfg| kuntalaistili_services::directory::pages::configure(cfg, portal.clone()))
+            .configure(|cfg| kuntalaistili_services::reservations::configure(cfg, reservations))
+            .configure(|cfg| kuntalaistili_services::appointments::configure(cfg, appointments))
+            .configure(|cfg| {
+                if let Some(bank) = bank {
+                    kuntalaistili_services::testbank::configure(cfg, bank);
+                }
+            })
             .configure(|cfg| kuntalaistili_services::portal::configure(cfg, portal))
     };
     let mut server = HttpServer::new(factory).shutdown_timeout(5);
@@ -345,6 +410,35 @@ pub fn bind(config: &Config, state: web::Data<IdpState>) -> anyhow::Result<Bound
         server: server.run(),
         addrs,
     })
+}
+
+/// The configured payment provider, and the test bank itself when it is the provider (its page
+/// is then mounted).
+#[allow(clippy::type_complexity)]
+fn payment_provider(
+    config: &Config,
+    state: &IdpState,
+) -> anyhow::Result<(
+    std::sync::Arc<dyn kuntalaistili_connectors::payments::Provider>,
+    Option<std::sync::Arc<kuntalaistili_connectors::payments::testbank::TestBank>>,
+)> {
+    use kuntalaistili_connectors::payments;
+    if config.payments.provider == "testbank" && !config.payments.production {
+        let bank = std::sync::Arc::new(payments::testbank::TestBank::new(
+            state.db.clone(),
+            &state.settings.public_url,
+            state.keys.builtin_client_secret("kuntalaistili-testbank"),
+        ));
+        return Ok((bank.clone(), Some(bank)));
+    }
+    let provider = payments::from_config(
+        &config.payments,
+        state.db.clone(),
+        &state.settings.public_url,
+        String::new(),
+    )
+    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    Ok((provider, None))
 }
 
 /// Binds one built-in service alone (`serve --only NAME`): its own database tables, its pages and

@@ -435,3 +435,186 @@ diesel::table! {
         expires_at -> Timestamp,
     }
 }
+
+diesel::table! {
+    res_units (id) {
+        id -> Text,
+        name -> Text,
+        municipality_code -> Text,
+        street_address -> Text,
+        postal_code -> Text,
+        city -> Text,
+        contact -> Text,
+        latitude -> Nullable<Double>,
+        longitude -> Nullable<Double>,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    res_resources (id) {
+        id -> Text,
+        unit_id -> Text,
+        kind -> Text,
+        name_fi -> Text,
+        name_sv -> Text,
+        name_en -> Text,
+        description -> Text,
+        resource_type -> Text,
+        purposes -> Text,
+        capacity -> Integer,
+        equipment -> Text,
+        image_url -> Nullable<Text>,
+        terms -> Text,
+        auth_level -> Text,
+        lipas_id -> Nullable<BigInt>,
+        slot_minutes -> Integer,
+        min_minutes -> Integer,
+        max_minutes -> Integer,
+        buffer_before -> Integer,
+        buffer_after -> Integer,
+        advance_min_minutes -> Integer,
+        advance_max_days -> Integer,
+        max_per_resident -> Integer,
+        cancel_hours -> Integer,
+        manual_approval -> Bool,
+        price_kind -> Text,
+        price_cents -> BigInt,
+        reduced_price_cents -> Nullable<BigInt>,
+        vat_basis_points -> Integer,
+        active -> Bool,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    res_hours (id) {
+        id -> Text,
+        resource_id -> Text,
+        valid_from -> Date,
+        valid_until -> Nullable<Date>,
+        weekday -> Integer,
+        opens_min -> Integer,
+        closes_min -> Integer,
+    }
+}
+
+diesel::table! {
+    res_exceptions (resource_id, day) {
+        resource_id -> Text,
+        day -> Date,
+        opens_min -> Nullable<Integer>,
+        closes_min -> Nullable<Integer>,
+        reason -> Text,
+    }
+}
+
+diesel::table! {
+    res_appt_types (id) {
+        id -> Text,
+        resource_id -> Text,
+        name_fi -> Text,
+        name_sv -> Text,
+        name_en -> Text,
+        minutes -> Integer,
+    }
+}
+
+diesel::table! {
+    res_series (id) {
+        id -> Text,
+        resource_id -> Text,
+        holder -> Text,
+        weekday -> Integer,
+        start_min -> Integer,
+        minutes -> Integer,
+        first_day -> Date,
+        last_day -> Date,
+        created_by -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    res_reservations (id) {
+        id -> Text,
+        resource_id -> Text,
+        sub -> Nullable<Text>,
+        kind -> Text,
+        series_id -> Nullable<Text>,
+        appt_type_id -> Nullable<Text>,
+        state -> Text,
+        begins_at -> Timestamp,
+        ends_at -> Timestamp,
+        blocked_from -> Timestamp,
+        blocked_until -> Timestamp,
+        purpose -> Text,
+        price_cents -> BigInt,
+        vat_basis_points -> Integer,
+        language -> Text,
+        message -> Nullable<Text>,
+        expires_at -> Nullable<Timestamp>,
+        reminded_at -> Nullable<Timestamp>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    res_feeds (token_hash) {
+        token_hash -> Text,
+        sub -> Text,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
+    pay_orders (id) {
+        id -> Text,
+        reservation_id -> Text,
+        sub -> Text,
+        provider -> Text,
+        amount_cents -> BigInt,
+        vat_basis_points -> Integer,
+        description -> Text,
+        state -> Text,
+        transaction_id -> Nullable<Text>,
+        href -> Nullable<Text>,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+        paid_at -> Nullable<Timestamp>,
+        refunded_at -> Nullable<Timestamp>,
+    }
+}
+
+diesel::table! {
+    testbank_payments (id) {
+        id -> Text,
+        stamp -> Text,
+        reference -> Text,
+        amount_cents -> BigInt,
+        description -> Text,
+        success_url -> Text,
+        cancel_url -> Text,
+        callback_success -> Nullable<Text>,
+        callback_cancel -> Nullable<Text>,
+        status -> Text,
+        created_at -> Timestamp,
+        updated_at -> Timestamp,
+    }
+}
+
+diesel::joinable!(res_resources -> res_units (unit_id));
+diesel::joinable!(res_reservations -> res_resources (resource_id));
+diesel::allow_tables_to_appear_in_same_query!(
+    res_units,
+    res_resources,
+    res_hours,
+    res_exceptions,
+    res_appt_types,
+    res_series,
+    res_reservations,
+    res_feeds,
+    pay_orders,
+    testbank_payments
+);

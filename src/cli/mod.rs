@@ -42,7 +42,8 @@ struct Cli {
 enum Command {
     /// Migrate the database and run the server.
     Serve {
-        /// Create a demo resident (maija / kuntalainen2026) if missing.
+        /// Create a demo resident (maija / kuntalainen2026) and a demo unit with bookable
+        /// facilities and appointment resources, if missing.
         #[arg(long)]
         demo: bool,
         /// Run one built-in service alone (portal or noticeboard) as a relying party of the IdP
@@ -417,6 +418,12 @@ fn serve(config: &Config, demo_user: bool, io: &mut Io<'_>) -> anyhow::Result<i3
             "demo resident created: username {} password {}",
             demo::DEMO_USERNAME,
             demo::DEMO_PASSWORD
+        )?;
+    }
+    if demo_user && demo::seed_bookings(&state)? {
+        writeln!(
+            io.out,
+            "demo unit created: bookable facilities at /services/reservations/, appointments at /services/appointments/"
         )?;
     }
     let public = state.settings.public_url.clone();

@@ -9,7 +9,7 @@ use tera::{Context, Tera};
 use super::Resident;
 
 /// Every service template, by the name it is rendered under.
-pub const TEMPLATES: [(&str, &str); 8] = [
+pub const TEMPLATES: [(&str, &str); 15] = [
     (
         "layout/base.html",
         include_str!("../../../templates/layout/base.html"),
@@ -41,6 +41,34 @@ pub const TEMPLATES: [(&str, &str); 8] = [
     (
         "services/directory_edit.html",
         include_str!("../../../templates/services/directory_edit.html"),
+    ),
+    (
+        "services/reservations.html",
+        include_str!("../../../templates/services/reservations.html"),
+    ),
+    (
+        "services/reservation_calendar.html",
+        include_str!("../../../templates/services/reservation_calendar.html"),
+    ),
+    (
+        "services/reservations_mine.html",
+        include_str!("../../../templates/services/reservations_mine.html"),
+    ),
+    (
+        "services/reservations_manage.html",
+        include_str!("../../../templates/services/reservations_manage.html"),
+    ),
+    (
+        "services/reservations_unit.html",
+        include_str!("../../../templates/services/reservations_unit.html"),
+    ),
+    (
+        "services/reservations_report.html",
+        include_str!("../../../templates/services/reservations_report.html"),
+    ),
+    (
+        "services/testbank.html",
+        include_str!("../../../templates/services/testbank.html"),
     ),
 ];
 
@@ -149,6 +177,64 @@ mod tests {
                         "auth_level": "strong", "keywords": "", "target_groups": "", "municipalities": "091", "built_in": null}),
                 );
                 ctx.insert("regions", &[serde_json::json!({"code": "011", "name": "Helsingin", "name_fi": "Helsingin", "name_sv": "Helsingfors"})]);
+                // Booking pages.
+                ctx.insert("kind", "facility");
+                ctx.insert("resources", &[serde_json::json!({"id": "r1", "name": "<b>Lupa</b>", "capacity": 20, "free": false,
+                    "price": "12,50 €", "manual": true, "description": "D", "unit": {"name": "U", "city": "C", "address": "A"}})]);
+                ctx.insert(
+                    "municipalities",
+                    &[serde_json::json!({"code": "091", "name": "Helsinki"})],
+                );
+                ctx.insert(
+                    "types",
+                    &[serde_json::json!({"id": "t1", "name": "<b>Lupa</b>", "minutes": 30})],
+                );
+                ctx.insert("r", &serde_json::json!({"id": "r1", "name": "<b>Lupa</b>", "description": "D", "capacity": 20,
+                    "equipment": "E", "terms": "T", "price": "12,50 €", "reduced_price": "5,00 €", "free": false, "manual": false,
+                    "cancel_hours": 24, "strong": true}));
+                ctx.insert("unit", &serde_json::json!({"id": "u1", "name": "<b>Lupa</b>", "address": "A", "contact": "C"}));
+                ctx.insert("days", &[serde_json::json!({"date": "2027-01-15", "weekday": "pe", "label": "15.1.",
+                    "slots": [{"begins_at": "2027-01-15T08:00:00Z", "label": "10.00–11.00", "status": "free"},
+                              {"begins_at": "2027-01-15T09:00:00Z", "label": "11.00–12.00", "status": "taken"}],
+                    "items": [{"id": "x", "span": "10.00–11.00", "resource": "<b>Lupa</b>", "state": "confirmed", "kind": "series",
+                               "purpose": "P", "active": true}]})]);
+                ctx.insert("lengths", &[serde_json::json!({"n": 1, "minutes": 60})]);
+                ctx.insert("selected_type", &Some("t1"));
+                for k in [
+                    "week",
+                    "prev_week",
+                    "next_week",
+                    "week_label",
+                    "events_url",
+                    "ics_url",
+                    "login_to_book",
+                    "today",
+                    "from",
+                    "to",
+                ] {
+                    ctx.insert(k, "2027-01-11");
+                }
+                let resv = serde_json::json!({"id": "x", "resource": "<b>Lupa</b>", "resource_id": "r1", "state": "waiting_for_payment",
+                    "when": "15.1.2027 10.00–11.00", "price": "12,50 €", "message": "M", "purpose": "P", "active": true,
+                    "upcoming": true, "cancellable": true, "payable": true, "pay_until": "10.20"});
+                ctx.insert("upcoming", &[&resv]);
+                ctx.insert("past", &[&resv]);
+                ctx.insert("pending", &[&resv]);
+                ctx.insert("test_bank", &true);
+                ctx.insert("feed_url", "https://x.example.fi/feed/t.ics");
+                ctx.insert("rows", &[serde_json::json!({"name": "<b>Lupa</b>", "confirmed": 1, "requires_handling": 0,
+                    "waiting_for_payment": 0, "cancelled": 2, "denied": 0, "revenue": "0,00 €"})]);
+                ctx.insert("p", &serde_json::json!({"id": "p1", "amount": "12,50 €", "description": "<b>Lupa</b>",
+                    "reference": "R", "status": "new"}));
+                ctx.insert("token", "t");
+                ctx.insert(
+                    "units",
+                    &[serde_json::json!({"id": "u1", "name": "<b>Lupa</b>", "city": "C"})],
+                );
+                ctx.insert("f", &serde_json::json!({"mode": "new", "id": "x", "name_fi": "<b>Lupa</b>", "name_sv": "", "name_en": "",
+                    "description_fi": "", "description_sv": "", "description_en": "", "provider": "", "channel_url": "",
+                    "auth_level": "strong", "keywords": "", "target_groups": "", "municipalities": "091", "built_in": null,
+                    "municipality": "091", "type": "hall", "capacity": "10", "free": true, "date": "2027-01-15", "hour": "10"}));
                 for (name, _) in TEMPLATES.iter().filter(|(n, _)| !n.starts_with("layout/")) {
                     let html = t
                         .render(name, &ctx)

@@ -265,6 +265,31 @@ impl Rp {
         }
     }
 
+    /// Posts JSON with the service's own access token for `scope` (client credentials) and
+    /// returns the answer's status; used for the IdP's message API and the notice board.
+    pub async fn post_as_service(
+        &self,
+        scope: &'static str,
+        url: &str,
+        body: &Value,
+    ) -> Result<u16, RpError> {
+        let token = self.service_token(scope).await?;
+        let r = self
+            .http
+            .post(url)
+            .bearer_auth(token)
+            .json(body)
+            .send()
+            .await
+            .map_err(|e| RpError::Token(e.to_string()))?;
+        Ok(r.status().as_u16())
+    }
+
+    /// The IdP's API URL of `path`.
+    pub fn idp_url(&self, path: &str) -> String {
+        self.api_url(path)
+    }
+
     /// Whether the IdP knows this resident (`GET /api/v1/residents/{sub}`, `residents:read`).
     pub async fn resident_exists(&self, sub: &str) -> Result<bool, RpError> {
         let token = self.service_token("residents:read").await?;

@@ -1,0 +1,10 @@
+DROP TABLE testbank_payments;
+DROP TABLE pay_orders;
+DROP TABLE res_feeds;
+DROP TABLE res_reservations;
+DROP TABLE res_series;
+DROP TABLE res_appt_types;
+DROP TABLE res_exceptions;
+DROP TABLE res_hours;
+DROP TABLE res_resources;
+DROP TABLE res_units;

@@ -1,0 +1,181 @@
+//! Payment orders (one per payment attempt of a reservation) and the built-in test bank's own
+//! payments. An order moves `created → pending → paid → refunded`, or to `cancelled` / `expired`;
+//! every move is a conditional update, so a provider's callback that arrives twice changes nothing
+//! the second time.
+
+use chrono::NaiveDateTime;
+use diesel::prelude::*;
+
+use crate::pool::{write_tx, AnyConnection};
+use crate::schema::{pay_orders, testbank_payments};
+use crate::DbError;
+
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]
+#[diesel(table_name = pay_orders)]
+pub struct PayOrder {
+    pub id: String,
+    pub reservation_id: String,
+    pub sub: String,
+    pub provider: String,
+    pub amount_cents: i64,
+    pub vat_basis_points: i32,
+    pub description: String,
+    /// `created`, `pending`, `paid`, `cancelled`, `expired` or `refunded`.
+    pub state: String,
+    pub transaction_id: Option<String>,
+    pub href: Option<String>,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+    pub paid_at: Option<NaiveDateTime>,
+    pub refunded_at: Option<NaiveDateTime>,
+}
+
+pub fn insert(conn: &mut AnyConnection, o: &PayOrder) -> Result<(), DbError> {
+    diesel::insert_into(pay_orders::table)
+        .values(o)
+        .execute(conn)?;
+    Ok(())
+}
+
+pub fn find(conn: &mut AnyConnection, id: &str) -> Result<Option<PayOrder>, DbError> {
+    Ok(pay_orders::table
+        .find(id)
+        .select(PayOrder::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// The orders of a reservation, newest first.
+pub fn of_reservation(
+    conn: &mut AnyConnection,
+    reservation_id: &str,
+) -> Result<Vec<PayOrder>, DbError> {
+    Ok(pay_orders::table
+        .filter(pay_orders::reservation_id.eq(reservation_id))
+        .select(PayOrder::as_select())
+        .order(pay_orders::created_at.desc())
+        .load(conn)?)
+}
+
+/// Records the provider's transaction for a created order (`created → pending`).
+pub fn set_pending(
+    conn: &mut AnyConnection,
+    id: &str,
+    transaction_id: &str,
+    href: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        pay_orders::table
+            .filter(pay_orders::id.eq(id))
+            .filter(pay_orders::state.eq("created")),
+    )
+    .set((
+        pay_orders::state.eq("pending"),
+        pay_orders::transaction_id.eq(transaction_id),
+        pay_orders::href.eq(href),
+        pay_orders::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
+/// Moves an order from one of `from` to `to`; false when it was not in one of them.
+pub fn transition(
+    conn: &mut AnyConnection,
+    id: &str,
+    from: &[&str],
+    to: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = write_tx(conn, |c| {
+        let q = pay_orders::table
+            .filter(pay_orders::id.eq(id))
+            .filter(pay_orders::state.eq_any(from));
+        match to {
+            "paid" => diesel::update(q)
+                .set((
+                    pay_orders::state.eq(to),
+                    pay_orders::paid_at.eq(Some(now)),
+                    pay_orders::updated_at.eq(now),
+                ))
+                .execute(c),
+            "refunded" => diesel::update(q)
+                .set((
+                    pay_orders::state.eq(to),
+                    pay_orders::refunded_at.eq(Some(now)),
+                    pay_orders::updated_at.eq(now),
+                ))
+                .execute(c),
+            _ => diesel::update(q)
+                .set((pay_orders::state.eq(to), pay_orders::updated_at.eq(now)))
+                .execute(c),
+        }
+    })?;
+    Ok(n == 1)
+}
+
+/// A payment of the built-in test bank.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]
+#[diesel(table_name = testbank_payments)]
+pub struct TestbankPayment {
+    pub id: String,
+    pub stamp: String,
+    pub reference: String,
+    pub amount_cents: i64,
+    pub description: String,
+    pub success_url: String,
+    pub cancel_url: String,
+    pub callback_success: Option<String>,
+    pub callback_cancel: Option<String>,
+    /// `new`, `ok`, `fail` or `refunded`.
+    pub status: String,
+    pub created_at: NaiveDateTime,
+    pub updated_at: NaiveDateTime,
+}
+
+pub fn testbank_insert(conn: &mut AnyConnection, p: &TestbankPayment) -> Result<(), DbError> {
+    diesel::insert_into(testbank_payments::table)
+        .values(p)
+        .execute(conn)
+        .map_err(|e| match e {
+            diesel::result::Error::DatabaseError(
+                diesel::result::DatabaseErrorKind::UniqueViolation,
+                _,
+            ) => DbError::Conflict("payment stamp"),
+            other => DbError::Query(other),
+        })?;
+    Ok(())
+}
+
+pub fn testbank_find(
+    conn: &mut AnyConnection,
+    id: &str,
+) -> Result<Option<TestbankPayment>, DbError> {
+    Ok(testbank_payments::table
+        .find(id)
+        .select(TestbankPayment::as_select())
+        .first(conn)
+        .optional()?)
+}
+
+/// Moves a test bank payment from `from` to `to`; false when it was not in `from`.
+pub fn testbank_set(
+    conn: &mut AnyConnection,
+    id: &str,
+    from: &str,
+    to: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        testbank_payments::table
+            .filter(testbank_payments::id.eq(id))
+            .filter(testbank_payments::status.eq(from)),
+    )
+    .set((
+        testbank_payments::status.eq(to),
+        testbank_payments::updated_at.eq(now),
+    ))
+    .execute(conn)?;
+    Ok(n == 1)
+}

@@ -1,0 +1,624 @@
+//! Staff pages under `{base}/manage/` for people with the access right `manage` of the service
+//! (`reservations` or `appointments`), asked from the IdP at the moment of use: requests to handle
+//! (approve or deny with a message), cancel any reservation, a unit's week calendar, reports by
+//! resource and state, staff blocks and staff reservations, and recurring series for clubs
+//! (weekly shifts; an occurrence is cancelled alone in the calendar).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime};
+use kuntalaistili_schema::reservations::{self as store, Reservation, Series};
+use kuntalaistili_schema::DbError;
+use serde::Deserialize;
+use serde_json::json;
+
+use super::engine;
+use super::flows::{self, BookError};
+use super::pages::{hm, rule_text};
+use super::Booking;
+use crate::kit::{render, see_other, KitError, Resident};
+
+pub fn configure(cfg: &mut web::ServiceConfig, booking: web::Data<Booking>) {
+    let base = booking.base();
+    let c = |b: &web::Data<Booking>| b.clone();
+    let (b1, b2, b3, b4, b5, b6) = (
+        c(&booking),
+        c(&booking),
+        c(&booking),
+        c(&booking),
+        c(&booking),
+        c(&booking),
+    );
+    cfg.route(
+        &format!("{base}/manage/"),
+        web::get().to(move |req: HttpRequest| {
+            let b = b1.clone();
+            async move { manage_page(b, req, None).await }
+        }),
+    )
+    .route(
+        &format!("{base}/manage/reservations/{{id}}/{{action}}"),
+        web::post().to(
+            move |req: HttpRequest, p: web::Path<(String, String)>, f: web::Form<HandleForm>| {
+                let b = b2.clone();
+                async move { handle_post(b, req, p.into_inner(), f.into_inner()).await }
+            },
+        ),
+    )
+    .route(
+        &format!("{base}/manage/units/{{id}}"),
+        web::get().to(
+            move |req: HttpRequest, p: web::Path<String>, q: web::Query<WeekQuery>| {
+                let b = b3.clone();
+                async move { unit_page(b, req, p.into_inner(), q.into_inner()).await }
+            },
+        ),
+    )
+    .route(
+        &format!("{base}/manage/report"),
+        web::get().to(move |req: HttpRequest, q: web::Query<ReportQuery>| {
+            let b = b4.clone();
+            async move { report_page(b, req, q.into_inner()).await }
+        }),
+    )
+    .route(
+        &format!("{base}/manage/block"),
+        web::post().to(move |req: HttpRequest, f: web::Form<BlockForm>| {
+            let b = b5.clone();
+            async move { block_post(b, req, f.into_inner()).await }
+        }),
+    )
+    .route(
+        &format!("{base}/manage/series"),
+        web::post().to(move |req: HttpRequest, f: web::Form<SeriesForm>| {
+            let b = b6.clone();
+            async move { series_post(b, req, f.into_inner()).await }
+        }),
+    );
+}
+
+#[derive(Debug, Deserialize)]
+pub struct HandleForm {
+    csrf: Option<String>,
+    message: Option<String>,
+    back: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WeekQuery {
+    week: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ReportQuery {
+    from: Option<String>,
+    to: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BlockForm {
+    csrf: Option<String>,
+    resource: String,
+    date: String,
+    start: String,
+    end: String,
+    reason: Option<String>,
+    kind: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct SeriesForm {
+    csrf: Option<String>,
+    resource: String,
+    holder: String,
+    weekday: String,
+    start: String,
+    minutes: String,
+    first_day: String,
+    last_day: String,
+}
+
+/// The staff member, or the answer to give instead (login, or 403).
+async fn staff(b: &Booking, req: &HttpRequest) -> Result<Result<Resident, HttpResponse>, KitError> {
+    let back = format!("{}/manage/", b.base());
+    let resident = match b.kit.require(req, &back).await? {
+        Ok(r) => r,
+        Err(redirect) => return Ok(Err(redirect)),
+    };
+    if !b.may_manage(&resident.sub, false).await? {
+        let lang = render::negotiate(req);
+        let mut ctx = tera::Context::new();
+        ctx.insert(
+            "heading",
+            &b.kit.templates.tr.text(lang, "res.manage_denied_title"),
+        );
+        ctx.insert(
+            "message",
+            &b.kit.templates.tr.text(lang, "res.manage_denied"),
+        );
+        return Ok(Err(b.kit.page(
+            req,
+            StatusCode::FORBIDDEN,
+            "services/message.html",
+            Some(&resident),
+            ctx,
+        )));
+    }
+    Ok(Ok(resident))
+}
+
+fn hhmm(s: &str) -> Option<i32> {
+    let (h, m) = s.split_once([':', '.'])?;
+    let (h, m) = (h.parse::<i32>().ok()?, m.parse::<i32>().ok()?);
+    ((0..=24).contains(&h) && (0..60).contains(&m) && h * 60 + m <= 24 * 60).then_some(h * 60 + m)
+}
+
+async fn manage_page(
+    b: web::Data<Booking>,
+    req: HttpRequest,
+    notice: Option<(StatusCode, String, String)>,
+) -> Result<HttpResponse, KitError> {
+    let resident = match staff(&b, &req).await? {
+        Ok(r) => r,
+        Err(resp) => return Ok(resp),
+    };
+    let lang = render::negotiate(&req).code();
+    let (db, kind) = (b.kit.db.clone(), b.kind);
+    let (pending, units, resources) = web::block(move || -> Result<_, DbError> {
+        let mut conn = db.conn()?;
+        let pending: Vec<_> = store::requiring_handling(&mut conn)?
+            .into_iter()
+            .filter(|(_, res)| res.kind == kind)
+            .collect();
+        let resources = store::search(
+            &mut conn,
+            &store::Search {
+                kind: Some(kind.to_owned()),
+                ..store::Search::default()
+            },
+        )?;
+        Ok((pending, store::units(&mut conn)?, resources))
+    })
+    .await??;
+    let now = kuntalaistili_schema::now_utc();
+    let mut ctx = tera::Context::new();
+    ctx.insert(
+        "pending",
+        &pending
+            .iter()
+            .map(|(r, res)| super::pages::reservation_view(r, res, lang, now))
+            .collect::<Vec<_>>(),
+    );
+    let unit_ids: std::collections::BTreeSet<&str> =
+        resources.iter().map(|(_, u)| u.id.as_str()).collect();
+    ctx.insert(
+        "units",
+        &units
+            .iter()
+            .filter(|u| unit_ids.contains(u.id.as_str()))
+            .map(|u| json!({ "id": u.id, "name": u.name, "city": u.city }))
+            .collect::<Vec<_>>(),
+    );
+    ctx.insert(
+        "resources",
+        &resources
+            .iter()
+            .map(|(r, _)| json!({ "id": r.id, "name": r.name(lang) }))
+            .collect::<Vec<_>>(),
+    );
+    ctx.insert("csrf", &resident.csrf);
+    ctx.insert("base", b.base());
+    ctx.insert("today", &engine::local_date(now).to_string());
+    if let Some((status, key, text)) = &notice {
+        ctx.insert(key.as_str(), text);
+        return Ok(b.kit.page(
+            &req,
+            *status,
+            "services/reservations_manage.html",
+            Some(&resident),
+            ctx,
+        ));
+    }
+    Ok(b.kit.page(
+        &req,
+        StatusCode::OK,
+        "services/reservations_manage.html",
+        Some(&resident),
+        ctx,
+    ))
+}
+
+async fn handle_post(
+    b: web::Data<Booking>,
+    req: HttpRequest,
+    (id, action): (String, String),
+    f: HandleForm,
+) -> Result<HttpResponse, KitError> {
+    let resident = match staff(&b, &req).await? {
+        Ok(r) => r,
+        Err(resp) => return Ok(resp),
+    };
+    if !crate::kit::Kit::csrf_ok(&resident, f.csrf.as_deref()) {
+        return Ok(HttpResponse::Forbidden().finish());
+    }
+    let message: String = f.message.unwrap_or_default().chars().take(1000).collect();
+    let result = match action.as_str() {
+        "approve" => flows::approve(&b, &id, &message).await,
+        "deny" => flows::end_by_staff(&b, &id, "denied", &message).await,
+        "cancel" => flows::end_by_staff(&b, &id, "cancelled", &message).await,
+        _ => return Ok(HttpResponse::NotFound().finish()),
+    };
+    match result {
+        Ok(r) => {
+            let kit = b.kit.clone();
+            let (actor, rid, state) = (resident.sub.clone(), r.id.clone(), r.state.clone());
+            actix_web::rt::spawn(async move {
+                let _ = kit
+                    .rp
+                    .audit(
+                        "reservation.handled",
+                        r.sub.as_deref(),
+                        json!({ "reservation": rid, "state": state, "by": actor }),
+                    )
+                    .await;
+            });
+            let back = f
+                .back
+                .filter(|p| p.starts_with(b.base()) && !p.contains("//") && p.len() < 512)
+                .unwrap_or_else(|| format!("{}/manage/", b.base()));
+            Ok(see_other(&back))
+        }
+        Err(BookError::Db(_) | BookError::Blocking) => Err(KitError::Blocking),
+        Err(e) => {
+            let text = rule_text(&b, &req, &e);
+            manage_page(b, req, Some((StatusCode::CONFLICT, "error".into(), text))).await
+        }
+    }
+}
+
+async fn unit_page(
+    b: web::Data<Booking>,
+    req: HttpRequest,
+    id: String,
+    q: WeekQuery,
+) -> Result<HttpResponse, KitError> {
+    let resident = match staff(&b, &req).await? {
+        Ok(r) => r,
+        Err(resp) => return Ok(resp),
+    };
+    let lang = render::negotiate(&req).code();
+    let today = engine::local_date(kuntalaistili_schema::now_utc());
+    let d = q
+        .week
+        .as_deref()
+        .and_then(|w| NaiveDate::parse_from_str(w, "%Y-%m-%d").ok())
+        .unwrap_or(today);
+    let first = d - Duration::days(i64::from(d.weekday().num_days_from_monday()));
+    let (from, to) = (
+        engine::local_to_utc(first, 0),
+        engine::local_to_utc(first + Duration::days(7), 0),
+    );
+    let (db, uid, kind) = (b.kit.db.clone(), id.clone(), b.kind);
+    let (unit, list) = web::block(move || -> Result<_, DbError> {
+        let mut conn = db.conn()?;
+        let unit = store::unit(&mut conn, &uid)?;
+        let list: Vec<_> = store::of_unit_between(&mut conn, &uid, from, to)?
+            .into_iter()
+            .filter(|(_, res)| res.kind == kind)
+            .collect();
+        Ok((unit, list))
+    })
+    .await??;
+    let Some(unit) = unit else {
+        return Ok(HttpResponse::NotFound().finish());
+    };
+    let now = kuntalaistili_schema::now_utc();
+    let mut days: Vec<serde_json::Value> = Vec::new();
+    for i in 0..7 {
+        let day = first + Duration::days(i);
+        let items: Vec<_> = list
+            .iter()
+            .filter(|(r, _)| engine::local_date(r.begins_at) == day)
+            .map(|(r, res)| {
+                let mut v = super::pages::reservation_view(r, res, lang, now);
+                v["span"] = json!(format!("{}–{}", hm(r.begins_at), hm(r.ends_at)));
+                v["kind"] = json!(r.kind);
+                v
+            })
+            .collect();
+        days.push(json!({ "label": day.format("%-d.%-m.%Y").to_string(), "items": items }));
+    }
+    let mut ctx = tera::Context::new();
+    ctx.insert("unit", &json!({ "id": unit.id, "name": unit.name }));
+    ctx.insert("days", &days);
+    ctx.insert("prev_week", &(first - Duration::days(7)).to_string());
+    ctx.insert("next_week", &(first + Duration::days(7)).to_string());
+    ctx.insert("csrf", &resident.csrf);
+    ctx.insert("base", b.base());
+    ctx.insert(
+        "back",
+        &format!("{}/manage/units/{}?week={}", b.base(), unit.id, first),
+    );
+    Ok(b.kit.page(
+        &req,
+        StatusCode::OK,
+        "services/reservations_unit.html",
+        Some(&resident),
+        ctx,
+    ))
+}
+
+async fn report_page(
+    b: web::Data<Booking>,
+    req: HttpRequest,
+    q: ReportQuery,
+) -> Result<HttpResponse, KitError> {
+    let resident = match staff(&b, &req).await? {
+        Ok(r) => r,
+        Err(resp) => return Ok(resp),
+    };
+    let lang = render::negotiate(&req).code();
+    let today = engine::local_date(kuntalaistili_schema::now_utc());
+    let parse = |s: &Option<String>| {
+        s.as_deref()
+            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+    };
+    let from = parse(&q.from).unwrap_or(today.with_day(1).unwrap_or(today));
+    let to = parse(&q.to)
+        .filter(|t| *t >= from)
+        .unwrap_or(from + Duration::days(30));
+    let (db, kind) = (b.kit.db.clone(), b.kind);
+    let (f, t) = (
+        engine::local_to_utc(from, 0),
+        engine::local_to_utc(to, 24 * 60),
+    );
+    let (rows, resources) = web::block(move || -> Result<_, DbError> {
+        let mut conn = db.conn()?;
+        let resources = store::search(
+            &mut conn,
+            &store::Search {
+                kind: Some(kind.to_owned()),
+                ..store::Search::default()
+            },
+        )?;
+        Ok((store::report(&mut conn, f, t)?, resources))
+    })
+    .await??;
+    let mut out = Vec::new();
+    for (r, _) in &resources {
+        let mine: Vec<_> = rows.iter().filter(|(rid, ..)| rid == &r.id).collect();
+        let count = |s: &str| {
+            mine.iter()
+                .filter(|(_, st, ..)| st == s)
+                .map(|(_, _, n, _)| *n)
+                .sum::<i64>()
+        };
+        let revenue: i64 = mine
+            .iter()
+            .filter(|(_, st, ..)| st == "confirmed")
+            .map(|(_, _, _, c)| *c)
+            .sum();
+        out.push(json!({
+            "name": r.name(lang),
+            "confirmed": count("confirmed"),
+            "requires_handling": count("requires_handling"),
+            "waiting_for_payment": count("waiting_for_payment"),
+            "cancelled": count("cancelled"),
+            "denied": count("denied"),
+            "revenue": engine::euros(revenue),
+        }));
+    }
+    let mut ctx = tera::Context::new();
+    ctx.insert("rows", &out);
+    ctx.insert("from", &from.to_string());
+    ctx.insert("to", &to.to_string());
+    ctx.insert("base", b.base());
+    Ok(b.kit.page(
+        &req,
+        StatusCode::OK,
+        "services/reservations_report.html",
+        Some(&resident),
+        ctx,
+    ))
+}
+
+fn staff_reservation(
+    res: &kuntalaistili_schema::reservations::Resource,
+    kind: &str,
+    begins: NaiveDateTime,
+    ends: NaiveDateTime,
+    purpose: String,
+    series: Option<&str>,
+    now: NaiveDateTime,
+) -> Reservation {
+    let [_, _, blocked_from, blocked_until] = engine::blocked(res, begins, ends);
+    Reservation {
+        id: uuid::Uuid::new_v4().to_string(),
+        resource_id: res.id.clone(),
+        sub: None,
+        kind: kind.to_owned(),
+        series_id: series.map(str::to_owned),
+        appt_type_id: None,
+        state: "confirmed".into(),
+        begins_at: begins,
+        ends_at: ends,
+        blocked_from,
+        blocked_until,
+        purpose,
+        price_cents: 0,
+        vat_basis_points: 0,
+        language: "fi".into(),
+        message: None,
+        expires_at: None,
+        reminded_at: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
+async fn block_post(
+    b: web::Data<Booking>,
+    req: HttpRequest,
+    f: BlockForm,
+) -> Result<HttpResponse, KitError> {
+    let resident = match staff(&b, &req).await? {
+        Ok(r) => r,
+        Err(resp) => return Ok(resp),
+    };
+    if !crate::kit::Kit::csrf_ok(&resident, f.csrf.as_deref()) {
+        return Ok(HttpResponse::Forbidden().finish());
+    }
+    let lang = render::negotiate(&req);
+    let tr = |k: &str| b.kit.templates.tr.text(lang, k);
+    let (Some(day), Some(s), Some(e)) = (
+        NaiveDate::parse_from_str(&f.date, "%Y-%m-%d").ok(),
+        hhmm(&f.start),
+        hhmm(&f.end),
+    ) else {
+        let t = tr("res.rule_bad_times");
+        return manage_page(b, req, Some((StatusCode::BAD_REQUEST, "error".into(), t))).await;
+    };
+    if s >= e {
+        let t = tr("res.rule_bad_times");
+        return manage_page(b, req, Some((StatusCode::BAD_REQUEST, "error".into(), t))).await;
+    }
+    let kind = if f.kind.as_deref() == Some("staff") {
+        "staff"
+    } else {
+        "block"
+    };
+    let (db, bkind, rid) = (b.kit.db.clone(), b.kind, f.resource.clone());
+    let reason: String = f.reason.unwrap_or_default().chars().take(300).collect();
+    let done = web::block(move || -> Result<Option<Reservation>, DbError> {
+        let mut conn = db.conn()?;
+        let Some(res) = store::resource(&mut conn, &rid)?.filter(|r| r.kind == bkind) else {
+            return Ok(None);
+        };
+        let now = kuntalaistili_schema::now_utc();
+        let r = staff_reservation(
+            &res,
+            kind,
+            engine::local_to_utc(day, s),
+            engine::local_to_utc(day, e),
+            reason,
+            None,
+            now,
+        );
+        store::book(&mut conn, &r, None, now)?;
+        Ok(Some(r))
+    })
+    .await?;
+    match done {
+        Ok(Some(r)) => {
+            b.live.changed(&r.resource_id);
+            let t = tr("res.manage_blocked");
+            manage_page(b, req, Some((StatusCode::OK, "done".into(), t))).await
+        }
+        Ok(None) => Ok(HttpResponse::NotFound().finish()),
+        Err(DbError::Conflict(_)) => {
+            let t = tr("res.error_taken");
+            manage_page(b, req, Some((StatusCode::CONFLICT, "error".into(), t))).await
+        }
+        Err(e) => Err(e.into()),
+    }
+}
+
+async fn series_post(
+    b: web::Data<Booking>,
+    req: HttpRequest,
+    f: SeriesForm,
+) -> Result<HttpResponse, KitError> {
+    let resident = match staff(&b, &req).await? {
+        Ok(r) => r,
+        Err(resp) => return Ok(resp),
+    };
+    if !crate::kit::Kit::csrf_ok(&resident, f.csrf.as_deref()) {
+        return Ok(HttpResponse::Forbidden().finish());
+    }
+    let lang = render::negotiate(&req);
+    let tr = |k: &str| b.kit.templates.tr.text(lang, k);
+    let parsed = (
+        f.weekday
+            .parse::<i32>()
+            .ok()
+            .filter(|w| (1..=7).contains(w)),
+        hhmm(&f.start),
+        f.minutes
+            .parse::<i32>()
+            .ok()
+            .filter(|m| (15..=24 * 60).contains(m)),
+        NaiveDate::parse_from_str(&f.first_day, "%Y-%m-%d").ok(),
+        NaiveDate::parse_from_str(&f.last_day, "%Y-%m-%d").ok(),
+    );
+    let (Some(weekday), Some(start), Some(minutes), Some(first), Some(last)) = parsed else {
+        let t = tr("res.rule_bad_times");
+        return manage_page(b, req, Some((StatusCode::BAD_REQUEST, "error".into(), t))).await;
+    };
+    let holder: String = f.holder.trim().chars().take(200).collect();
+    if holder.is_empty() || last < first || (last - first).num_days() > 366 {
+        let t = tr("res.rule_bad_times");
+        return manage_page(b, req, Some((StatusCode::BAD_REQUEST, "error".into(), t))).await;
+    }
+    let (db, bkind, rid, by) = (
+        b.kit.db.clone(),
+        b.kind,
+        f.resource.clone(),
+        resident.sub.clone(),
+    );
+    let done = web::block(
+        move || -> Result<Option<(usize, Vec<NaiveDateTime>)>, DbError> {
+            let mut conn = db.conn()?;
+            let Some(res) = store::resource(&mut conn, &rid)?.filter(|r| r.kind == bkind) else {
+                return Ok(None);
+            };
+            let now = kuntalaistili_schema::now_utc();
+            let s = Series {
+                id: uuid::Uuid::new_v4().to_string(),
+                resource_id: res.id.clone(),
+                holder: holder.clone(),
+                weekday,
+                start_min: start,
+                minutes,
+                first_day: first,
+                last_day: last,
+                created_by: by,
+                created_at: now,
+            };
+            let mut occ = Vec::new();
+            let mut day = first;
+            while day <= last {
+                if day.weekday().number_from_monday() as i32 == weekday {
+                    let begins = engine::local_to_utc(day, start);
+                    let ends = begins + Duration::minutes(i64::from(minutes));
+                    occ.push(staff_reservation(
+                        &res,
+                        "series",
+                        begins,
+                        ends,
+                        holder.clone(),
+                        Some(&s.id),
+                        now,
+                    ));
+                }
+                day += Duration::days(1);
+            }
+            let skipped = store::add_series(&mut conn, &s, &occ)?;
+            Ok(Some((occ.len() - skipped.len(), skipped)))
+        },
+    )
+    .await??;
+    let Some((made, skipped)) = done else {
+        return Ok(HttpResponse::NotFound().finish());
+    };
+    b.live.changed(&f.resource);
+    let mut text = tr("res.manage_series_done").replace("{n}", &made.to_string());
+    if !skipped.is_empty() {
+        let days: Vec<String> = skipped
+            .iter()
+            .map(|t| engine::to_local(*t).format("%-d.%-m.%Y").to_string())
+            .collect();
+        text.push(' ');
+        text.push_str(&tr("res.manage_series_skipped").replace("{days}", &days.join(", ")));
+    }
+    manage_page(b, req, Some((StatusCode::OK, "done".into(), text))).await
+}

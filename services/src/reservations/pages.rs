@@ -1,0 +1,756 @@
+//! Residents' pages: search (municipality, type, capacity, free of charge, a time with a free
+//! slot), a resource's week calendar with its free slots as buttons (live: the page listens to
+//! the resource's event stream), booking, own reservations with cancel and pay, the calendar-feed
+//! address, and the payment provider's return and callback addresses.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime};
+use kuntalaistili_schema::reservations::{self as store, Reservation, Resource};
+use kuntalaistili_schema::DbError;
+use serde::Deserialize;
+use serde_json::{json, Value};
+
+use super::api::{self, collection};
+use super::engine;
+use super::flows::{self, BookError, Paid, Request, Who};
+use super::Booking;
+use crate::kit::{render, see_other, KitError, Resident};
+
+pub fn configure(cfg: &mut web::ServiceConfig, booking: web::Data<Booking>) {
+    let base = booking.base();
+    let b = booking;
+    let c = |b: &web::Data<Booking>| b.clone();
+    let (b1, b2, b3, b4, b5, b6, b7, b8, b9) = (
+        c(&b),
+        c(&b),
+        c(&b),
+        c(&b),
+        c(&b),
+        c(&b),
+        c(&b),
+        c(&b),
+        c(&b),
+    );
+    cfg.route(
+        &format!("{base}/"),
+        web::get().to(move |req: HttpRequest, q: web::Query<api::SearchQuery>| {
+            let b = b1.clone();
+            async move { search_page(b, req, q.into_inner()).await }
+        }),
+    )
+    .route(
+        &format!("{base}/resources/{{id}}"),
+        web::get().to(
+            move |req: HttpRequest, p: web::Path<String>, q: web::Query<WeekQuery>| {
+                let b = b2.clone();
+                async move { resource_page(b, req, p.into_inner(), q.into_inner(), None).await }
+            },
+        ),
+    )
+    .route(
+        &format!("{base}/resources/{{id}}/book"),
+        web::post().to(
+            move |req: HttpRequest, p: web::Path<String>, f: web::Form<BookForm>| {
+                let b = b3.clone();
+                async move { book_post(b, req, p.into_inner(), f.into_inner()).await }
+            },
+        ),
+    )
+    .route(
+        &format!("{base}/mine"),
+        web::get().to(move |req: HttpRequest, q: web::Query<MineQuery>| {
+            let b = b4.clone();
+            async move { mine_page(b, req, q.into_inner(), None).await }
+        }),
+    )
+    .route(
+        &format!("{base}/mine/{{id}}/{{action}}"),
+        web::post().to(
+            move |req: HttpRequest, p: web::Path<(String, String)>, f: web::Form<ActionForm>| {
+                let b = b5.clone();
+                async move { mine_action(b, req, p.into_inner(), f.into_inner()).await }
+            },
+        ),
+    )
+    .route(
+        &format!("{base}/feed"),
+        web::post().to(move |req: HttpRequest, f: web::Form<ActionForm>| {
+            let b = b6.clone();
+            async move { feed_post(b, req, f.into_inner()).await }
+        }),
+    )
+    .route(
+        &format!("{base}/payments/return"),
+        web::get().to(move |req: HttpRequest| {
+            let b = b7.clone();
+            async move { payment_return(b, req).await }
+        }),
+    )
+    .route(
+        &format!("{base}/payments/callback"),
+        web::get().to(move |req: HttpRequest| {
+            let b = b8.clone();
+            async move { payment_callback(b, req).await }
+        }),
+    )
+    .route(
+        &format!("{base}/payments/refund-callback"),
+        web::get().to(move |req: HttpRequest| {
+            let b = b9.clone();
+            async move { refund_callback(b, req).await }
+        }),
+    )
+    .route(
+        &format!("{base}/calendar.js"),
+        web::get().to(|| async {
+            HttpResponse::Ok()
+                .content_type("text/javascript; charset=utf-8")
+                .insert_header((header::CACHE_CONTROL, "public, max-age=3600"))
+                .body(CALENDAR_JS)
+        }),
+    );
+}
+
+/// Progressive enhancement of the week calendar: listens to the resource's event stream and
+/// reloads the calendar section when its availability changes (the page works without it).
+const CALENDAR_JS: &str = include_str!("../../../templates/static/calendar.js");
+
+/// The policy of the calendar page: its one script from here, its event stream from here.
+const CSP_CALENDAR: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
+/// Pages whose forms lead to the payment provider (another site).
+const CSP_PAY: &str =
+    "default-src 'none'; style-src 'self'; img-src 'self'; frame-ancestors 'none'; base-uri 'none'";
+
+fn with_csp(mut resp: HttpResponse, csp: &'static str) -> HttpResponse {
+    resp.headers_mut().insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(csp),
+    );
+    resp
+}
+
+#[derive(Debug, Deserialize)]
+pub struct WeekQuery {
+    week: Option<String>,
+    #[serde(rename = "type")]
+    appt_type: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct BookForm {
+    csrf: Option<String>,
+    begins_at: Option<String>,
+    slots: Option<String>,
+    #[serde(rename = "type")]
+    appt_type: Option<String>,
+    purpose: Option<String>,
+    week: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct MineQuery {
+    done: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ActionForm {
+    csrf: Option<String>,
+    begins_at: Option<String>,
+}
+
+fn lang_of(req: &HttpRequest) -> &'static str {
+    render::negotiate(req).code()
+}
+
+fn tr(b: &Booking, req: &HttpRequest, key: &str) -> String {
+    b.kit.templates.tr.text(render::negotiate(req), key)
+}
+
+/// A rule's message in the page's language, with its number.
+pub fn rule_text(b: &Booking, req: &HttpRequest, e: &BookError) -> String {
+    match e {
+        BookError::Rule(r) => {
+            let t = tr(b, req, r.key());
+            match r.n() {
+                Some(n) => t.replace("{n}", &n.to_string()),
+                None => t,
+            }
+        }
+        BookError::SlotTaken => tr(b, req, "res.error_taken"),
+        BookError::StrongAuth => tr(b, req, "res.error_strong"),
+        BookError::WrongState(_) => tr(b, req, "res.error_state"),
+        BookError::Payment(_) => tr(b, req, "res.error_payment"),
+        BookError::NoResource | BookError::NoReservation | BookError::NoType => {
+            tr(b, req, "res.error_missing")
+        }
+        BookError::Db(_) | BookError::Blocking => tr(b, req, "res.error_unavailable"),
+    }
+}
+
+pub fn hm(t: NaiveDateTime) -> String {
+    engine::to_local(t).format("%H.%M").to_string()
+}
+
+pub fn resource_view(r: &Resource, lang: &str) -> Value {
+    json!({
+        "id": r.id,
+        "name": r.name(lang),
+        "description": r.description,
+        "type": r.resource_type,
+        "capacity": r.capacity,
+        "equipment": r.equipment,
+        "terms": r.terms,
+        "purposes": r.purposes,
+        "price": match r.price_kind.as_str() {
+            "hourly" => format!("{} / h", engine::euros(r.price_cents)),
+            "fixed" => engine::euros(r.price_cents),
+            _ => String::new(),
+        },
+        "reduced_price": r.reduced_price_cents.map(engine::euros),
+        "free": r.price_kind == "free",
+        "manual": r.manual_approval,
+        "slot_minutes": r.slot_minutes,
+        "min_minutes": r.min_minutes,
+        "max_minutes": r.max_minutes,
+        "cancel_hours": r.cancel_hours,
+        "advance_max_days": r.advance_max_days,
+        "strong": r.auth_level == "strong",
+    })
+}
+
+pub fn reservation_view(r: &Reservation, res: &Resource, lang: &str, now: NaiveDateTime) -> Value {
+    json!({
+        "id": r.id,
+        "resource": res.name(lang),
+        "resource_id": res.id,
+        "state": r.state,
+        "when": engine::local_span(r.begins_at, r.ends_at),
+        "begins_at": api::iso(r.begins_at),
+        "price": (r.price_cents > 0).then(|| engine::euros(r.price_cents)),
+        "message": r.message,
+        "purpose": r.purpose,
+        "active": r.is_active(),
+        "upcoming": r.begins_at > now,
+        "cancellable": r.is_active() && r.begins_at > now
+            && (r.state != "confirmed" || engine::check_cancel(res, r.begins_at, now).is_ok()),
+        "payable": r.state == "waiting_for_payment" && r.expires_at.is_some_and(|e| e > now),
+        "pay_until": r.expires_at.map(hm),
+    })
+}
+
+async fn search_page(
+    b: web::Data<Booking>,
+    req: HttpRequest,
+    q: api::SearchQuery,
+) -> Result<HttpResponse, KitError> {
+    let resident = b.kit.resident(&req).await?;
+    let lang = lang_of(&req);
+    let capacity = q
+        .capacity
+        .as_deref()
+        .and_then(|c| c.parse::<i32>().ok())
+        .filter(|c| *c > 0);
+    let nonempty = |s: &Option<String>| s.clone().filter(|x| !x.is_empty() && x.len() <= 100);
+    let search = store::Search {
+        kind: Some(b.kind.to_owned()),
+        municipality: nonempty(&q.municipality),
+        resource_type: nonempty(&q.resource_type),
+        min_capacity: capacity,
+        free_only: q.free.as_deref() == Some("1"),
+        unit: nonempty(&q.unit),
+    };
+    // A date (and optional hour) narrows to resources with a free slot then.
+    let window = q
+        .from
+        .as_deref()
+        .filter(|s| !s.is_empty())
+        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .map(|d| {
+            let hour =
+                q.to.as_deref()
+                    .and_then(|h| h.parse::<i32>().ok())
+                    .filter(|h| (0..24).contains(h));
+            match hour {
+                Some(h) => (
+                    engine::local_to_utc(d, h * 60),
+                    engine::local_to_utc(d, h * 60 + 60),
+                ),
+                None => (engine::local_to_utc(d, 0), engine::local_to_utc(d, 24 * 60)),
+            }
+        });
+    let db = b.kit.db.clone();
+    let (list, units, types) = web::block(move || -> Result<_, DbError> {
+        let mut conn = db.conn()?;
+        let all = store::search(
+            &mut conn,
+            &store::Search {
+                kind: search.kind.clone(),
+                ..store::Search::default()
+            },
+        )?;
+        let mut types: Vec<String> = all.iter().map(|(r, _)| r.resource_type.clone()).collect();
+        types.sort();
+        types.dedup();
+        let mut units: Vec<(String, String)> = all
+            .iter()
+            .map(|(_, u)| (u.municipality_code.clone(), u.city.clone()))
+            .collect();
+        units.sort();
+        units.dedup();
+        let mut list = store::search(&mut conn, &search)?;
+        if let Some((from, to)) = window {
+            let now = kuntalaistili_schema::now_utc();
+            let (d1, d2) = (
+                engine::local_date(from),
+                engine::local_date(to - Duration::seconds(1)),
+            );
+            let mut keep = Vec::new();
+            for (r, u) in list {
+                let hours = store::hours_of(&mut conn, &r.id)?;
+                let exc = store::exceptions_between(&mut conn, &r.id, d1, d2)?;
+                let busy = store::busy_between(&mut conn, &r.id, from, to)?;
+                if engine::availability(&r, &hours, &exc, &busy, d1, d2, now)
+                    .iter()
+                    .flat_map(|(_, s)| s.iter())
+                    .any(|s| s.status == "free" && s.begins_at >= from && s.ends_at <= to)
+                {
+                    keep.push((r, u));
+                }
+            }
+            list = keep;
+        }
+        Ok((list, units, types))
+    })
+    .await??;
+    let mut ctx = tera::Context::new();
+    ctx.insert(
+        "resources",
+        &list
+            .iter()
+            .map(|(r, u)| {
+                let mut v = resource_view(r, lang);
+                v["unit"] = json!({ "name": u.name, "city": u.city, "address": u.street_address });
+                v
+            })
+            .collect::<Vec<_>>(),
+    );
+    ctx.insert(
+        "municipalities",
+        &units
+            .iter()
+            .map(|(code, city)| json!({ "code": code, "name": city }))
+            .collect::<Vec<_>>(),
+    );
+    ctx.insert("types", &types);
+    ctx.insert(
+        "f",
+        &json!({
+            "municipality": q.municipality, "type": q.resource_type, "capacity": q.capacity,
+            "free": q.free.as_deref() == Some("1"), "date": q.from, "hour": q.to,
+        }),
+    );
+    ctx.insert("base", b.base());
+    ctx.insert("kind", b.kind);
+    Ok(b.kit.page(
+        &req,
+        StatusCode::OK,
+        "services/reservations.html",
+        resident.as_ref(),
+        ctx,
+    ))
+}
+
+/// Monday of the week `week` names (any date in it), or of this week.
+fn monday(week: Option<&str>) -> NaiveDate {
+    let today = engine::local_date(kuntalaistili_schema::now_utc());
+    let d = week
+        .and_then(|w| NaiveDate::parse_from_str(w, "%Y-%m-%d").ok())
+        .filter(|d| (*d - today).num_days().abs() < 800)
+        .unwrap_or(today);
+    d - Duration::days(i64::from(d.weekday().num_days_from_monday()))
+}
+
+async fn resource_page(
+    b: web::Data<Booking>,
+    req: HttpRequest,
+    id: String,
+    q: WeekQuery,
+    error: Option<(StatusCode, String)>,
+) -> Result<HttpResponse, KitError> {
+    let resident = b.kit.resident(&req).await?;
+    let lang = lang_of(&req);
+    let first = monday(q.week.as_deref());
+    let last = first + Duration::days(6);
+    let Ok(found) = api::availability(&b, id.clone(), first, last).await else {
+        return Err(KitError::Blocking);
+    };
+    let Some((r, days)) = found else {
+        return Ok(HttpResponse::NotFound().finish());
+    };
+    let (db, rid) = (b.kit.db.clone(), r.id.clone());
+    let (unit, types) = web::block(move || -> Result<_, DbError> {
+        let mut conn = db.conn()?;
+        let res = store::resource(&mut conn, &rid)?;
+        let unit = match res {
+            Some(res) => store::unit(&mut conn, &res.unit_id)?,
+            None => None,
+        };
+        Ok((unit, store::appt_types_of(&mut conn, &rid)?))
+    })
+    .await??;
+    let weekdays = ["ma", "ti", "ke", "to", "pe", "la", "su"];
+    let days_v: Vec<Value> = days
+        .iter()
+        .map(|(d, slots)| {
+            json!({
+                "date": d.to_string(),
+                "weekday": tr(&b, &req, &format!("res.day_{}", weekdays[d.weekday().num_days_from_monday() as usize])),
+                "label": d.format("%-d.%-m.").to_string(),
+                "slots": slots.iter().map(|s| json!({
+                    "begins_at": api::iso(s.begins_at),
+                    "label": format!("{}–{}", hm(s.begins_at), hm(s.ends_at)),
+                    "status": s.status,
+                })).collect::<Vec<_>>(),
+            })
+        })
+        .collect();
+    let max_slots = (r.max_minutes / r.slot_minutes.max(5)).max(1);
+    let min_slots = (r.min_minutes / r.slot_minutes.max(5)).max(1);
+    let lengths: Vec<Value> = (min_slots..=max_slots)
+        .map(|n| json!({ "n": n, "minutes": n * r.slot_minutes }))
+        .collect();
+    let mut ctx = tera::Context::new();
+    ctx.insert("r", &resource_view(&r, lang));
+    ctx.insert(
+        "unit",
+        &unit.map(|u| json!({ "name": u.name, "address": format!("{}, {} {}", u.street_address, u.postal_code, u.city), "contact": u.contact })),
+    );
+    ctx.insert("days", &days_v);
+    ctx.insert("lengths", &lengths);
+    ctx.insert(
+        "types",
+        &types
+            .iter()
+            .map(|t| json!({ "id": t.id, "name": t.name(lang), "minutes": t.minutes }))
+            .collect::<Vec<_>>(),
+    );
+    ctx.insert("selected_type", &q.appt_type);
+    ctx.insert("week", &first.to_string());
+    ctx.insert("prev_week", &(first - Duration::days(7)).to_string());
+    ctx.insert("next_week", &(first + Duration::days(7)).to_string());
+    ctx.insert(
+        "week_label",
+        &format!(
+            "{} – {}",
+            first.format("%-d.%-m."),
+            last.format("%-d.%-m.%Y")
+        ),
+    );
+    ctx.insert("base", b.base());
+    ctx.insert("kind", b.kind);
+    ctx.insert(
+        "events_url",
+        &format!("{}/api/resources/{}/events", b.base(), r.id),
+    );
+    ctx.insert(
+        "ics_url",
+        &format!("{}/api/resources/{}/calendar.ics", b.base(), r.id),
+    );
+    ctx.insert(
+        "login_to_book",
+        &format!(
+            "{}?return_to={}",
+            b.kit.cfg.path(crate::kit::LOGIN),
+            crate::kit::enc(&format!("{}/resources/{}?week={}", b.base(), r.id, first))
+        ),
+    );
+    if let Some(res) = &resident {
+        ctx.insert("csrf", &res.csrf);
+    }
+    let status = match &error {
+        Some((s, e)) => {
+            ctx.insert("error", e);
+            *s
+        }
+        None => StatusCode::OK,
+    };
+    Ok(with_csp(
+        b.kit.page(
+            &req,
+            status,
+            "services/reservation_calendar.html",
+            resident.as_ref(),
+            ctx,
+        ),
+        CSP_CALENDAR,
+    ))
+}
+
+async fn require(
+    b: &Booking,
+    req: &HttpRequest,
+    back: &str,
+) -> Result<Result<Resident, HttpResponse>, KitError> {
+    b.kit.require(req, back).await
+}
+
+async fn book_post(
+    b: web::Data<Booking>,
+    req: HttpRequest,
+    id: String,
+    f: BookForm,
+) -> Result<HttpResponse, KitError> {
+    let back = format!("{}/resources/{id}", b.base());
+    let resident = match require(&b, &req, &back).await? {
+        Ok(r) => r,
+        Err(redirect) => return Ok(redirect),
+    };
+    if !crate::kit::Kit::csrf_ok(&resident, f.csrf.as_deref()) {
+        return Ok(HttpResponse::Forbidden().finish());
+    }
+    let wq = WeekQuery {
+        week: f.week.clone(),
+        appt_type: f.appt_type.clone(),
+    };
+    let Some(begins) = f.begins_at.as_deref().and_then(api::parse_instant) else {
+        let e = tr(&b, &req, "res.rule_bad_times");
+        return resource_page(b, req, id, wq, Some((StatusCode::BAD_REQUEST, e))).await;
+    };
+    let (slot_minutes, n) = {
+        let db = b.kit.db.clone();
+        let rid = id.clone();
+        let res = web::block(move || store::resource(&mut *db.conn()?, &rid)).await??;
+        let Some(res) = res else {
+            return Ok(HttpResponse::NotFound().finish());
+        };
+        let n = f
+            .slots
+            .as_deref()
+            .and_then(|s| s.parse::<i32>().ok())
+            .filter(|n| (1..=96).contains(n))
+            .unwrap_or((res.min_minutes / res.slot_minutes.max(5)).max(1));
+        (res.slot_minutes, n)
+    };
+    let who = Who {
+        sub: resident.sub.clone(),
+        lang: lang_of(&req).to_owned(),
+        acr: None,
+    };
+    let rq = Request {
+        resource_id: id.clone(),
+        begins,
+        ends: begins + Duration::minutes(i64::from(slot_minutes * n)),
+        appt_type: f
+            .appt_type
+            .clone()
+            .filter(|t| !t.is_empty() && t.len() <= 64),
+        purpose: f.purpose.clone().unwrap_or_default(),
+    };
+    match flows::book(&b, &who, rq).await {
+        Ok((r, _)) => Ok(see_other(&format!("{}/mine?done={}", b.base(), r.id))),
+        Err(e) => {
+            let status = match e {
+                BookError::SlotTaken | BookError::WrongState(_) => StatusCode::CONFLICT,
+                BookError::Db(_) | BookError::Blocking => return Err(KitError::Blocking),
+                BookError::StrongAuth => StatusCode::FORBIDDEN,
+                _ => StatusCode::UNPROCESSABLE_ENTITY,
+            };
+            let text = rule_text(&b, &req, &e);
+            resource_page(b, req, id, wq, Some((status, text))).await
+        }
+    }
+}
+
+async fn mine_page(
+    b: web::Data<Booking>,
+    req: HttpRequest,
+    q: MineQuery,
+    extra: Option<(StatusCode, &'static str, String)>,
+) -> Result<HttpResponse, KitError> {
+    let back = format!("{}/mine", b.base());
+    let resident = match require(&b, &req, &back).await? {
+        Ok(r) => r,
+        Err(redirect) => return Ok(redirect),
+    };
+    let lang = lang_of(&req);
+    let (db, sub, kind) = (b.kit.db.clone(), resident.sub.clone(), b.kind);
+    let list = web::block(move || store::of_resident(&mut *db.conn()?, &sub, kind)).await??;
+    let now = kuntalaistili_schema::now_utc();
+    let views: Vec<Value> = list
+        .iter()
+        .map(|(r, res)| reservation_view(r, res, lang, now))
+        .collect();
+    let (upcoming, past): (Vec<Value>, Vec<Value>) = views
+        .into_iter()
+        .partition(|v| v["upcoming"] == true && v["active"] == true);
+    let mut ctx = tera::Context::new();
+    let mut upcoming = upcoming;
+    upcoming.reverse();
+    ctx.insert("upcoming", &upcoming);
+    ctx.insert("past", &past);
+    ctx.insert("done", &q.done.filter(|d| d.len() <= 64));
+    ctx.insert("csrf", &resident.csrf);
+    ctx.insert("base", b.base());
+    ctx.insert("kind", b.kind);
+    ctx.insert("test_bank", &b.pay.is_test());
+    let status = match extra {
+        Some((s, key, value)) => {
+            ctx.insert(key, &value);
+            s
+        }
+        None => StatusCode::OK,
+    };
+    Ok(with_csp(
+        b.kit.page(
+            &req,
+            status,
+            "services/reservations_mine.html",
+            Some(&resident),
+            ctx,
+        ),
+        CSP_PAY,
+    ))
+}
+
+async fn mine_action(
+    b: web::Data<Booking>,
+    req: HttpRequest,
+    (id, action): (String, String),
+    f: ActionForm,
+) -> Result<HttpResponse, KitError> {
+    let Some(resident) = b.kit.resident(&req).await? else {
+        return Ok(HttpResponse::Forbidden().finish());
+    };
+    if !crate::kit::Kit::csrf_ok(&resident, f.csrf.as_deref()) {
+        return Ok(HttpResponse::Forbidden().finish());
+    }
+    if id.len() > 64 {
+        return Ok(HttpResponse::NotFound().finish());
+    }
+    let result = match action.as_str() {
+        "cancel" => flows::cancel_by_resident(&b, &resident.sub, &id)
+            .await
+            .map(|_| None),
+        "pay" => flows::start_payment(&b, &resident.sub, &id).await.map(Some),
+        "move" => match f.begins_at.as_deref().and_then(api::parse_instant) {
+            Some(t) => flows::reschedule(&b, &resident.sub, &id, t)
+                .await
+                .map(|_| None),
+            None => Err(BookError::Rule(engine::RuleError::BadTimes)),
+        },
+        _ => return Ok(HttpResponse::NotFound().finish()),
+    };
+    match result {
+        Ok(Some(href)) => Ok(see_other(&href)),
+        Ok(None) => Ok(see_other(&format!("{}/mine", b.base()))),
+        Err(BookError::Db(_) | BookError::Blocking) => Err(KitError::Blocking),
+        Err(e) => {
+            let status = match e {
+                BookError::NoReservation => StatusCode::NOT_FOUND,
+                BookError::Payment(_) => StatusCode::BAD_GATEWAY,
+                _ => StatusCode::CONFLICT,
+            };
+            let text = rule_text(&b, &req, &e);
+            mine_page(
+                b,
+                req,
+                MineQuery { done: None },
+                Some((status, "error", text)),
+            )
+            .await
+        }
+    }
+}
+
+async fn feed_post(
+    b: web::Data<Booking>,
+    req: HttpRequest,
+    f: ActionForm,
+) -> Result<HttpResponse, KitError> {
+    let Some(resident) = b.kit.resident(&req).await? else {
+        return Ok(HttpResponse::Forbidden().finish());
+    };
+    if !crate::kit::Kit::csrf_ok(&resident, f.csrf.as_deref()) {
+        return Ok(HttpResponse::Forbidden().finish());
+    }
+    let token = crate::kit::random_token();
+    let (db, sub, h) = (
+        b.kit.db.clone(),
+        resident.sub.clone(),
+        super::ical::token_hash(&token),
+    );
+    web::block(move || store::feed_of(&mut *db.conn()?, &sub, &h, kuntalaistili_schema::now_utc()))
+        .await??;
+    let url = b.kit.cfg.url(&format!("/feed/{token}.ics"));
+    mine_page(
+        b,
+        req,
+        MineQuery { done: None },
+        Some((StatusCode::OK, "feed_url", url)),
+    )
+    .await
+}
+
+fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
+    url::form_urlencoded::parse(req.query_string().as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .take(64)
+        .collect()
+}
+
+async fn payment_return(b: web::Data<Booking>, req: HttpRequest) -> Result<HttpResponse, KitError> {
+    match flows::payment_answer(&b, query_pairs(&req), "redirect").await {
+        Ok(Paid::Confirmed(id) | Paid::NotPaid(id) | Paid::Refunded(id) | Paid::Pending(id)) => {
+            Ok(see_other(&format!("{}/mine?done={id}", b.base())))
+        }
+        Err(BookError::Db(_) | BookError::Blocking) => Err(KitError::Blocking),
+        Err(e) => {
+            let lang = render::negotiate(&req);
+            let mut ctx = tera::Context::new();
+            ctx.insert(
+                "heading",
+                &b.kit.templates.tr.text(lang, "res.error_payment_title"),
+            );
+            ctx.insert("message", &rule_text(&b, &req, &e));
+            Ok(b.kit.page(
+                &req,
+                StatusCode::BAD_REQUEST,
+                "services/message.html",
+                None,
+                ctx,
+            ))
+        }
+    }
+}
+
+async fn payment_callback(b: web::Data<Booking>, req: HttpRequest) -> HttpResponse {
+    match flows::payment_answer(&b, query_pairs(&req), "callback").await {
+        Ok(_) => HttpResponse::Ok()
+            .insert_header((header::CACHE_CONTROL, "no-store"))
+            .body("OK"),
+        Err(BookError::Db(_) | BookError::Blocking) => HttpResponse::ServiceUnavailable().finish(),
+        Err(BookError::NoReservation) => HttpResponse::NotFound().finish(),
+        Err(_) => HttpResponse::BadRequest().finish(),
+    }
+}
+
+/// Paytrail tells the outcome of a refund here; we record refunds when the API accepts them, so
+/// this only checks the signature and logs.
+async fn refund_callback(b: web::Data<Booking>, req: HttpRequest) -> HttpResponse {
+    match b.pay.verify(&query_pairs(&req)) {
+        Ok(v) => {
+            tracing::info!(stamp = %v.stamp, status = ?v.status, "refund callback");
+            HttpResponse::Ok().body("OK")
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "refund callback refused");
+            HttpResponse::BadRequest().finish()
+        }
+    }
+}
+
+/// The collection name (for templates that link to the API).
+pub fn api_collection(b: &Booking) -> &'static str {
+    collection(b)
+}
