@@ -17,6 +17,7 @@ mod oidc;
 mod ops;
 mod portal;
 mod register;
+mod reservations;
 mod rest_api;
 mod saml;
 mod scim;

@@ -472,3 +472,27 @@ impl TestApp {
         (id, secret, r["access_token"].as_str().unwrap().to_owned())
     }
 }
+
+/// Follows redirects by hand (the client keeps cookies); returns the last status, URL and body.
+pub async fn follow(app: &TestApp, client: &reqwest::Client, start: &str) -> (u16, String, String) {
+    let mut url = if start.starts_with("http") {
+        start.to_owned()
+    } else {
+        app.url(start)
+    };
+    for _ in 0..12 {
+        let r = client.get(&url).send().await.unwrap();
+        let status = r.status().as_u16();
+        if status != 303 && status != 302 {
+            return (status, url, r.text().await.unwrap());
+        }
+        let loc = r.headers()["location"].to_str().unwrap().to_owned();
+        // Relative to the page that answered (services may run on another origin).
+        url = url::Url::parse(&url)
+            .unwrap()
+            .join(&loc)
+            .unwrap()
+            .to_string();
+    }
+    panic!("redirect loop from {start}");
+}

@@ -11,7 +11,7 @@ use kuntalaistili_schema::DbError;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{self, collection};
+use super::api;
 use super::engine;
 use super::flows::{self, BookError, Paid, Request, Who};
 use super::Booking;
@@ -239,12 +239,35 @@ pub fn reservation_view(r: &Reservation, res: &Resource, lang: &str, now: NaiveD
     })
 }
 
+/// A resident already logged in at the IdP is recognised without a click (silent SSO, tried
+/// once per browser and then not again for a while).
+fn silently(b: &Booking, req: &HttpRequest, resident: &Option<Resident>) -> Option<HttpResponse> {
+    if resident.is_some()
+        || !b.kit.may_try_silent(req)
+        || req.method() != actix_web::http::Method::GET
+    {
+        return None;
+    }
+    let here = match req.uri().query() {
+        Some(q) => format!("{}?{q}", req.path()),
+        None => req.path().to_owned(),
+    };
+    Some(see_other(&format!(
+        "{}?silent=1&return_to={}",
+        b.kit.cfg.path(crate::kit::LOGIN),
+        crate::kit::enc(&here)
+    )))
+}
+
 async fn search_page(
     b: web::Data<Booking>,
     req: HttpRequest,
     q: api::SearchQuery,
 ) -> Result<HttpResponse, KitError> {
     let resident = b.kit.resident(&req).await?;
+    if let Some(redirect) = silently(&b, &req, &resident) {
+        return Ok(redirect);
+    }
     let lang = lang_of(&req);
     let capacity = q
         .capacity
@@ -379,6 +402,9 @@ async fn resource_page(
     error: Option<(StatusCode, String)>,
 ) -> Result<HttpResponse, KitError> {
     let resident = b.kit.resident(&req).await?;
+    if let Some(redirect) = silently(&b, &req, &resident) {
+        return Ok(redirect);
+    }
     let lang = lang_of(&req);
     let first = monday(q.week.as_deref());
     let last = first + Duration::days(6);
@@ -748,9 +774,4 @@ async fn refund_callback(b: web::Data<Booking>, req: HttpRequest) -> HttpRespons
             HttpResponse::BadRequest().finish()
         }
     }
-}
-
-/// The collection name (for templates that link to the API).
-pub fn api_collection(b: &Booking) -> &'static str {
-    collection(b)
 }

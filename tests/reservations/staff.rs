@@ -1,0 +1,239 @@
+//! Staff: handling requests (approve, deny with a message), blocks, recurring series with a
+//! skipped week, the unit calendar (one occurrence cancelled alone) and the report — only for
+//! people with the access right, asked at the moment of use.
+
+use kuntalaistili_tests::{csrf_from, dual, follow, Backend};
+use serde_json::json;
+
+use super::*;
+
+dual!(staff_handle_block_and_run_series);
+
+async fn staff_handle_block_and_run_series(b: Backend) {
+    let app = app(b).await;
+    resource(&app, "juhla", |r| {
+        r.name_fi = "Juhlasali".into();
+        r.manual_approval = true;
+    })
+    .await;
+    resource(&app, "halli", |r| r.name_fi = "Palloiluhalli".into()).await;
+    let rp = front_end(&app).await;
+    let (_, token, sub) = resident(&app, &rp, "juhlija", "openid reservations").await;
+    let (staff, _, _) = resident(&app, &rp, "vahtimestari", "openid reservations").await;
+    let day = in_days(9);
+    let path = format!("{API}/reservations");
+    let (s, v) = post_json(&app, &path, &token, &json!({ "resource": "juhla", "begins_at": at(day, 600), "ends_at": at(day, 720), "purpose": "Syntymäpäivät" })).await;
+    assert_eq!(
+        (s, v["state"].as_str()),
+        (201, Some("requires_handling")),
+        "{v}"
+    );
+    let first = v["id"].as_str().unwrap().to_owned();
+    let (s, v) = post_json(
+        &app,
+        &path,
+        &token,
+        &json!({ "resource": "juhla", "begins_at": at(day, 14 * 60), "ends_at": at(day, 15 * 60) }),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let second = v["id"].as_str().unwrap().to_owned();
+    eventually("the request notice", || {
+        let (app, sub) = (&app, sub.clone());
+        async move {
+            notice_titles(app, &sub)
+                .await
+                .iter()
+                .any(|t| t == "Varauspyyntö vastaanotettu: Juhlasali")
+        }
+    })
+    .await;
+    // Without the access right: 403.
+    let (s, _, page) = follow(&app, &staff, "/services/reservations/manage/").await;
+    assert_eq!(s, 403, "{page}");
+    assert!(page.contains("Sinulla ei ole oikeutta hallita varauksia."));
+    let (code, out) = tokio::task::block_in_place(|| {
+        app.cli_json(&[
+            "authz",
+            "grant",
+            "--user",
+            "vahtimestari",
+            "--permission",
+            "reservations:manage",
+        ])
+    });
+    assert_eq!(code, 0, "{out}");
+    let (s, _, page) = follow(&app, &staff, "/services/reservations/manage/").await;
+    assert_eq!(s, 200, "{page}");
+    assert!(page.contains("Syntymäpäivät"), "{page}");
+    let csrf = csrf_from(&page).unwrap();
+    let handle = |id: &str, action: &str| {
+        format!("/services/reservations/manage/reservations/{id}/{action}")
+    };
+    let r = app
+        .post_form(
+            &staff,
+            &handle(&first, "approve"),
+            &[("csrf", &csrf), ("message", "Tervetuloa!")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let r = app
+        .post_form(
+            &staff,
+            &handle(&second, "deny"),
+            &[("csrf", &csrf), ("message", "Sali on remontissa.")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let (_, v) = get_json(&app, &format!("{path}/{first}"), Some(&token)).await;
+    assert_eq!(
+        (v["state"].as_str(), v["message"].as_str()),
+        (Some("confirmed"), Some("Tervetuloa!"))
+    );
+    let (_, v) = get_json(&app, &format!("{path}/{second}"), Some(&token)).await;
+    assert_eq!(
+        (v["state"].as_str(), v["message"].as_str()),
+        (Some("denied"), Some("Sali on remontissa."))
+    );
+    // Handled already: a clear refusal.
+    let r = app
+        .post_form(&staff, &handle(&second, "approve"), &[("csrf", &csrf)])
+        .await;
+    assert_eq!(r.status(), 409);
+    assert_eq!(
+        app.post_form(&staff, &handle(&first, "cancel"), &[("csrf", "x")])
+            .await
+            .status(),
+        403
+    );
+    eventually("the denial notice and message", || {
+        let (app, sub) = (&app, sub.clone());
+        async move {
+            let sub2 = sub.clone();
+            let mails = app
+                .with_conn(move |c| kuntalaistili_schema::outbox::for_recipient(c, &sub2).unwrap())
+                .await;
+            notice_titles(app, &sub)
+                .await
+                .iter()
+                .any(|t| t == "Varausta ei hyväksytty: Juhlasali")
+                && mails.iter().any(|m| {
+                    m.channel == "email" && m.body.contains("Perustelu: Sali on remontissa.")
+                })
+        }
+    })
+    .await;
+    let audited = audit_events(&app, "ext.reservation.handled").await;
+    eventually("handling audited", || async {
+        audit_events(&app, "ext.reservation.handled").await.len() >= 2
+    })
+    .await;
+    drop(audited);
+    // A block closes a time for residents.
+    let r = app
+        .post_form(
+            &staff,
+            "/services/reservations/manage/block",
+            &[
+                ("csrf", &csrf),
+                ("resource", "halli"),
+                ("date", &day.to_string()),
+                ("start", "08:00"),
+                ("end", "10:00"),
+                ("reason", "Huolto"),
+                ("kind", "block"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    assert!(r.text().await.unwrap().contains("Aika on suljettu."));
+    let (s, _) = post_json(
+        &app,
+        &path,
+        &token,
+        &json!({ "resource": "halli", "begins_at": at(day, 540), "ends_at": at(day, 600) }),
+    )
+    .await;
+    assert_eq!(s, 409);
+    // A weekly shift for three weeks; the resident holds the second week's time already.
+    use chrono::Datelike;
+    let monday = in_days(14)
+        - chrono::Duration::days(i64::from(in_days(14).weekday().num_days_from_monday()));
+    let taken = monday + chrono::Duration::days(7);
+    assert_eq!(post_json(&app, &path, &token, &json!({ "resource": "halli", "begins_at": at(taken, 17 * 60), "ends_at": at(taken, 18 * 60) })).await.0, 201);
+    let last = monday + chrono::Duration::days(14);
+    let r = app
+        .post_form(
+            &staff,
+            "/services/reservations/manage/series",
+            &[
+                ("csrf", &csrf),
+                ("resource", "halli"),
+                ("holder", "FC Kallio juniorit"),
+                ("weekday", "1"),
+                ("start", "17:00"),
+                ("minutes", "90"),
+                ("first_day", &monday.to_string()),
+                ("last_day", &last.to_string()),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 200);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Vakiovuoroja luotiin 2."), "{page}");
+    assert!(
+        page.contains(&taken.format("%-d.%-m.%Y").to_string()),
+        "{page}"
+    );
+    // The unit calendar shows the shift; one occurrence is cancelled alone.
+    let (s, _, cal) = follow(
+        &app,
+        &staff,
+        &format!("/services/reservations/manage/units/u-testi?week={monday}"),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(
+        cal.contains("FC Kallio juniorit") && cal.contains("Vakiovuoro"),
+        "{cal}"
+    );
+    let cal = cal.replace("&#x2F;", "/");
+    let occurrence = cal
+        .split("/services/reservations/manage/reservations/")
+        .nth(1)
+        .unwrap()
+        .split('/')
+        .next()
+        .unwrap()
+        .to_owned();
+    let r = app
+        .post_form(
+            &staff,
+            &handle(&occurrence, "cancel"),
+            &[("csrf", &csrf), ("message", "Ottelu")],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let (s, v) = post_json(&app, &path, &token, &json!({ "resource": "halli", "begins_at": at(monday, 17 * 60), "ends_at": at(monday, 18 * 60) })).await;
+    assert_eq!(s, 201, "the cancelled occurrence's time is free: {v}");
+    let third = monday + chrono::Duration::days(14);
+    let (s, _) = post_json(&app, &path, &token, &json!({ "resource": "halli", "begins_at": at(third, 17 * 60), "ends_at": at(third, 18 * 60) })).await;
+    assert_eq!(s, 409, "the other occurrences stand");
+    // The report counts by resource and state.
+    let (s, _, report) = follow(
+        &app,
+        &staff,
+        &format!(
+            "/services/reservations/manage/report?from={}&to={}",
+            in_days(0),
+            in_days(40)
+        ),
+    )
+    .await;
+    assert_eq!(s, 200);
+    assert!(
+        report.contains("Juhlasali") && report.contains("Palloiluhalli"),
+        "{report}"
+    );
+}
