@@ -196,3 +196,149 @@ async fn administrators_work_in_chromium_on_accessible_admin_pages(b: Backend) {
         .await;
     assert_eq!(held[0].permission, "directory:edit");
 }
+
+dual!(resident_books_pays_and_cancels_in_chromium);
+
+/// Facility reservation in Chromium with the test bank: book → pay → confirmed → notice on the
+/// front page → cancel → refunded; a second window's calendar updates live; WCAG 2.1 AA pages.
+async fn resident_books_pays_and_cancels_in_chromium(b: Backend) {
+    use chrono::{Datelike, Duration};
+    let app = TestApp::start(b).await;
+    app.add_user("kuorolainen", "kuoron-salasana-pitka").await;
+    let now = kuntalaistili_schema::now_utc();
+    app.with_conn(move |c| {
+        use kuntalaistili_schema::reservations::*;
+        insert_unit(
+            c,
+            &Unit {
+                id: "u-kuoro".into(),
+                name: "Musiikkitalo".into(),
+                municipality_code: "091".into(),
+                street_address: "Mannerheimintie 13".into(),
+                postal_code: "00100".into(),
+                city: "Helsinki".into(),
+                contact: "info@example.fi".into(),
+                latitude: None,
+                longitude: None,
+                created_at: now,
+            },
+        )
+        .unwrap();
+        insert_resource(
+            c,
+            &Resource {
+                id: "harjoitussali".into(),
+                unit_id: "u-kuoro".into(),
+                kind: "facility".into(),
+                name_fi: "Harjoitussali".into(),
+                name_sv: "Övningssal".into(),
+                name_en: "Rehearsal hall".into(),
+                description: "Akustinen sali".into(),
+                resource_type: "hall".into(),
+                purposes: "music".into(),
+                capacity: 40,
+                equipment: "Flyygeli".into(),
+                image_url: None,
+                terms: String::new(),
+                auth_level: "weak".into(),
+                lipas_id: None,
+                slot_minutes: 60,
+                min_minutes: 60,
+                max_minutes: 180,
+                buffer_before: 0,
+                buffer_after: 0,
+                advance_min_minutes: 0,
+                advance_max_days: 60,
+                max_per_resident: 5,
+                cancel_hours: 24,
+                manual_approval: false,
+                price_kind: "hourly".into(),
+                price_cents: 2000,
+                reduced_price_cents: None,
+                vat_basis_points: 2550,
+                active: true,
+                created_at: now,
+            },
+        )
+        .unwrap();
+        for weekday in 1..=7 {
+            insert_hours(
+                c,
+                &Hours {
+                    id: format!("hs-{weekday}"),
+                    resource_id: "harjoitussali".into(),
+                    valid_from: now.date() - Duration::days(1),
+                    valid_until: None,
+                    weekday,
+                    opens_min: 8 * 60,
+                    closes_min: 20 * 60,
+                },
+            )
+            .unwrap();
+        }
+    })
+    .await;
+    // Next week's Wednesday 10.00 local (the API says which instant that is).
+    let day = (now + Duration::days(7)).date();
+    let monday = day - Duration::days(i64::from(day.weekday().num_days_from_monday()));
+    let wednesday = monday + Duration::days(2);
+    let v: serde_json::Value = app
+        .client
+        .get(app.url(&format!(
+            "/services/reservations/api/resources/harjoitussali/availability?from={wednesday}&to={}",
+            wednesday + Duration::days(1)
+        )))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    // 08, 09, 10 local: the third slot of the day.
+    let begins = v["days"][0]["slots"][2]["begins_at"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let shots = concat!(env!("CARGO_MANIFEST_DIR"), "/interop/browser/screenshots");
+    let seen = kuntalaistili_tests::run_node(
+        "browser/reservations.mjs",
+        vec![
+            app.base.clone(),
+            "kuorolainen".into(),
+            "kuoron-salasana-pitka".into(),
+            "harjoitussali".into(),
+            monday.to_string(),
+            begins,
+            "Harjoitussali".into(),
+            shots.into(),
+        ],
+    )
+    .await;
+    assert_eq!(seen["violations"], serde_json::json!([]), "{seen}");
+    assert_eq!(
+        seen["states"],
+        serde_json::json!(["waiting_for_payment", "confirmed", "cancelled"])
+    );
+    assert_eq!(seen["liveUpdate"], true, "the open calendar updated live");
+    assert_eq!(seen["notice"], true);
+    // Paid 40,00 € and refunded in whole at the test bank.
+    let (order, bank) = app
+        .with_conn(|c| {
+            let sub = kuntalaistili_schema::users::find_by_username(c, "kuorolainen")
+                .unwrap()
+                .unwrap()
+                .id;
+            let r = kuntalaistili_schema::reservations::of_resident(c, &sub, "facility").unwrap();
+            let o = kuntalaistili_schema::payments::of_reservation(c, &r[0].0.id).unwrap();
+            let bank = kuntalaistili_schema::payments::testbank_find(
+                c,
+                o[0].transaction_id.as_deref().unwrap(),
+            )
+            .unwrap()
+            .unwrap();
+            ((o[0].state.clone(), o[0].amount_cents), bank.status)
+        })
+        .await;
+    assert_eq!(order, ("refunded".to_owned(), 4000));
+    assert_eq!(bank, "refunded");
+}
