@@ -54,11 +54,11 @@ async fn concurrent_logins_keep_one_unbroken_chain(b: Backend) {
         .count();
     assert_eq!((ok, failed), (8, 4), "{statuses:?}");
     let report = app.with_conn(|c| audit::verify(c).unwrap()).await;
-    // 2 built-in services registered at start + 6 user.created + 8 login.success + 4 login.failure
+    // 4 built-in services registered at start + 6 user.created + 8 login.success + 4 login.failure
     assert_eq!(
         report,
         audit::VerifyReport {
-            checked: 20,
+            checked: 22,
             first_broken: None
         }
     );
@@ -71,47 +71,47 @@ async fn tampering_and_gaps_are_detected(b: Backend) {
     app.login(&app.client, "hilkka", "oikea-salasana").await;
     let report = app.with_conn(|c| audit::verify(c).unwrap()).await;
     assert_eq!(report.first_broken, None);
-    // The two built-in services' registrations, then the user and the two logins.
-    assert_eq!(report.checked, 5);
+    // The four built-in services' registrations, then the user and the two logins.
+    assert_eq!(report.checked, 7);
 
     // Someone rewrites the failed login as a success.
     let report = app
         .with_conn(|c| {
-            c.batch_execute("UPDATE audit_events SET outcome = 'success' WHERE seq = 4")
+            c.batch_execute("UPDATE audit_events SET outcome = 'success' WHERE seq = 6")
                 .unwrap();
             audit::verify(c).unwrap()
         })
         .await;
     assert_eq!(
         report.first_broken,
-        Some((4, "row content changed".to_owned()))
+        Some((6, "row content changed".to_owned()))
     );
-    assert_eq!(report.checked, 3);
+    assert_eq!(report.checked, 5);
 
     // Someone deletes the row instead (after restoring it).
     let report = app
         .with_conn(|c| {
-            c.batch_execute("UPDATE audit_events SET outcome = 'failure' WHERE seq = 4")
+            c.batch_execute("UPDATE audit_events SET outcome = 'failure' WHERE seq = 6")
                 .unwrap();
             assert_eq!(audit::verify(c).unwrap().first_broken, None);
-            c.batch_execute("DELETE FROM audit_events WHERE seq = 4")
+            c.batch_execute("DELETE FROM audit_events WHERE seq = 6")
                 .unwrap();
             audit::verify(c).unwrap()
         })
         .await;
-    assert_eq!(report.first_broken, Some((4, "row missing".to_owned())));
+    assert_eq!(report.first_broken, Some((6, "row missing".to_owned())));
 
     // Or cuts off the tail of the log: the chain head still remembers how long it was.
     let report = app
         .with_conn(|c| {
-            c.batch_execute("DELETE FROM audit_events WHERE seq = 5")
+            c.batch_execute("DELETE FROM audit_events WHERE seq = 7")
                 .unwrap();
             audit::verify(c).unwrap()
         })
         .await;
     assert_eq!(
         report.first_broken,
-        Some((4, "rows missing at the end of the log".to_owned()))
+        Some((6, "rows missing at the end of the log".to_owned()))
     );
 }
 

@@ -26,8 +26,8 @@ pub const ACTIVE: [&str; 4] = [
     "confirmed",
 ];
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]
-#[diesel(table_name = res_units)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, serde::Serialize)]
+#[diesel(table_name = res_units, treat_none_as_null = true)]
 pub struct Unit {
     pub id: String,
     pub name: String,
@@ -41,8 +41,8 @@ pub struct Unit {
     pub created_at: NaiveDateTime,
 }
 
-#[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]
-#[diesel(table_name = res_resources)]
+#[derive(Debug, Clone, Queryable, Selectable, Insertable, AsChangeset, serde::Serialize)]
+#[diesel(table_name = res_resources, treat_none_as_null = true)]
 pub struct Resource {
     pub id: String,
     pub unit_id: String,
@@ -243,6 +243,82 @@ pub fn insert_appt_type(conn: &mut AnyConnection, t: &ApptType) -> Result<(), Db
         .values(t)
         .execute(conn)?;
     Ok(())
+}
+
+/// Everything about a resource an operator configures, replaced as a whole by [`import`].
+#[derive(Debug, Clone)]
+pub struct ResourceSetup {
+    pub resource: Resource,
+    pub hours: Vec<Hours>,
+    pub exceptions: Vec<Exception>,
+    pub types: Vec<ApptType>,
+}
+
+/// Stores units and resources (new ones added, existing ones updated — their `created_at`
+/// kept), each resource's weekly hours and appointment types replaced and its exceptions set, all
+/// in one transaction; returns (units, resources) written.
+pub fn import(
+    conn: &mut AnyConnection,
+    units: &[Unit],
+    resources: &[ResourceSetup],
+) -> Result<(usize, usize), DbError> {
+    write_tx(conn, |c| {
+        for u in units {
+            let exists = res_units::table.find(&u.id).count().get_result::<i64>(c)? > 0;
+            if exists {
+                let mut u = u.clone();
+                u.created_at = res_units::table
+                    .find(&u.id)
+                    .select(res_units::created_at)
+                    .first(c)?;
+                diesel::update(res_units::table.find(&u.id))
+                    .set(&u)
+                    .execute(c)?;
+            } else {
+                diesel::insert_into(res_units::table).values(u).execute(c)?;
+            }
+        }
+        for s in resources {
+            let r = &s.resource;
+            let exists = res_resources::table
+                .find(&r.id)
+                .count()
+                .get_result::<i64>(c)?
+                > 0;
+            if exists {
+                let mut r = r.clone();
+                r.created_at = res_resources::table
+                    .find(&r.id)
+                    .select(res_resources::created_at)
+                    .first(c)?;
+                diesel::update(res_resources::table.find(&r.id))
+                    .set(&r)
+                    .execute(c)?;
+            } else {
+                diesel::insert_into(res_resources::table)
+                    .values(r)
+                    .execute(c)?;
+            }
+            diesel::delete(res_hours::table.filter(res_hours::resource_id.eq(&r.id))).execute(c)?;
+            for h in &s.hours {
+                diesel::insert_into(res_hours::table).values(h).execute(c)?;
+            }
+            diesel::delete(res_appt_types::table.filter(res_appt_types::resource_id.eq(&r.id)))
+                .execute(c)?;
+            for t in &s.types {
+                diesel::insert_into(res_appt_types::table)
+                    .values(t)
+                    .execute(c)?;
+            }
+            for e in &s.exceptions {
+                diesel::delete(res_exceptions::table.find((&e.resource_id, e.day))).execute(c)?;
+                diesel::insert_into(res_exceptions::table)
+                    .values(e)
+                    .execute(c)?;
+            }
+        }
+        Ok((units.len(), resources.len()))
+    })
 }
 
 pub fn units(conn: &mut AnyConnection) -> Result<Vec<Unit>, DbError> {

@@ -13,10 +13,12 @@ use kuntalaistili_idp::password::PasswordHasher;
 use kuntalaistili_schema::users;
 
 mod authz;
+mod bookings;
 mod clients;
 mod keys;
 mod sp;
 use authz::{authz_cmd, AuthzCommand};
+use bookings::{bookings_cmd, BookingsCommand};
 use clients::{clients_cmd, ClientsCommand};
 use keys::{keys_cmd, KeysCommand};
 use sp::{sp_cmd, SpCommand};
@@ -78,6 +80,9 @@ enum Command {
     /// SAML service providers.
     #[command(subcommand)]
     Sp(SpCommand),
+    /// Units, facilities and appointment resources of the booking services.
+    #[command(subcommand)]
+    Bookings(BookingsCommand),
     /// Measure the raw Argon2id hash rate of the configured parameters (for capacity planning and
     /// the login benchmark).
     Argon2Bench {
@@ -304,6 +309,7 @@ fn run(cli: Cli, io: &mut Io<'_>) -> anyhow::Result<i32> {
         Command::Clients(cmd) => clients_cmd(&config, cmd, cli.json, io),
         Command::Authz(cmd) => authz_cmd(&config, cmd, cli.json, io),
         Command::Sp(cmd) => sp_cmd(&config, cmd, cli.json, io),
+        Command::Bookings(cmd) => bookings_cmd(&config, cmd, cli.json, io),
         Command::Directory(DirectoryCommand::ImportServices { file }) => {
             let text = std::fs::read_to_string(&file)
                 .with_context(|| format!("reading {}", file.display()))?;

@@ -237,3 +237,86 @@ async fn staff_handle_block_and_run_series(b: Backend) {
         "{report}"
     );
 }
+
+dual!(operators_import_units_and_resources);
+
+/// `kuntalaistili bookings import FILE`: the example document of ops/config becomes bookable
+/// resources with their hours, exceptions and appointment types; importing again updates; a bad
+/// document changes nothing and says why.
+async fn operators_import_units_and_resources(b: Backend) {
+    let app = app(b).await;
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../ops/config/bookings.example.json"
+    );
+    let (code, v) = tokio::task::block_in_place(|| app.cli_json(&["bookings", "import", example]));
+    assert_eq!(
+        (code, &v["units"], &v["resources"]),
+        (0, &json!(1), &json!(2)),
+        "{v}"
+    );
+    let (s, v) = get_json(&app, &format!("{API}/resources/kallio-sali"), None).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["opening_hours"].as_array().unwrap().len(), 7);
+    assert_eq!(v["price"]["vat_percent"], 25.5);
+    assert_eq!(v["lipas_id"], 72438);
+    let (s, v) = get_json(
+        &app,
+        "/services/appointments/api/resources/kallio-neuvonta",
+        None,
+    )
+    .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["appointment_types"].as_array().unwrap().len(), 2);
+    // Independence Day is closed, Christmas Eve open until noon.
+    let (_, v) = get_json(
+        &app,
+        &format!("{API}/resources/kallio-sali/availability?from=2026-12-06&to=2026-12-07"),
+        None,
+    )
+    .await;
+    assert_eq!(v["days"][0]["slots"].as_array().unwrap().len(), 0, "{v}");
+    let (_, v) = get_json(
+        &app,
+        &format!("{API}/resources/kallio-sali/availability?from=2026-12-24&to=2026-12-25"),
+        None,
+    )
+    .await;
+    assert_eq!(v["days"][0]["slots"].as_array().unwrap().len(), 4, "{v}");
+    // Again, with a change: updated, not duplicated.
+    let text = std::fs::read_to_string(example)
+        .unwrap()
+        .replace("\"capacity\": 40", "\"capacity\": 45");
+    let changed = app.db.dir().join("bookings.json");
+    std::fs::write(&changed, text).unwrap();
+    let (code, _) = tokio::task::block_in_place(|| {
+        app.cli_json(&["bookings", "import", changed.to_str().unwrap()])
+    });
+    assert_eq!(code, 0);
+    let (_, v) = get_json(&app, &format!("{API}/resources/kallio-sali"), None).await;
+    assert_eq!(
+        (
+            v["capacity"].as_i64(),
+            v["opening_hours"].as_array().unwrap().len()
+        ),
+        (Some(45), 7)
+    );
+    // A bad document: refused as a whole with the reason.
+    let bad = app.db.dir().join("bad.json");
+    std::fs::write(&bad, r#"{"units": [{"id": "x", "name": "X", "municipality": "091", "street_address": "", "postal_code": "", "city": "",
+        "resources": [{"id": "x-1", "name": {"fi": "X"}, "type": "hall", "slot_minutes": 60, "min_minutes": 30}]}]}"#).unwrap();
+    let (code, v) = tokio::task::block_in_place(|| {
+        app.cli_json(&["bookings", "import", bad.to_str().unwrap()])
+    });
+    assert_eq!(code, 1);
+    assert!(v["error"].as_str().unwrap().contains("resource x-1"), "{v}");
+    assert_eq!(
+        get_json(&app, "/services/reservations/api/resources?unit=x", None)
+            .await
+            .1["resources"],
+        json!([])
+    );
+    let (code, v) = tokio::task::block_in_place(|| app.cli_json(&["bookings", "list"]));
+    assert_eq!(code, 0);
+    assert_eq!(v["resources"].as_array().unwrap().len(), 2);
+}
