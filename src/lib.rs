@@ -447,7 +447,11 @@ pub fn bind_service(config: &Config, name: &str) -> anyhow::Result<Bound> {
     let (service, base) = match name {
         "portal" => ("portal", ""),
         "noticeboard" => ("noticeboard", kuntalaistili_services::noticeboard::BASE),
-        other => anyhow::bail!("unknown service {other:?}: portal or noticeboard"),
+        "reservations" => ("reservations", kuntalaistili_services::reservations::BASE),
+        "appointments" => ("appointments", kuntalaistili_services::appointments::BASE),
+        other => anyhow::bail!(
+            "unknown service {other:?}: portal, noticeboard, reservations or appointments"
+        ),
     };
     let issuer = config
         .service
@@ -480,18 +484,76 @@ pub fn bind_service(config: &Config, name: &str) -> anyhow::Result<Bound> {
         kuntalaistili_services::kit::Templates::load().map_err(|e| anyhow::anyhow!(e))?,
     );
     let secure = kit_cfg.secure_cookies;
+    let secret = kit_cfg.client_secret.clone();
     let kit = web::Data::new(kuntalaistili_services::kit::Kit::new(
         kit_cfg,
         db.clone(),
         templates,
     )?);
+    // The booking services: their payments (the test bank's secret derives from the service's
+    // own client secret) and their expiry/reminder task.
+    let mut bank = None;
+    let booking = if matches!(service, "reservations" | "appointments") {
+        use kuntalaistili_connectors::payments;
+        let pay: std::sync::Arc<dyn payments::Provider> =
+            if config.payments.provider == "testbank" && !config.payments.production {
+                let b = std::sync::Arc::new(payments::testbank::TestBank::new(
+                    db.clone(),
+                    &config.public_url(),
+                    format!("testbank:{secret}"),
+                ));
+                bank = Some(web::Data::new(kuntalaistili_services::testbank::Bank::new(
+                    b.clone(),
+                    kit.clone(),
+                    format!("testbank-forms:{secret}"),
+                )));
+                b
+            } else {
+                payments::from_config(&config.payments, db.clone(), &config.public_url(), secret)
+                    .map_err(|e| anyhow::anyhow!("{e}"))?
+            };
+        let (kind, scope, authz) = if service == "appointments" {
+            (
+                "appointment",
+                kuntalaistili_services::appointments::SCOPE,
+                kuntalaistili_services::appointments::AUTHZ_SERVICE,
+            )
+        } else {
+            (
+                "facility",
+                kuntalaistili_services::reservations::SCOPE,
+                kuntalaistili_services::reservations::AUTHZ_SERVICE,
+            )
+        };
+        let b = web::Data::new(kuntalaistili_services::reservations::Booking {
+            kit: kit.clone(),
+            kind,
+            scope,
+            authz_service: authz,
+            pay,
+            live: Default::default(),
+            payment_minutes: config.payments.payment_minutes,
+        });
+        Some(b)
+    } else {
+        None
+    };
+    if let Some(b) = &booking {
+        kuntalaistili_services::reservations::spawn_tasks(b.clone(), config.payments.sweep_seconds);
+    }
     let name = name.to_owned();
     let factory = move || {
         let (kit, db, name) = (kit.clone(), db.clone(), name.clone());
+        let (booking, bank) = (booking.clone(), bank.clone());
         App::new()
             .wrap(kuntalaistili_idp::security_headers(secure))
             .configure(move |cfg| {
-                if name == "portal" {
+                if let Some(b) = booking {
+                    kuntalaistili_services::reservations::configure(cfg, b);
+                    if let Some(bank) = bank {
+                        kuntalaistili_services::testbank::configure(cfg, bank);
+                    }
+                } else if name == "portal" {
                     kuntalaistili_services::directory::configure(cfg, db);
                     kuntalaistili_services::directory::pages::configure(cfg, kit.clone());
                     kuntalaistili_services::portal::configure(cfg, kit);

@@ -14,10 +14,11 @@ reservations.sh with psql \\copy). Also writes, for the wrk scripts:
 
   --windows FILE  one availability window a line, "FROM TO" (local dates, TO = FROM + 7 days),
                   every window whose 7 days on bench-a are all fully booked (17 × 7 = 119 taken);
-  --slots FILE    the booking pool of bench-b, BOOK_DAYS days from tomorrow, one slot start a line:
+  --slots FILE    the booking pool of bench-b, --book-days days from tomorrow, one slot start a line:
                   "BEGINS END1 END2 END3" (RFC 3339 UTC; ends of 1, 2 and 3 hours);
-  --probe FILE    one slot outside the pool (the day after it, 12:00-13:00 local), "BEGINS END",
-                  for the script's own check before the load.
+  --probe FILE    one slot outside the pool (the day after it, 12:00 local), "BEGINS END END30"
+                  (END one hour later, END30 half an hour later: too short, a rule refuses it), for
+                  the script's own checks before the load.
 
 Times are UTC instants written as diesel writes chrono NaiveDateTime to SQLite ('YYYY-MM-DD
 HH:MM:SS', no fraction for whole seconds: the triggers and queries compare them as text).
@@ -129,7 +130,7 @@ with open(a.slots, "w") as f:
             n_slots += 1
 with open(a.probe, "w") as f:
     b = local_to_utc(tomorrow + dt.timedelta(days=a.book_days), 12 * 60)
-    f.write(f"{rfc(b)} {rfc(b + dt.timedelta(hours=1))}\n")
+    f.write(f"{rfc(b)} {rfc(b + dt.timedelta(hours=1))} {rfc(b + dt.timedelta(minutes=30))}\n")
 
 TABLES = [("res_units", [unit]), ("res_resources", resources), ("res_hours", hours),
           ("res_reservations", reservations)]

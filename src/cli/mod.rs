@@ -48,7 +48,8 @@ enum Command {
         /// facilities and appointment resources, if missing.
         #[arg(long)]
         demo: bool,
-        /// Run one built-in service alone (portal or noticeboard) as a relying party of the IdP
+        /// Run one built-in service alone (portal, noticeboard, reservations or appointments) as a
+        /// relying party of the IdP
         /// at `--issuer`, with `service.client_id` / `service.client_secret` from the
         /// configuration (KUNTALAISTILI_SERVICE__CLIENT_ID, …__CLIENT_SECRET).
         #[arg(long, requires = "issuer")]

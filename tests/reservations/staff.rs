@@ -320,3 +320,149 @@ async fn operators_import_units_and_resources(b: Backend) {
     assert_eq!(code, 0);
     assert_eq!(v["resources"].as_array().unwrap().len(), 2);
 }
+
+dual!(reservations_run_alone_against_the_idp);
+
+/// `serve --only reservations --issuer URL`: facility reservation on its own port and database,
+/// a relying party of the IdP over HTTP only; a resident logged in at the IdP books there, and
+/// the notice reaches the IdP server's notice board.
+async fn reservations_run_alone_against_the_idp(b: Backend) {
+    let app = app(b).await;
+    let user = app.add_user("erillinen", PASSWORD).await;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let base = format!("http://127.0.0.1:{port}/services/reservations");
+    let (id, secret) = {
+        let base = base.clone();
+        app.with_conn(move |c| {
+            let (cl, s) = kuntalaistili_federation::clients::add(
+                c,
+                kuntalaistili_federation::clients::NewClient {
+                    name: "Tilavaraus (erillinen)".into(),
+                    redirect_uris: vec![format!("{base}/auth/callback")],
+                    post_logout_redirect_uris: vec![format!("{base}/")],
+                    backchannel_logout_uri: Some(format!("{base}/auth/backchannel-logout")),
+                    grant_types: vec!["authorization_code".into(), "client_credentials".into()],
+                    skip_consent: true,
+                    scopes: "openid profile authz:check audit:write notices:write messages:send"
+                        .into(),
+                    ..Default::default()
+                },
+                "test",
+                kuntalaistili_schema::now_utc(),
+            )
+            .unwrap();
+            (cl.client_id, s.unwrap())
+        })
+        .await
+    };
+    let own = tokio::task::spawn_blocking(|| kuntalaistili_tests::TestDb::new(Backend::Sqlite))
+        .await
+        .unwrap();
+    let mut config = kuntalaistili_tests::test_config(&own);
+    config.listen = format!("127.0.0.1:{port}");
+    config.service.issuer = Some(app.base.clone());
+    config.service.client_id = Some(id);
+    config.service.client_secret = Some(secret);
+    let example = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../ops/config/bookings.example.json"
+    );
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let system = actix_web::rt::System::new();
+        let sys = actix_web::rt::System::current();
+        system.block_on(async move {
+            let bound = kuntalaistili::bind_service(&config, "reservations").unwrap();
+            tx.send((sys, bound.server.handle(), config)).unwrap();
+            let _ = bound.server.await;
+        });
+    });
+    let (sys, handle, config) = tokio::task::spawn_blocking(move || rx.recv().unwrap())
+        .await
+        .unwrap();
+    // The operator imports the resources into the service's own database.
+    let cli_config = own.dir().join("cli.toml");
+    std::fs::write(
+        &cli_config,
+        format!(
+            "master_key = \"{}\"\n[database]\nurl = \"{}\"\n[log]\nlevel = \"error\"\n",
+            config.master_key.clone().unwrap(),
+            own.url
+        ),
+    )
+    .unwrap();
+    let code = tokio::task::block_in_place(|| {
+        let (mut input, mut out) = (std::io::Cursor::new(Vec::new()), Vec::new());
+        let mut io = kuntalaistili::cli::Io {
+            stdin: &mut input,
+            interactive: false,
+            out: &mut out,
+        };
+        kuntalaistili::cli::run_args(
+            [
+                "kuntalaistili",
+                "--config",
+                cli_config.to_str().unwrap(),
+                "bookings",
+                "import",
+                example,
+            ],
+            &mut io,
+        )
+        .unwrap()
+    });
+    assert_eq!(code, 0);
+    let browser = app.browser();
+    assert_eq!(
+        app.login(&browser, "erillinen", PASSWORD).await.status(),
+        303
+    );
+    let day = in_days(4);
+    let (s, _, page) = follow(
+        &app,
+        &browser,
+        &format!("{base}/resources/kallio-sali?week={day}"),
+    )
+    .await;
+    assert_eq!(s, 200, "{page}");
+    let csrf = csrf_from(&page).expect("logged in silently");
+    let r = browser
+        .post(format!("{base}/resources/kallio-sali/book"))
+        .form(&[
+            ("csrf", csrf.as_str()),
+            ("begins_at", at(day, 10 * 60).as_str()),
+            ("slots", "1"),
+        ])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 303);
+    let (_, _, mine) = follow(&app, &browser, &format!("{base}/mine")).await;
+    assert!(
+        mine.contains("Liikuntasali") && mine.contains("Odottaa maksua"),
+        "{mine}"
+    );
+    // The IdP's server knows nothing of the reservation, but its notice board got the notice.
+    assert_eq!(
+        get_json(&app, &format!("{API}/resources/kallio-sali"), None)
+            .await
+            .0,
+        404
+    );
+    eventually("the notice at the IdP's notice board", || {
+        let (app, sub) = (&app, user.id.clone());
+        async move {
+            notice_titles(app, &sub)
+                .await
+                .iter()
+                .any(|t| t == "Maksa varauksesi: Liikuntasali")
+        }
+    })
+    .await;
+    drop(handle.stop(false));
+    sys.stop();
+}

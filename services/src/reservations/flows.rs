@@ -753,7 +753,9 @@ pub fn notify_with<const N: usize>(
             "link": https_link,
             "status": status,
         });
-        let url = format!("{}{}", kit.cfg.public_url, crate::noticeboard::API);
+        // The notice board of the IdP's server (where it runs in the all-in-one server; a
+        // booking service running alone posts there too).
+        let url = format!("{}{}", kit.cfg.issuer, crate::noticeboard::API);
         match kit.rp.post_as_service("notices:write", &url, &notice).await {
             Ok(200 | 201) => {}
             Ok(s) => tracing::warn!(status = s, %template, "the notice board refused a notice"),
