@@ -425,6 +425,11 @@ pub fn appt_type(conn: &mut AnyConnection, id: &str) -> Result<Option<ApptType>,
         .optional()?)
 }
 
+/// The longest time one reservation may block (a CHECK constraint of the table): overlap
+/// look-ups search only this far back, so they read the few rows near the asked time even on a
+/// resource with years of reservations.
+pub const MAX_BLOCK_DAYS: i64 = 3;
+
 /// Active reservations whose blocked time meets `[from, to)`, by start.
 pub fn busy_between(
     conn: &mut AnyConnection,
@@ -434,6 +439,7 @@ pub fn busy_between(
 ) -> Result<Vec<Reservation>, DbError> {
     Ok(res_reservations::table
         .filter(res_reservations::resource_id.eq(resource_id))
+        .filter(res_reservations::blocked_from.gt(from - chrono::Duration::days(MAX_BLOCK_DAYS)))
         .filter(res_reservations::blocked_from.lt(to))
         .filter(res_reservations::blocked_until.gt(from))
         .filter(res_reservations::state.eq_any(ACTIVE))
@@ -672,6 +678,10 @@ pub fn add_series(
         for o in occurrences {
             let taken = res_reservations::table
                 .filter(res_reservations::resource_id.eq(&o.resource_id))
+                .filter(
+                    res_reservations::blocked_from
+                        .gt(o.blocked_from - chrono::Duration::days(MAX_BLOCK_DAYS)),
+                )
                 .filter(res_reservations::blocked_from.lt(o.blocked_until))
                 .filter(res_reservations::blocked_until.gt(o.blocked_from))
                 .filter(res_reservations::state.eq_any(ACTIVE))

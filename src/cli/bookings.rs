@@ -224,9 +224,10 @@ fn convert(doc: Doc) -> anyhow::Result<(Vec<Unit>, Vec<ResourceSetup>)> {
             if !(5..=1440).contains(&r.slot_minutes)
                 || r.min_minutes < r.slot_minutes
                 || r.max_minutes < r.min_minutes
+                || r.max_minutes > 1440
                 || r.min_minutes % r.slot_minutes != 0
             {
-                bail!("{at}: slot_minutes 5-1440, min_minutes a multiple of it, max_minutes ≥ min_minutes");
+                bail!("{at}: slot_minutes 5-1440, min_minutes a multiple of it, max_minutes ≥ min_minutes and at most 1440");
             }
             if [
                 r.buffer_before_minutes,
@@ -239,8 +240,10 @@ fn convert(doc: Doc) -> anyhow::Result<(Vec<Unit>, Vec<ResourceSetup>)> {
             .iter()
             .any(|n| *n < 0)
                 || r.max_days_ahead < 1
+                || r.buffer_before_minutes > 720
+                || r.buffer_after_minutes > 720
             {
-                bail!("{at}: numbers must not be negative, max_days_ahead at least 1");
+                bail!("{at}: numbers must not be negative, max_days_ahead at least 1, buffers at most 720 minutes");
             }
             if !matches!(r.authentication.as_str(), "weak" | "strong") {
                 bail!("{at}: authentication must be weak or strong");

@@ -113,7 +113,9 @@ CREATE TABLE res_reservations (
     reminded_at TIMESTAMP,
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL,
-    CHECK (begins_at < ends_at AND blocked_from <= begins_at AND ends_at <= blocked_until)
+    CHECK (begins_at < ends_at AND blocked_from <= begins_at AND ends_at <= blocked_until),
+    -- No reservation blocks more than three days: overlap look-ups only search that far back.
+    CHECK (blocked_until - blocked_from <= interval '3 days')
 );
 CREATE INDEX res_reservations_time ON res_reservations(resource_id, blocked_from);
 CREATE INDEX res_reservations_sub ON res_reservations(sub, state);

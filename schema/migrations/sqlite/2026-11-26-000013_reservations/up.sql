@@ -111,7 +111,9 @@ CREATE TABLE res_reservations (
     reminded_at TIMESTAMP,
     created_at TIMESTAMP NOT NULL,
     updated_at TIMESTAMP NOT NULL,
-    CHECK (begins_at < ends_at AND blocked_from <= begins_at AND ends_at <= blocked_until)
+    CHECK (begins_at < ends_at AND blocked_from <= begins_at AND ends_at <= blocked_until),
+    -- No reservation blocks more than three days: overlap look-ups only search that far back.
+    CHECK (julianday(blocked_until) - julianday(blocked_from) <= 3)
 );
 CREATE INDEX res_reservations_time ON res_reservations(resource_id, blocked_from);
 CREATE INDEX res_reservations_sub ON res_reservations(sub, state);
@@ -167,6 +169,7 @@ BEGIN
         WHERE r.resource_id = NEW.resource_id
           AND r.state IN ('created', 'requires_handling', 'waiting_for_payment', 'confirmed')
           AND r.blocked_from < NEW.blocked_until AND NEW.blocked_from < r.blocked_until
+          AND r.blocked_from > datetime(NEW.blocked_from, '-3 days')
     );
 END;
 
@@ -180,5 +183,6 @@ BEGIN
           AND r.resource_id = NEW.resource_id
           AND r.state IN ('created', 'requires_handling', 'waiting_for_payment', 'confirmed')
           AND r.blocked_from < NEW.blocked_until AND NEW.blocked_from < r.blocked_until
+          AND r.blocked_from > datetime(NEW.blocked_from, '-3 days')
     );
 END;
