@@ -323,6 +323,7 @@ pub fn bind(config: &Config, state: web::Data<IdpState>) -> anyhow::Result<Bound
                 pay: pay.clone(),
                 live: Default::default(),
                 payment_minutes: config.payments.payment_minutes,
+                wake: Default::default(),
             },
         ))
     };
@@ -533,6 +534,7 @@ pub fn bind_service(config: &Config, name: &str) -> anyhow::Result<Bound> {
             pay,
             live: Default::default(),
             payment_minutes: config.payments.payment_minutes,
+            wake: Default::default(),
         });
         Some(b)
     } else {

@@ -236,7 +236,16 @@ avail_rss=$(rss_mb VmRSS)
 tok=$(token)
 run book reservations_book.lua "$BOOK_CONNS" "$BOOK_DUR" TOKEN="$tok" SLOTS="$work/slots.txt" \
   RESOURCE=bench-b HOURS="$HOURS"
-book_rss=$(rss_mb VmRSS); peak_rss=$(rss_mb VmHWM); threads_n=$(awk '$1 == "Threads:" {print $2}' "/proc/$pid/status")
+book_rss=$(rss_mb VmRSS); threads_n=$(awk '$1 == "Threads:" {print $2}' "/proc/$pid/status")
+# Each booking posts a notice and sends a message after its answer (HTTP calls to this server):
+# wait, at most 60 s, until the server is idle (≤ 1 CPU tick in half a second) so that they are
+# all done before it stops; how long that took is the backlog the load left behind.
+t0=$(date +%s%N); c0=$(ticks)
+for _ in $(seq 120); do a=$(ticks); sleep 0.5; [ $(( $(ticks) - a )) -le 1 ] && break; done
+drain_s=$(awk -v a="$(date +%s%N)" -v b="$t0" 'BEGIN { s = (a - b) / 1e9 - 0.5; printf "%.1f", (s < 0 ? 0 : s) }')
+drain_cpu=$(awk -v a="$(ticks)" -v b="$c0" -v hz="$hz" 'BEGIN { printf "%.1f", (a - b) / hz }')
+peak_rss=$(rss_mb VmHWM)
+log_lines=$(wc -l <"$work/serve.log")
 stop # graceful: answers in flight finish, and the database is at rest for the checks
 
 # --- No double booking: overlapping active reservations of bench-b, straight from the database
@@ -247,7 +256,8 @@ check_sql="SELECT
     AND a.blocked_from < b.blocked_until AND b.blocked_from < a.blocked_until
    WHERE a.resource_id = 'bench-b' AND a.state IN $active AND b.state IN $active),
   (SELECT COUNT(*) FROM res_reservations WHERE resource_id = 'bench-b' AND state IN $active),
-  (SELECT COUNT(*) FROM res_reservations WHERE resource_id = 'bench-a' AND state IN $active)"
+  (SELECT COUNT(*) FROM res_reservations WHERE resource_id = 'bench-a' AND state IN $active),
+  (SELECT COUNT(*) FROM notices)"
 if [ "$DB" = postgres ]; then
   counts=$(psql -Atq -F ' ' "$KUNTALAISTILI_DATABASE_URL" -c "$check_sql") || die "psql: the overlap check failed"
 else
@@ -255,9 +265,16 @@ else
 db = sqlite3.connect(sys.argv[1]); print(*db.execute(sys.argv[2]).fetchone())' "$work/kl.db" "$check_sql") \
     || die "sqlite3: the overlap check failed"
 fi
-read -r overlaps active_b active_a <<<"$counts"
-log_warn=$(grep -c ' WARN ' "$work/serve.log" || true); log_error=$(grep -c ' ERROR ' "$work/serve.log" || true)
-log_sample=$(grep -m3 -E ' (WARN|ERROR) ' "$work/serve.log" | cut -c1-300 || true)
+read -r overlaps active_b active_a notices <<<"$counts"
+# Server log at warn: lines by level and target (up to the messages' first "error=" field), while
+# running and while stopping.
+log_summary() {
+  grep -E '^[^ ]+ +(WARN|ERROR) ' | sed -E 's/^[^ ]+ +//; s/ (error|status)=.*//' | cut -c1-160 | sort | uniq -c \
+    | sort -rn | head -8 | sed 's/^ *//' || true
+}
+log_run=$(head -n "$log_lines" "$work/serve.log" | log_summary)
+log_stop=$(tail -n +"$(( log_lines + 1 ))" "$work/serve.log" | log_summary)
+log_count() { printf '%s' "$1" | awk '{ n += $1 } END { print n + 0 }'; }
 
 # --- Report
 created=$(num created "$book"); conflict=$(num conflict "$book"); rule=$(num rule "$book"); other=$(num other "$book")
@@ -278,7 +295,9 @@ valid="valid: every availability answer a 200 (every ${CHECK_EVERY:-20}th looked
 [ -z "$bad" ] || valid="**NOT VALID**:${bad%;}"
 fails=$(printf '%s\n%s\n' "$avail_fail" "$book_fail" | sed '/^$/d')
 [ -z "$fails" ] || fails=$(printf '\n\nSample failures:\n\n```\n%s\n```' "$fails")
-[ -z "$log_sample" ] || log_sample=$(printf '\n\n```\n%s\n```' "$log_sample")
+log_block=""
+[ -z "$log_run" ] || log_block=$(printf '\n\nServer log while running (count, level, message):\n\n```\n%s\n```' "$log_run")
+[ -z "$log_stop" ] || log_block=$(printf '%s\n\nServer log while stopping:\n\n```\n%s\n```' "$log_block" "$log_stop")
 target() { # SUMMARY -> met / not met for ≥ 3 000/s and p99 < 20 ms
   awk -v r="$(field rps "$1")" -v p="$(field p99_ms "$1")" 'BEGIN {
     printf "%s/s (%s), p99 %s ms (%s)", r, (r >= 3000 ? "met" : "**not met**"), p, (p < 20 ? "met" : "**not met**") }'
@@ -302,8 +321,9 @@ Availability: \`GET /services/reservations/api/resources/bench-a/availability?fr
 
 Target (≥ 3 000 availability queries/s, p99 < 20 ms on 2 cores): $(target "$avail").
 No double booking: **$overlaps** overlapping active reservations on bench-b (self-join on the blocked times, checked with the server stopped); bench-b holds $active_b active reservations: $created answered 201 under load, 1 booked before it$( [ "$extra_b" = 0 ] && echo "" || echo ", $extra_b by attempts in flight when wrk stopped (answers it did not read; at most $BOOK_CONNS allowed)")$( [ "$extra_b" -ge 0 ] && [ "$extra_b" -le "$BOOK_CONNS" ] && echo " (consistent)" || echo " (**inconsistent**)").
-Run $valid.${fails}
-RSS: idle after start $idle_rss MB, after the availability run $avail_rss MB, after the booking run $book_rss MB (VmRSS), peak $peak_rss MB (VmHWM); $threads_n threads. Server log: $log_warn WARN, $log_error ERROR lines.${log_sample}
+Run $valid.$( [ "$created" -ge "$(sfield pool_slots)" ] && echo " The booking pool was full (all $(sfield pool_slots) slots booked) before the run ended: the rest of it measured refused attempts (raise BOOK_DAYS for more bookings).")${fails}
+After the booking load the server kept working $drain_s s ($drain_cpu CPU s) on the notices and messages of the bookings; notices posted: $notices for $active_b reservations on bench-b.
+RSS: idle after start $idle_rss MB, after the availability run $avail_rss MB, after the booking run $book_rss MB (VmRSS), peak $peak_rss MB (VmHWM); $threads_n threads after the booking run. Server log (level warn): $(log_count "$log_run") lines while running, $(log_count "$log_stop") while stopping.${log_block}
 
 Raw: availability \`$avail\`; booking \`$book\`; seed \`$seed\`.
 MD

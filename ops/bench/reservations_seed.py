@@ -141,8 +141,9 @@ if a.sqlite:
     with db:  # one transaction
         for table, rows in TABLES:
             cols = list(rows[0])
-            # Newest first: the no-overlap trigger's look-up (index on resource_id, blocked_from;
-            # blocked_from < NEW.blocked_until) then finds no earlier rows to scan.
+            # Newest first: the no-overlap trigger's index look-up (resource_id, blocked_from <
+            # NEW.blocked_until) then meets no earlier rows, also on schemas whose trigger does not
+            # bound how far back it searches.
             if table == "res_reservations":
                 rows = list(reversed(rows))
             db.executemany(

@@ -13,8 +13,8 @@ use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use crate::pool::{write_tx, AnyConnection};
 use crate::schema::{
-    res_appt_types, res_exceptions, res_feeds, res_hours, res_reservations, res_resources,
-    res_series, res_units,
+    res_appt_types, res_exceptions, res_feeds, res_hours, res_outbox, res_reservations,
+    res_resources, res_series, res_units,
 };
 use crate::DbError;
 
@@ -769,4 +769,64 @@ pub fn report(
         .into_iter()
         .map(|((r, s), (n, c))| (r, s, n, c))
         .collect())
+}
+
+/// Something still to tell a resident: `channel` `notice` (to the notice board) or `message` (to
+/// the IdP's message API), `body` the JSON to send.
+#[derive(Debug, Clone, Queryable, Selectable, Insertable)]
+#[diesel(table_name = res_outbox)]
+pub struct Outgoing {
+    pub id: String,
+    pub channel: String,
+    pub body: String,
+    pub attempts: i32,
+    pub next_attempt_at: NaiveDateTime,
+    pub created_at: NaiveDateTime,
+}
+
+pub fn outbox_add(conn: &mut AnyConnection, rows: &[Outgoing]) -> Result<(), DbError> {
+    write_tx(conn, |c| {
+        for r in rows {
+            diesel::insert_into(res_outbox::table)
+                .values(r)
+                .execute(c)?;
+        }
+        Ok(())
+    })
+}
+
+/// Rows due now, oldest first.
+pub fn outbox_due(
+    conn: &mut AnyConnection,
+    now: NaiveDateTime,
+    limit: i64,
+) -> Result<Vec<Outgoing>, DbError> {
+    Ok(res_outbox::table
+        .filter(res_outbox::next_attempt_at.le(now))
+        .select(Outgoing::as_select())
+        .order(res_outbox::next_attempt_at.asc())
+        .limit(limit)
+        .load(conn)?)
+}
+
+/// Delivered (or given up on): gone.
+pub fn outbox_done(conn: &mut AnyConnection, id: &str) -> Result<(), DbError> {
+    diesel::delete(res_outbox::table.find(id)).execute(conn)?;
+    Ok(())
+}
+
+/// Not delivered: try again at `next`.
+pub fn outbox_retry(
+    conn: &mut AnyConnection,
+    id: &str,
+    attempts: i32,
+    next: NaiveDateTime,
+) -> Result<(), DbError> {
+    diesel::update(res_outbox::table.find(id))
+        .set((
+            res_outbox::attempts.eq(attempts),
+            res_outbox::next_attempt_at.eq(next),
+        ))
+        .execute(conn)?;
+    Ok(())
 }

@@ -561,6 +561,17 @@ diesel::table! {
 }
 
 diesel::table! {
+    res_outbox (id) {
+        id -> Text,
+        channel -> Text,
+        body -> Text,
+        attempts -> Integer,
+        next_attempt_at -> Timestamp,
+        created_at -> Timestamp,
+    }
+}
+
+diesel::table! {
     res_feeds (token_hash) {
         token_hash -> Text,
         sub -> Text,
@@ -614,6 +625,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     res_appt_types,
     res_series,
     res_reservations,
+    res_outbox,
     res_feeds,
     pay_orders,
     testbank_payments

@@ -466,3 +466,58 @@ async fn reservations_run_alone_against_the_idp(b: Backend) {
     drop(handle.stop(false));
     sys.stop();
 }
+
+dual!(queued_notices_survive_and_are_delivered);
+
+/// The booking outbox is durable: a notice queued (say, just before a restart) and not yet sent
+/// is delivered by the worker from the database; one the notice board refuses for good is dropped
+/// with an error, not retried for ever.
+async fn queued_notices_survive_and_are_delivered(b: Backend) {
+    let app = app(b).await;
+    let user = app.add_user("jonossa", PASSWORD).await;
+    let now = kuntalaistili_schema::now_utc();
+    let sub = user.id.clone();
+    app.with_conn(move |c| {
+        let row = |id: &str, body: serde_json::Value| kuntalaistili_schema::reservations::Outgoing {
+            id: id.into(),
+            channel: "notice".into(),
+            body: body.to_string(),
+            attempts: 0,
+            next_attempt_at: now,
+            created_at: now,
+        };
+        kuntalaistili_schema::reservations::outbox_add(
+            c,
+            &[
+                row("o1", json!({ "sub": sub, "idempotency_key": "k1", "service": "Tilavaraus", "title": "Jonosta perille", "status": "info" })),
+                row("o2", json!({ "sub": "ei-ketaan", "idempotency_key": "k2", "service": "Tilavaraus", "title": "Ei vastaanottajaa", "status": "info" })),
+            ],
+        )
+        .unwrap()
+    })
+    .await;
+    eventually("the queued notice delivered", || {
+        let (app, sub) = (&app, user.id.clone());
+        async move {
+            notice_titles(app, &sub)
+                .await
+                .iter()
+                .any(|t| t == "Jonosta perille")
+        }
+    })
+    .await;
+    eventually("the outbox emptied", || async {
+        app.with_conn(|c| {
+            kuntalaistili_schema::reservations::outbox_due(
+                c,
+                kuntalaistili_schema::now_utc() + chrono::Duration::days(1),
+                10,
+            )
+            .unwrap()
+            .len()
+        })
+        .await
+            == 0
+    })
+    .await;
+}

@@ -49,6 +49,8 @@ pub struct Booking {
     pub live: live::Live,
     /// Minutes an unpaid reservation keeps its slot.
     pub payment_minutes: i64,
+    /// Wakes the outbox delivery when something was queued.
+    pub wake: Arc<tokio::sync::Notify>,
 }
 
 impl Booking {
@@ -77,17 +79,29 @@ pub fn configure(cfg: &mut web::ServiceConfig, booking: web::Data<Booking>) {
 }
 
 /// Every `seconds`, expires unpaid reservations whose payment time ran out (their slots free at
-/// once) and, for appointments, sends the reminders that are due.
+/// once) and, for appointments, sends the reminders that are due; delivers the outbox's notices
+/// and messages as soon as they are queued and whenever retries fall due.
 pub fn spawn_tasks(booking: web::Data<Booking>, seconds: u64) {
+    let b = booking.clone();
     actix_web::rt::spawn(async move {
         let mut tick =
             actix_web::rt::time::interval(std::time::Duration::from_secs(seconds.max(1)));
         loop {
             tick.tick().await;
-            flows::expire_unpaid(&booking).await;
-            if booking.kind == "appointment" {
-                flows::send_reminders(&booking).await;
+            flows::expire_unpaid(&b).await;
+            if b.kind == "appointment" {
+                flows::send_reminders(&b).await;
             }
+        }
+    });
+    actix_web::rt::spawn(async move {
+        let mut tick = actix_web::rt::time::interval(std::time::Duration::from_secs(5));
+        loop {
+            tokio::select! {
+                _ = tick.tick() => {}
+                _ = booking.wake.notified() => {}
+            }
+            flows::deliver(&booking).await;
         }
     });
 }

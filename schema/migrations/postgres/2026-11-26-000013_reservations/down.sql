@@ -1,6 +1,7 @@
 DROP TABLE testbank_payments;
 DROP TABLE pay_orders;
 DROP TABLE res_feeds;
+DROP TABLE res_outbox;
 DROP TABLE res_reservations;
 DROP TABLE res_series;
 DROP TABLE res_appt_types;

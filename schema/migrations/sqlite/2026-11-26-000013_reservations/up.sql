@@ -119,6 +119,18 @@ CREATE INDEX res_reservations_time ON res_reservations(resource_id, blocked_from
 CREATE INDEX res_reservations_sub ON res_reservations(sub, state);
 CREATE INDEX res_reservations_expiry ON res_reservations(state, expires_at);
 
+-- What the booking services still have to tell residents (a notice, a message): kept until the
+-- notice board or the message API has taken it, retried with backoff.
+CREATE TABLE res_outbox (
+    id TEXT PRIMARY KEY NOT NULL,
+    channel TEXT NOT NULL,
+    body TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    next_attempt_at TIMESTAMP NOT NULL,
+    created_at TIMESTAMP NOT NULL
+);
+CREATE INDEX res_outbox_due ON res_outbox(next_attempt_at);
+
 CREATE TABLE res_feeds (
     token_hash TEXT PRIMARY KEY NOT NULL,
     sub TEXT NOT NULL UNIQUE,
