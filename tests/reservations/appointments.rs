@@ -2,7 +2,7 @@
 //! and refuses a taken time, cancelling, reminders through messaging, and the scopes of the two
 //! APIs kept apart.
 
-use kuntalaistili_tests::{dual, Backend};
+use kuntalaistili_tests::{csrf_from, dual, follow, Backend};
 use serde_json::json;
 
 use super::*;
@@ -25,7 +25,7 @@ async fn book_move_cancel_and_remind(b: Backend) {
     appt_type(&app, "neuvonta", "lyhyt", 15).await;
     appt_type(&app, "neuvonta", "pitka", 45).await;
     let rp = front_end(&app).await;
-    let (_, token, sub) = resident(&app, &rp, "asioija", "openid appointments").await;
+    let (browser, token, sub) = resident(&app, &rp, "asioija", "openid appointments").await;
     let (_, other, _) = resident(&app, &rp, "toinenkin", "openid appointments").await;
     let (_, facility_only, _) = resident(&app, &rp, "tilavaraaja", "openid reservations").await;
     // Appointment resources are not facilities, and the scopes do not cross.
@@ -114,6 +114,37 @@ async fn book_move_cancel_and_remind(b: Backend) {
         }
     })
     .await;
+    // On the pages: "move to another time" opens the calendar in moving mode; a slot moves it.
+    let (s, _, page) = follow(
+        &app,
+        &browser,
+        &format!("/services/appointments/resources/neuvonta?week={day}&move={id}"),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let page = page.replace("&#x2F;", "/");
+    assert!(
+        page.contains(&format!("/services/appointments/mine/{id}/move")),
+        "{page}"
+    );
+    assert!(page.contains("Valitse uusi aika."));
+    let csrf = csrf_from(&page).unwrap();
+    let r = app
+        .post_form(
+            &browser,
+            &format!("/services/appointments/mine/{id}/move"),
+            &[("csrf", &csrf), ("begins_at", &at(day, 11 * 60))],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let (_, v) = get_json(&app, &format!("{path}/{id}"), Some(&token)).await;
+    assert_eq!(
+        (
+            v["begins_at"].as_str().unwrap(),
+            v["ends_at"].as_str().unwrap()
+        ),
+        (at(day, 660).as_str(), at(day, 705).as_str())
+    );
     // Cancel.
     let (s, v) = delete(&app, &format!("{path}/{id}"), &token).await;
     assert_eq!((s, v["state"].as_str()), (200, Some("cancelled")));

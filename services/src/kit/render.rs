@@ -200,6 +200,7 @@ mod tests {
                                "purpose": "P", "active": true}]})]);
                 ctx.insert("lengths", &[serde_json::json!({"n": 1, "minutes": 60})]);
                 ctx.insert("selected_type", &Some("t1"));
+                ctx.insert("moving", &None::<String>);
                 for k in [
                     "week",
                     "prev_week",

@@ -135,6 +135,9 @@ pub struct WeekQuery {
     week: Option<String>,
     #[serde(rename = "type")]
     appt_type: Option<String>,
+    /// Choosing a new time for this reservation (rescheduling) instead of booking.
+    #[serde(rename = "move")]
+    moving: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -462,6 +465,10 @@ async fn resource_page(
             .collect::<Vec<_>>(),
     );
     ctx.insert("selected_type", &q.appt_type);
+    let moving = q.moving.filter(|m| {
+        !m.is_empty() && m.len() <= 64 && m.bytes().all(|c| c.is_ascii_hexdigit() || c == b'-')
+    });
+    ctx.insert("moving", &moving);
     ctx.insert("week", &first.to_string());
     ctx.insert("prev_week", &(first - Duration::days(7)).to_string());
     ctx.insert("next_week", &(first + Duration::days(7)).to_string());
@@ -538,6 +545,7 @@ async fn book_post(
     let wq = WeekQuery {
         week: f.week.clone(),
         appt_type: f.appt_type.clone(),
+        moving: None,
     };
     let Some(begins) = f.begins_at.as_deref().and_then(api::parse_instant) else {
         let e = tr(&b, &req, "res.rule_bad_times");
