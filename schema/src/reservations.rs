@@ -448,6 +448,28 @@ pub fn busy_between(
         .load(conn)?)
 }
 
+/// The blocked times `[from, until)` of the active reservations meeting `[from, to)`, by start
+/// (what availability needs, without the rest of the rows).
+pub fn busy_spans(
+    conn: &mut AnyConnection,
+    resource_id: &str,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Result<Vec<(NaiveDateTime, NaiveDateTime)>, DbError> {
+    Ok(res_reservations::table
+        .filter(res_reservations::resource_id.eq(resource_id))
+        .filter(res_reservations::blocked_from.gt(from - chrono::Duration::days(MAX_BLOCK_DAYS)))
+        .filter(res_reservations::blocked_from.lt(to))
+        .filter(res_reservations::blocked_until.gt(from))
+        .filter(res_reservations::state.eq_any(ACTIVE))
+        .select((
+            res_reservations::blocked_from,
+            res_reservations::blocked_until,
+        ))
+        .order(res_reservations::blocked_from.asc())
+        .load(conn)?)
+}
+
 /// Active upcoming reservations of a resident on a resource.
 fn active_upcoming(
     conn: &mut AnyConnection,
@@ -777,6 +799,8 @@ pub fn report(
 #[diesel(table_name = res_outbox)]
 pub struct Outgoing {
     pub id: String,
+    /// The booking service that queued it (and delivers it with its own client).
+    pub service: String,
     pub channel: String,
     pub body: String,
     pub attempts: i32,
@@ -795,13 +819,15 @@ pub fn outbox_add(conn: &mut AnyConnection, rows: &[Outgoing]) -> Result<(), DbE
     })
 }
 
-/// Rows due now, oldest first.
+/// Rows of `service` due now, oldest first.
 pub fn outbox_due(
     conn: &mut AnyConnection,
+    service: &str,
     now: NaiveDateTime,
     limit: i64,
 ) -> Result<Vec<Outgoing>, DbError> {
     Ok(res_outbox::table
+        .filter(res_outbox::service.eq(service))
         .filter(res_outbox::next_attempt_at.le(now))
         .select(Outgoing::as_select())
         .order(res_outbox::next_attempt_at.asc())

@@ -563,6 +563,7 @@ diesel::table! {
 diesel::table! {
     res_outbox (id) {
         id -> Text,
+        service -> Text,
         channel -> Text,
         body -> Text,
         attempts -> Integer,

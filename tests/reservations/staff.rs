@@ -480,6 +480,7 @@ async fn queued_notices_survive_and_are_delivered(b: Backend) {
     app.with_conn(move |c| {
         let row = |id: &str, body: serde_json::Value| kuntalaistili_schema::reservations::Outgoing {
             id: id.into(),
+            service: "reservations".into(),
             channel: "notice".into(),
             body: body.to_string(),
             attempts: 0,
@@ -510,6 +511,7 @@ async fn queued_notices_survive_and_are_delivered(b: Backend) {
         app.with_conn(|c| {
             kuntalaistili_schema::reservations::outbox_due(
                 c,
+                "reservations",
                 kuntalaistili_schema::now_utc() + chrono::Duration::days(1),
                 10,
             )
@@ -520,4 +522,13 @@ async fn queued_notices_survive_and_are_delivered(b: Backend) {
             == 0
     })
     .await;
+    // Delivered once, by the service that queued it (the appointment service's worker reads
+    // only its own rows).
+    tokio::time::sleep(std::time::Duration::from_millis(1500)).await;
+    let delivered = notice_titles(&app, &user.id)
+        .await
+        .into_iter()
+        .filter(|t| t == "Jonosta perille")
+        .count();
+    assert_eq!(delivered, 1);
 }

@@ -280,7 +280,7 @@ async fn resources_get(b: web::Data<Booking>, q: SearchQuery) -> HttpResponse {
                 let hours = store::hours_of(&mut conn, &r.id)?;
                 let (d1, d2) = (engine::local_date(from), engine::local_date(to));
                 let exc = store::exceptions_between(&mut conn, &r.id, d1, d2)?;
-                let busy = store::busy_between(&mut conn, &r.id, from, to)?;
+                let busy = store::busy_spans(&mut conn, &r.id, from, to)?;
                 let free = engine::availability(&r, &hours, &exc, &busy, d1, d2, now)
                     .iter()
                     .flat_map(|(_, s)| s.iter())
@@ -361,7 +361,7 @@ pub async fn availability(
         // Wide enough for the buffers of reservations just outside the days.
         let from = engine::local_to_utc(first, 0) - Duration::days(1);
         let to = engine::local_to_utc(last, 24 * 60) + Duration::days(1);
-        let busy = store::busy_between(&mut conn, &r.id, from, to)?;
+        let busy = store::busy_spans(&mut conn, &r.id, from, to)?;
         let now = kuntalaistili_schema::now_utc();
         let days = engine::availability(&r, &hours, &exc, &busy, first, last, now);
         Ok(Some((r, days)))
@@ -377,22 +377,46 @@ async fn availability_get(b: web::Data<Booking>, id: String, q: RangeQuery) -> H
         Ok(d) => d,
         Err(e) => return problem(StatusCode::BAD_REQUEST, &e),
     };
+    #[derive(serde::Serialize)]
+    struct SlotOut {
+        begins_at: String,
+        ends_at: String,
+        status: &'static str,
+    }
+    #[derive(serde::Serialize)]
+    struct DayOut {
+        date: NaiveDate,
+        slots: Vec<SlotOut>,
+    }
+    #[derive(serde::Serialize)]
+    struct Out<'a> {
+        resource: &'a str,
+        timezone: &'static str,
+        slot_minutes: i32,
+        days: Vec<DayOut>,
+    }
     match availability(&b, id, first, last).await {
         Ok(Some((r, days))) => HttpResponse::Ok()
             .insert_header((header::CACHE_CONTROL, "no-cache"))
-            .json(json!({
-                "resource": r.id,
-                "timezone": "Europe/Helsinki",
-                "slot_minutes": r.slot_minutes,
-                "days": days.iter().map(|(d, slots)| json!({
-                    "date": d,
-                    "slots": slots.iter().map(|s| json!({
-                        "begins_at": iso(s.begins_at),
-                        "ends_at": iso(s.ends_at),
-                        "status": s.status,
-                    })).collect::<Vec<_>>(),
-                })).collect::<Vec<_>>(),
-            })),
+            .json(Out {
+                resource: &r.id,
+                timezone: "Europe/Helsinki",
+                slot_minutes: r.slot_minutes,
+                days: days
+                    .into_iter()
+                    .map(|(date, slots)| DayOut {
+                        date,
+                        slots: slots
+                            .into_iter()
+                            .map(|s| SlotOut {
+                                begins_at: iso(s.begins_at),
+                                ends_at: iso(s.ends_at),
+                                status: s.status,
+                            })
+                            .collect(),
+                    })
+                    .collect(),
+            }),
         Ok(None) => problem(StatusCode::NOT_FOUND, "no such resource"),
         Err(_) => unavailable(),
     }

@@ -9,7 +9,7 @@
 
 use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime, TimeZone};
 use chrono_tz::Tz;
-use kuntalaistili_schema::reservations::{Exception, Hours, Reservation, Resource};
+use kuntalaistili_schema::reservations::{Exception, Hours, Resource};
 
 /// The time zone of every municipality we serve.
 pub const TZ: Tz = chrono_tz::Europe::Helsinki;
@@ -170,11 +170,14 @@ pub fn blocked(r: &Resource, begins: NaiveDateTime, ends: NaiveDateTime) -> [Nai
     ]
 }
 
-/// Whether `[from, until)` meets any of `busy` (sorted by `blocked_from`).
-pub fn overlaps(busy: &[Reservation], from: NaiveDateTime, until: NaiveDateTime) -> bool {
-    // Reservations starting after `until` cannot meet it.
-    let end = busy.partition_point(|b| b.blocked_from < until);
-    busy[..end].iter().any(|b| b.blocked_until > from)
+/// A blocked time of an existing reservation: `[from, until)`.
+pub type Span = (NaiveDateTime, NaiveDateTime);
+
+/// Whether `[from, until)` meets any of `busy` (sorted by start).
+pub fn overlaps(busy: &[Span], from: NaiveDateTime, until: NaiveDateTime) -> bool {
+    // Spans starting at or after `until` cannot meet it.
+    let end = busy.partition_point(|b| b.0 < until);
+    busy[..end].iter().any(|b| b.1 > from)
 }
 
 /// A slot as shown: when, and whether it can be booked now.
@@ -191,13 +194,13 @@ pub fn availability(
     r: &Resource,
     hours: &[Hours],
     exceptions: &[Exception],
-    busy: &[Reservation],
+    busy: &[Span],
     first: NaiveDate,
     last: NaiveDate,
     now: NaiveDateTime,
 ) -> Vec<(NaiveDate, Vec<Slot>)> {
     let mut busy = busy.to_vec();
-    busy.sort_by_key(|b| b.blocked_from);
+    busy.sort_unstable();
     let earliest = now + Duration::minutes(i64::from(r.advance_min_minutes));
     let latest = now + Duration::days(i64::from(r.advance_max_days));
     let bb = Duration::minutes(i64::from(r.buffer_before));
@@ -505,28 +508,7 @@ mod tests {
         r.buffer_after = 30;
         let hours = every_day(8 * 60, 12 * 60);
         let now = utc("2027-01-10 10:00");
-        let taken = Reservation {
-            id: "x".into(),
-            resource_id: "r1".into(),
-            sub: Some("s".into()),
-            kind: "resident".into(),
-            series_id: None,
-            appt_type_id: None,
-            state: "confirmed".into(),
-            begins_at: utc("2027-01-15 07:00"),
-            ends_at: utc("2027-01-15 08:00"),
-            blocked_from: utc("2027-01-15 07:00"),
-            blocked_until: utc("2027-01-15 08:30"),
-            purpose: String::new(),
-            price_cents: 0,
-            vat_basis_points: 0,
-            language: "fi".into(),
-            message: None,
-            expires_at: None,
-            reminded_at: None,
-            created_at: now,
-            updated_at: now,
-        };
+        let taken = (utc("2027-01-15 07:00"), utc("2027-01-15 08:30"));
         let days = availability(
             &r,
             &hours,
@@ -537,7 +519,8 @@ mod tests {
             now,
         );
         let st: Vec<&str> = days[0].1.iter().map(|s| s.status).collect();
-        // 08–12 local = 06–10 UTC: 06 free? its buffer (07:00–07:30) meets the reservation.
+        // 08–12 local = 06–10 UTC. Each slot keeps 30 minutes after it: 06–07 (to 07.30) and
+        // 08–09 meet the reservation's 07.00–08.30 as well as 07–08 itself.
         assert_eq!(st, vec!["taken", "taken", "taken", "free"]);
     }
 }

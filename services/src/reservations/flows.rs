@@ -763,6 +763,7 @@ pub fn notify_with<const N: usize>(
         .into_iter()
         .map(|(channel, body)| store::Outgoing {
             id: uuid::Uuid::new_v4().to_string(),
+            service: b.kit.cfg.service.to_owned(),
             channel: channel.into(),
             body: body.to_string(),
             attempts: 0,
@@ -789,17 +790,18 @@ const MAX_ATTEMPTS: i32 = 12;
 /// with backoff (5 s doubling, at most an hour).
 pub async fn deliver(b: &Booking) {
     loop {
-        let db = b.kit.db.clone();
+        let (db, service) = (b.kit.db.clone(), b.kit.cfg.service);
         let now = kuntalaistili_schema::now_utc();
-        let due = match web::block(move || store::outbox_due(&mut *db.conn()?, now, 50)).await {
-            Ok(Ok(rows)) if !rows.is_empty() => rows,
-            Ok(Ok(_)) => return,
-            Ok(Err(e)) => {
-                tracing::warn!(error = %e, "reading the booking outbox failed");
-                return;
-            }
-            Err(_) => return,
-        };
+        let due =
+            match web::block(move || store::outbox_due(&mut *db.conn()?, service, now, 50)).await {
+                Ok(Ok(rows)) if !rows.is_empty() => rows,
+                Ok(Ok(_)) => return,
+                Ok(Err(e)) => {
+                    tracing::warn!(error = %e, "reading the booking outbox failed");
+                    return;
+                }
+                Err(_) => return,
+            };
         for row in due {
             let body: serde_json::Value = serde_json::from_str(&row.body).unwrap_or_default();
             let (scope, url) = if row.channel == "notice" {

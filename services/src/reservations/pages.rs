@@ -335,7 +335,7 @@ async fn search_page(
             for (r, u) in list {
                 let hours = store::hours_of(&mut conn, &r.id)?;
                 let exc = store::exceptions_between(&mut conn, &r.id, d1, d2)?;
-                let busy = store::busy_between(&mut conn, &r.id, from, to)?;
+                let busy = store::busy_spans(&mut conn, &r.id, from, to)?;
                 if engine::availability(&r, &hours, &exc, &busy, d1, d2, now)
                     .iter()
                     .flat_map(|(_, s)| s.iter())

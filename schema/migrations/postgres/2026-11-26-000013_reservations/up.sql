@@ -125,13 +125,14 @@ CREATE INDEX res_reservations_expiry ON res_reservations(state, expires_at);
 -- notice board or the message API has taken it, retried with backoff.
 CREATE TABLE res_outbox (
     id TEXT PRIMARY KEY NOT NULL,
+    service TEXT NOT NULL,
     channel TEXT NOT NULL,
     body TEXT NOT NULL,
     attempts INTEGER NOT NULL,
     next_attempt_at TIMESTAMP NOT NULL,
     created_at TIMESTAMP NOT NULL
 );
-CREATE INDEX res_outbox_due ON res_outbox(next_attempt_at);
+CREATE INDEX res_outbox_due ON res_outbox(service, next_attempt_at);
 
 CREATE TABLE res_feeds (
     token_hash TEXT PRIMARY KEY NOT NULL,
