@@ -239,11 +239,11 @@ fn convert(doc: Doc) -> anyhow::Result<(Vec<Unit>, Vec<ResourceSetup>)> {
             ]
             .iter()
             .any(|n| *n < 0)
-                || r.max_days_ahead < 1
+                || !(1..=3650).contains(&r.max_days_ahead)
                 || r.buffer_before_minutes > 720
                 || r.buffer_after_minutes > 720
             {
-                bail!("{at}: numbers must not be negative, max_days_ahead at least 1, buffers at most 720 minutes");
+                bail!("{at}: numbers must not be negative, max_days_ahead 1-3650, buffers at most 720 minutes");
             }
             if !matches!(r.authentication.as_str(), "weak" | "strong") {
                 bail!("{at}: authentication must be weak or strong");

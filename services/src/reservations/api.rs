@@ -133,13 +133,14 @@ pub struct RangeQuery {
 /// A date (`2027-01-15`, local) or an RFC 3339 instant, as a UTC instant; dates are local
 /// midnight.
 pub fn parse_instant(s: &str) -> Option<NaiveDateTime> {
-    if let Ok(d) = NaiveDate::parse_from_str(s, "%Y-%m-%d") {
-        return Some(engine::local_to_utc(d, 0));
+    if s.len() == 10 {
+        return engine::parse_date(s).map(|d| engine::local_to_utc(d, 0));
     }
+    use chrono::Datelike;
     DateTime::parse_from_rfc3339(s)
         .ok()
         .map(|t| t.naive_utc())
-        .filter(|t| t.and_utc().timestamp() > 0)
+        .filter(|t| (2000..=2200).contains(&t.year()))
 }
 
 /// The local days `[from, to)` covers: `from` defaults to today, `to` to a week later.
@@ -531,19 +532,16 @@ async fn create_post(b: web::Data<Booking>, req: HttpRequest, body: Vec<u8>) -> 
         Ok(n) => n,
         Err(e) => return problem(StatusCode::BAD_REQUEST, &format!("malformed request: {e}")),
     };
-    let Some(begins) = DateTime::parse_from_rfc3339(&n.begins_at)
-        .ok()
-        .map(|t| t.naive_utc())
-    else {
+    let Some(begins) = parse_instant(&n.begins_at).filter(|_| n.begins_at.len() > 10) else {
         return problem(
             StatusCode::BAD_REQUEST,
             "begins_at must be an RFC 3339 time",
         );
     };
     let ends = match (&n.ends_at, &n.appt_type) {
-        (Some(e), _) => match DateTime::parse_from_rfc3339(e) {
-            Ok(t) => t.naive_utc(),
-            Err(_) => return problem(StatusCode::BAD_REQUEST, "ends_at must be an RFC 3339 time"),
+        (Some(e), _) => match parse_instant(e).filter(|_| e.len() > 10) {
+            Some(t) => t,
+            None => return problem(StatusCode::BAD_REQUEST, "ends_at must be an RFC 3339 time"),
         },
         (None, Some(_)) => begins,
         (None, None) => return problem(StatusCode::BAD_REQUEST, "ends_at is required"),
@@ -630,7 +628,7 @@ async fn one_patch(
         Ok(m) => m,
         Err(e) => return problem(StatusCode::BAD_REQUEST, &format!("malformed request: {e}")),
     };
-    let Ok(begins) = DateTime::parse_from_rfc3339(&m.begins_at).map(|t| t.naive_utc()) else {
+    let Some(begins) = parse_instant(&m.begins_at).filter(|_| m.begins_at.len() > 10) else {
         return problem(
             StatusCode::BAD_REQUEST,
             "begins_at must be an RFC 3339 time",

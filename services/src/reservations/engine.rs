@@ -88,6 +88,20 @@ impl RuleError {
     }
 }
 
+/// A date from input (`YYYY-MM-DD`) within the years anyone books (2000–2200): arithmetic on
+/// it can never leave chrono's range.
+pub fn parse_date(s: &str) -> Option<NaiveDate> {
+    NaiveDate::parse_from_str(s, "%Y-%m-%d")
+        .ok()
+        .filter(|d| (2000..=2200).contains(&d.year()))
+}
+
+/// `now` plus `days`, saturating (configured limits are not trusted to be small).
+fn days_after(now: NaiveDateTime, days: i32) -> NaiveDateTime {
+    now.checked_add_signed(Duration::days(i64::from(days)))
+        .unwrap_or(NaiveDateTime::MAX)
+}
+
 /// A local date and minutes after its midnight as a UTC instant.
 pub fn local_to_utc(day: NaiveDate, minutes: i32) -> NaiveDateTime {
     let local = day.and_time(chrono::NaiveTime::MIN) + Duration::minutes(i64::from(minutes));
@@ -202,7 +216,7 @@ pub fn availability(
     let mut busy = busy.to_vec();
     busy.sort_unstable();
     let earliest = now + Duration::minutes(i64::from(r.advance_min_minutes));
-    let latest = now + Duration::days(i64::from(r.advance_max_days));
+    let latest = days_after(now, r.advance_max_days);
     let bb = Duration::minutes(i64::from(r.buffer_before));
     let ba = Duration::minutes(i64::from(r.buffer_after));
     let mut days = Vec::new();
@@ -255,7 +269,7 @@ pub fn check_booking(
     if begins < now + Duration::minutes(i64::from(r.advance_min_minutes)) {
         return Err(RuleError::TooSoon(r.advance_min_minutes));
     }
-    if begins > now + Duration::days(i64::from(r.advance_max_days)) {
+    if begins > days_after(now, r.advance_max_days) {
         return Err(RuleError::TooFar(r.advance_max_days));
     }
     let minutes = (ends - begins).num_minutes();

@@ -6,7 +6,7 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{Datelike, Duration, NaiveDate, NaiveDateTime};
+use chrono::{Datelike, Duration, NaiveDateTime};
 use kuntalaistili_schema::reservations::{self as store, Reservation, Series};
 use kuntalaistili_schema::DbError;
 use serde::Deserialize;
@@ -291,7 +291,7 @@ async fn unit_page(
     let d = q
         .week
         .as_deref()
-        .and_then(|w| NaiveDate::parse_from_str(w, "%Y-%m-%d").ok())
+        .and_then(engine::parse_date)
         .unwrap_or(today);
     let first = d - Duration::days(i64::from(d.weekday().num_days_from_monday()));
     let (from, to) = (
@@ -359,10 +359,7 @@ async fn report_page(
     };
     let lang = render::negotiate(&req).code();
     let today = engine::local_date(kuntalaistili_schema::now_utc());
-    let parse = |s: &Option<String>| {
-        s.as_deref()
-            .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
-    };
+    let parse = |s: &Option<String>| s.as_deref().and_then(engine::parse_date);
     let from = parse(&q.from).unwrap_or(today.with_day(1).unwrap_or(today));
     let to = parse(&q.to)
         .filter(|t| *t >= from)
@@ -470,11 +467,8 @@ async fn block_post(
     }
     let lang = render::negotiate(&req);
     let tr = |k: &str| b.kit.templates.tr.text(lang, k);
-    let (Some(day), Some(s), Some(e)) = (
-        NaiveDate::parse_from_str(&f.date, "%Y-%m-%d").ok(),
-        hhmm(&f.start),
-        hhmm(&f.end),
-    ) else {
+    let (Some(day), Some(s), Some(e)) = (engine::parse_date(&f.date), hhmm(&f.start), hhmm(&f.end))
+    else {
         let t = tr("res.rule_bad_times");
         return manage_page(b, req, Some((StatusCode::BAD_REQUEST, "error".into(), t))).await;
     };
@@ -547,8 +541,8 @@ async fn series_post(
             .parse::<i32>()
             .ok()
             .filter(|m| (15..=24 * 60).contains(m)),
-        NaiveDate::parse_from_str(&f.first_day, "%Y-%m-%d").ok(),
-        NaiveDate::parse_from_str(&f.last_day, "%Y-%m-%d").ok(),
+        engine::parse_date(&f.first_day),
+        engine::parse_date(&f.last_day),
     );
     let (Some(weekday), Some(start), Some(minutes), Some(first), Some(last)) = parsed else {
         let t = tr("res.rule_bad_times");

@@ -291,7 +291,7 @@ async fn search_page(
         .from
         .as_deref()
         .filter(|s| !s.is_empty())
-        .and_then(|d| NaiveDate::parse_from_str(d, "%Y-%m-%d").ok())
+        .and_then(engine::parse_date)
         .map(|d| {
             let hour =
                 q.to.as_deref()
@@ -391,7 +391,7 @@ async fn search_page(
 fn monday(week: Option<&str>) -> NaiveDate {
     let today = engine::local_date(kuntalaistili_schema::now_utc());
     let d = week
-        .and_then(|w| NaiveDate::parse_from_str(w, "%Y-%m-%d").ok())
+        .and_then(engine::parse_date)
         .filter(|d| (*d - today).num_days().abs() < 800)
         .unwrap_or(today);
     d - Duration::days(i64::from(d.weekday().num_days_from_monday()))
