@@ -63,6 +63,84 @@ async fn staff_handle_block_and_run_series(b: Backend) {
         ])
     });
     assert_eq!(code, 0, "{out}");
+    // A unit-scoped right (`reservations:manage.u-toinen`) covers that unit only.
+    app.with_conn(|c| {
+        kuntalaistili_schema::reservations::insert_unit(
+            c,
+            &kuntalaistili_schema::reservations::Unit {
+                id: "u-toinen".into(),
+                name: "Toinen talo".into(),
+                municipality_code: "091".into(),
+                street_address: "Toinen katu 2".into(),
+                postal_code: "00200".into(),
+                city: "Helsinki".into(),
+                contact: String::new(),
+                latitude: None,
+                longitude: None,
+                created_at: kuntalaistili_schema::now_utc(),
+            },
+        )
+        .unwrap()
+    })
+    .await;
+    resource(&app, "toisen-sali", |r| r.unit_id = "u-toinen".into()).await;
+    let (unit_staff, _, _) = resident(&app, &rp, "talonmies", "openid reservations").await;
+    let (code, out) = tokio::task::block_in_place(|| {
+        app.cli_json(&[
+            "authz",
+            "grant",
+            "--user",
+            "talonmies",
+            "--permission",
+            "reservations:manage.u-toinen",
+        ])
+    });
+    assert_eq!(code, 0, "{out}");
+    let (s, _, page) = follow(&app, &unit_staff, "/services/reservations/manage/").await;
+    assert_eq!(s, 200, "{page}");
+    assert!(
+        page.contains("Toinen talo")
+            && !page.contains("Testitalo")
+            && !page.contains("Syntymäpäivät"),
+        "{page}"
+    );
+    let unit_csrf = csrf_from(&page).unwrap();
+    let r = app
+        .post_form(
+            &unit_staff,
+            &format!("/services/reservations/manage/reservations/{first}/approve"),
+            &[("csrf", &unit_csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
+    let (s, _, _) = follow(
+        &app,
+        &unit_staff,
+        "/services/reservations/manage/units/u-testi",
+    )
+    .await;
+    assert_eq!(s, 403);
+    let (s, _, _) = follow(
+        &app,
+        &unit_staff,
+        "/services/reservations/manage/units/u-toinen",
+    )
+    .await;
+    assert_eq!(s, 200);
+    let r = app
+        .post_form(
+            &unit_staff,
+            "/services/reservations/manage/block",
+            &[
+                ("csrf", &unit_csrf),
+                ("resource", "juhla"),
+                ("date", &day.to_string()),
+                ("start", "16:00"),
+                ("end", "17:00"),
+            ],
+        )
+        .await;
+    assert_eq!(r.status(), 403);
     let (s, _, page) = follow(&app, &staff, "/services/reservations/manage/").await;
     assert_eq!(s, 200, "{page}");
     assert!(page.contains("Syntymäpäivät"), "{page}");

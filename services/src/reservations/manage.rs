@@ -118,33 +118,101 @@ pub struct SeriesForm {
     last_day: String,
 }
 
-/// The staff member, or the answer to give instead (login, or 403).
-async fn staff(b: &Booking, req: &HttpRequest) -> Result<Result<Resident, HttpResponse>, KitError> {
+/// Which units a staff member manages: every unit (the service's `manage` function, e.g.
+/// `reservations:manage`) or some (`reservations:manage.UNIT`, the unit id in lower case).
+#[derive(Debug, Clone)]
+pub enum Scope {
+    All,
+    Units(std::collections::BTreeSet<String>),
+}
+
+impl Scope {
+    pub fn allows(&self, unit: &str) -> bool {
+        match self {
+            Scope::All => true,
+            Scope::Units(u) => u.contains(unit),
+        }
+    }
+}
+
+/// The access-rights function that lets someone manage one unit.
+pub fn unit_function(unit: &str) -> String {
+    format!("{}.{}", super::AUTHZ_MANAGE, unit.to_ascii_lowercase())
+}
+
+fn denied_page(b: &Booking, req: &HttpRequest, resident: &Resident) -> HttpResponse {
+    let lang = render::negotiate(req);
+    let mut ctx = tera::Context::new();
+    ctx.insert(
+        "heading",
+        &b.kit.templates.tr.text(lang, "res.manage_denied_title"),
+    );
+    ctx.insert(
+        "message",
+        &b.kit.templates.tr.text(lang, "res.manage_denied"),
+    );
+    b.kit.page(
+        req,
+        StatusCode::FORBIDDEN,
+        "services/message.html",
+        Some(resident),
+        ctx,
+    )
+}
+
+/// The staff member and what they manage, or the answer to give instead (login, or 403). Asked
+/// from the IdP at the moment of use; a refusal is audited there.
+async fn staff(
+    b: &Booking,
+    req: &HttpRequest,
+) -> Result<Result<(Resident, Scope), HttpResponse>, KitError> {
     let back = format!("{}/manage/", b.base());
     let resident = match b.kit.require(req, &back).await? {
         Ok(r) => r,
         Err(redirect) => return Ok(Err(redirect)),
     };
-    if !b.may_manage(&resident.sub, false).await? {
-        let lang = render::negotiate(req);
-        let mut ctx = tera::Context::new();
-        ctx.insert(
-            "heading",
-            &b.kit.templates.tr.text(lang, "res.manage_denied_title"),
-        );
-        ctx.insert(
-            "message",
-            &b.kit.templates.tr.text(lang, "res.manage_denied"),
-        );
-        return Ok(Err(b.kit.page(
-            req,
-            StatusCode::FORBIDDEN,
-            "services/message.html",
-            Some(&resident),
-            ctx,
-        )));
+    if b.may_manage(&resident.sub, true).await? {
+        return Ok(Ok((resident, Scope::All)));
     }
-    Ok(Ok(resident))
+    let (db, kind) = (b.kit.db.clone(), b.kind);
+    let units: std::collections::BTreeSet<String> = web::block(move || {
+        store::search(
+            &mut *db.conn()?,
+            &store::Search {
+                kind: Some(kind.to_owned()),
+                ..store::Search::default()
+            },
+        )
+    })
+    .await??
+    .into_iter()
+    .map(|(_, u)| u.id)
+    .collect();
+    let mut mine = std::collections::BTreeSet::new();
+    for u in units {
+        if b.kit
+            .rp
+            .may(&resident.sub, b.authz_service, &unit_function(&u), true)
+            .await?
+        {
+            mine.insert(u);
+        }
+    }
+    if mine.is_empty() {
+        // Not a probe: the refusal is recorded in the audit log.
+        let _ = b.may_manage(&resident.sub, false).await?;
+        return Ok(Err(denied_page(b, req, &resident)));
+    }
+    Ok(Ok((resident, Scope::Units(mine))))
+}
+
+/// The unit of a resource of this service (for the scope check).
+async fn unit_of_resource(b: &Booking, resource: &str) -> Result<Option<String>, KitError> {
+    let (db, id, kind) = (b.kit.db.clone(), resource.to_owned(), b.kind);
+    Ok(web::block(move || store::resource(&mut *db.conn()?, &id))
+        .await??
+        .filter(|r| r.kind == kind)
+        .map(|r| r.unit_id))
 }
 
 fn hhmm(s: &str) -> Option<i32> {
@@ -158,17 +226,17 @@ async fn manage_page(
     req: HttpRequest,
     notice: Option<(StatusCode, String, String)>,
 ) -> Result<HttpResponse, KitError> {
-    let resident = match staff(&b, &req).await? {
+    let (resident, scope) = match staff(&b, &req).await? {
         Ok(r) => r,
         Err(resp) => return Ok(resp),
     };
     let lang = render::negotiate(&req).code();
-    let (db, kind) = (b.kit.db.clone(), b.kind);
+    let (db, kind, sc) = (b.kit.db.clone(), b.kind, scope.clone());
     let (pending, units, resources) = web::block(move || -> Result<_, DbError> {
         let mut conn = db.conn()?;
         let pending: Vec<_> = store::requiring_handling(&mut conn)?
             .into_iter()
-            .filter(|(_, res)| res.kind == kind)
+            .filter(|(_, res)| res.kind == kind && sc.allows(&res.unit_id))
             .collect();
         let resources = store::search(
             &mut conn,
@@ -177,6 +245,10 @@ async fn manage_page(
                 ..store::Search::default()
             },
         )?;
+        let resources = resources
+            .into_iter()
+            .filter(|(_, u)| sc.allows(&u.id))
+            .collect::<Vec<_>>();
         Ok((pending, store::units(&mut conn)?, resources))
     })
     .await??;
@@ -234,7 +306,7 @@ async fn handle_post(
     (id, action): (String, String),
     f: HandleForm,
 ) -> Result<HttpResponse, KitError> {
-    let resident = match staff(&b, &req).await? {
+    let (resident, scope) = match staff(&b, &req).await? {
         Ok(r) => r,
         Err(resp) => return Ok(resp),
     };
@@ -242,6 +314,12 @@ async fn handle_post(
         return Ok(HttpResponse::Forbidden().finish());
     }
     let message: String = f.message.unwrap_or_default().chars().take(1000).collect();
+    match flows::load(&b, &id, None).await {
+        Ok((_, res)) if scope.allows(&res.unit_id) => {}
+        Ok(_) => return Ok(denied_page(&b, &req, &resident)),
+        Err(BookError::Db(_) | BookError::Blocking) => return Err(KitError::Blocking),
+        Err(_) => return Ok(HttpResponse::NotFound().finish()),
+    }
     let result = match action.as_str() {
         "approve" => flows::approve(&b, &id, &message).await,
         "deny" => flows::end_by_staff(&b, &id, "denied", &message).await,
@@ -282,10 +360,13 @@ async fn unit_page(
     id: String,
     q: WeekQuery,
 ) -> Result<HttpResponse, KitError> {
-    let resident = match staff(&b, &req).await? {
+    let (resident, scope) = match staff(&b, &req).await? {
         Ok(r) => r,
         Err(resp) => return Ok(resp),
     };
+    if !scope.allows(&id) {
+        return Ok(denied_page(&b, &req, &resident));
+    }
     let lang = render::negotiate(&req).code();
     let today = engine::local_date(kuntalaistili_schema::now_utc());
     let d = q
@@ -353,7 +434,7 @@ async fn report_page(
     req: HttpRequest,
     q: ReportQuery,
 ) -> Result<HttpResponse, KitError> {
-    let resident = match staff(&b, &req).await? {
+    let (resident, scope) = match staff(&b, &req).await? {
         Ok(r) => r,
         Err(resp) => return Ok(resp),
     };
@@ -382,7 +463,7 @@ async fn report_page(
     })
     .await??;
     let mut out = Vec::new();
-    for (r, _) in &resources {
+    for (r, _) in resources.iter().filter(|(_, u)| scope.allows(&u.id)) {
         let mine: Vec<_> = rows.iter().filter(|(rid, ..)| rid == &r.id).collect();
         let count = |s: &str| {
             mine.iter()
@@ -458,7 +539,7 @@ async fn block_post(
     req: HttpRequest,
     f: BlockForm,
 ) -> Result<HttpResponse, KitError> {
-    let resident = match staff(&b, &req).await? {
+    let (resident, scope) = match staff(&b, &req).await? {
         Ok(r) => r,
         Err(resp) => return Ok(resp),
     };
@@ -475,6 +556,11 @@ async fn block_post(
     if s >= e {
         let t = tr("res.rule_bad_times");
         return manage_page(b, req, Some((StatusCode::BAD_REQUEST, "error".into(), t))).await;
+    }
+    match unit_of_resource(&b, &f.resource).await? {
+        Some(unit) if scope.allows(&unit) => {}
+        Some(_) => return Ok(denied_page(&b, &req, &resident)),
+        None => return Ok(HttpResponse::NotFound().finish()),
     }
     let kind = if f.kind.as_deref() == Some("staff") {
         "staff"
@@ -522,7 +608,7 @@ async fn series_post(
     req: HttpRequest,
     f: SeriesForm,
 ) -> Result<HttpResponse, KitError> {
-    let resident = match staff(&b, &req).await? {
+    let (resident, scope) = match staff(&b, &req).await? {
         Ok(r) => r,
         Err(resp) => return Ok(resp),
     };
@@ -548,6 +634,11 @@ async fn series_post(
         let t = tr("res.rule_bad_times");
         return manage_page(b, req, Some((StatusCode::BAD_REQUEST, "error".into(), t))).await;
     };
+    match unit_of_resource(&b, &f.resource).await? {
+        Some(unit) if scope.allows(&unit) => {}
+        Some(_) => return Ok(denied_page(&b, &req, &resident)),
+        None => return Ok(HttpResponse::NotFound().finish()),
+    }
     let holder: String = f.holder.trim().chars().take(200).collect();
     if holder.is_empty() || last < first || (last - first).num_days() > 366 {
         let t = tr("res.rule_bad_times");
