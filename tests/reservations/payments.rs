@@ -234,15 +234,9 @@ async fn pay_confirm_replay_and_refund(b: Backend) {
 }
 
 async fn unpaid_reservations_expire(b: Backend) {
-    let app = TestApp::start_with(b, |c| {
-        c.password.memory_kib = 256;
-        c.password.iterations = 1;
-        c.payments.sweep_seconds = 1;
-        c.payments.payment_minutes = 0;
-        email_queued(c);
-    })
-    .await;
+    let app = app(b).await;
     resource(&app, "maksu", |r| {
+        r.name_fi = "Maksullinen sali".into();
         r.price_kind = "fixed".into();
         r.price_cents = 4000;
     })
@@ -259,13 +253,35 @@ async fn unpaid_reservations_expire(b: Backend) {
         "{v}"
     );
     let id = v["id"].as_str().unwrap().to_owned();
+    // The resident goes to the bank, then lingers there past the payment time.
+    let (_, _, mine) = follow(&app, &browser, "/services/reservations/mine").await;
+    let csrf = csrf_from(&mine).unwrap();
+    let r = app
+        .post_form(
+            &browser,
+            &format!("/services/reservations/mine/{id}/pay"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    let bank_url = r.headers()["location"].to_str().unwrap().to_owned();
+    let rid = id.clone();
+    app.with_conn(move |c| {
+        use diesel::connection::SimpleConnection;
+        c.batch_execute(&format!(
+            "UPDATE res_reservations SET expires_at = '2000-01-01 00:00:00' WHERE id = '{rid}'"
+        ))
+        .unwrap()
+    })
+    .await;
     eventually("expiry", || async {
         state_of(&app, &id).await == "cancelled"
     })
     .await;
     let (_, v) = get_json(&app, &format!("{API}/reservations/{id}"), Some(&token)).await;
     assert_eq!(v["message"], "payment_expired");
-    // The slot is free for someone else; paying the expired one is no longer offered.
+    assert_eq!(order_of(&app, &id).await.unwrap().0, "expired");
+    // The slot is free for someone else; paying again is no longer offered.
     assert_eq!(
         post_json(&app, &format!("{API}/reservations"), &other, &body)
             .await
@@ -273,8 +289,9 @@ async fn unpaid_reservations_expire(b: Backend) {
         201
     );
     let (_, _, mine) = follow(&app, &browser, "/services/reservations/mine").await;
-    let csrf = csrf_from(&mine).unwrap();
-    assert!(!mine.contains(&format!("/mine/{id}/pay")));
+    assert!(!mine
+        .replace("&#x2F;", "/")
+        .contains(&format!("/mine/{id}/pay")));
     let r = app
         .post_form(
             &browser,
@@ -283,13 +300,33 @@ async fn unpaid_reservations_expire(b: Backend) {
         )
         .await;
     assert_eq!(r.status(), 409);
-    eventually("the expiry notice", || {
+    // The payment finished at the bank after all: recorded, and the money goes back.
+    let page = browser
+        .get(&bank_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form_token = field_from(&page, "token").unwrap();
+    let bank_path = bank_url.trim_start_matches(&app.base).to_owned();
+    let r = app
+        .post_form(
+            &browser,
+            &format!("{bank_path}/pay"),
+            &[("token", &form_token)],
+        )
+        .await;
+    assert_eq!(r.status(), 303);
+    assert_eq!(order_of(&app, &id).await.unwrap().0, "refunded");
+    assert_eq!(state_of(&app, &id).await, "cancelled");
+    eventually("the expiry and refund notices", || {
         let (app, sub) = (&app, sub.clone());
         async move {
-            notice_titles(app, &sub)
-                .await
-                .iter()
-                .any(|t| t.starts_with("Varaus vapautui"))
+            let t = notice_titles(app, &sub).await;
+            t.iter().any(|t| t.starts_with("Varaus vapautui"))
+                && t.iter().any(|t| t == "Maksu palautettu: Maksullinen sali")
         }
     })
     .await;

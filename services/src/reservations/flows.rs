@@ -508,9 +508,15 @@ pub async fn payment_answer(
         }
         let now = kuntalaistili_schema::now_utc();
         let moved = match status {
-            Status::Ok => {
-                orders::transition(&mut conn, &order.id, &["created", "pending"], "paid", now)?
-            }
+            // The bank says it is paid: recorded even when the order had already expired or been
+            // cancelled here (the payer finished at the bank late), so that it is refunded below.
+            Status::Ok => orders::transition(
+                &mut conn,
+                &order.id,
+                &["created", "pending", "expired", "cancelled"],
+                "paid",
+                now,
+            )?,
             Status::Fail => orders::transition(
                 &mut conn,
                 &order.id,
