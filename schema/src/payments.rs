@@ -20,7 +20,8 @@ pub struct PayOrder {
     pub amount_cents: i64,
     pub vat_basis_points: i32,
     pub description: String,
-    /// `created`, `pending`, `paid`, `cancelled`, `expired` or `refunded`.
+    /// `created`, `pending`, `paid`, `refunding` (claimed, at the provider), `refunded`,
+    /// `cancelled` or `expired`.
     pub state: String,
     pub transaction_id: Option<String>,
     pub href: Option<String>,
@@ -88,7 +89,19 @@ pub fn transition(
     to: &str,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
-    let n = write_tx(conn, |c| {
+    write_tx(conn, |c| transition_in(c, id, from, to, now))
+}
+
+/// [`transition`] inside the caller's transaction.
+pub fn transition_in(
+    conn: &mut AnyConnection,
+    id: &str,
+    from: &[&str],
+    to: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = {
+        let c = conn;
         let q = pay_orders::table
             .filter(pay_orders::id.eq(id))
             .filter(pay_orders::state.eq_any(from));
@@ -111,8 +124,47 @@ pub fn transition(
                 .set((pay_orders::state.eq(to), pay_orders::updated_at.eq(now)))
                 .execute(c),
         }
-    })?;
+    }?;
     Ok(n == 1)
+}
+
+/// Records the provider's transaction of an order that has none yet.
+pub fn set_transaction_in(
+    conn: &mut AnyConnection,
+    id: &str,
+    transaction_id: &str,
+) -> Result<(), DbError> {
+    diesel::update(
+        pay_orders::table
+            .filter(pay_orders::id.eq(id))
+            .filter(pay_orders::transaction_id.is_null()),
+    )
+    .set(pay_orders::transaction_id.eq(transaction_id))
+    .execute(conn)?;
+    Ok(())
+}
+
+/// Orders that owe money back: paid for a reservation that ended (cancelled, denied), or whose
+/// refund was claimed before `stale` and not finished (a failed or interrupted refund).
+pub fn refunds_due(
+    conn: &mut AnyConnection,
+    stale: NaiveDateTime,
+) -> Result<Vec<PayOrder>, DbError> {
+    use crate::schema::res_reservations;
+    let ended: Vec<PayOrder> = pay_orders::table
+        .inner_join(res_reservations::table.on(res_reservations::id.eq(pay_orders::reservation_id)))
+        .filter(pay_orders::state.eq("paid"))
+        .filter(res_reservations::state.eq_any(["cancelled", "denied"]))
+        .select(PayOrder::as_select())
+        .limit(100)
+        .load(conn)?;
+    let stuck: Vec<PayOrder> = pay_orders::table
+        .filter(pay_orders::state.eq("refunding"))
+        .filter(pay_orders::updated_at.lt(stale))
+        .select(PayOrder::as_select())
+        .limit(100)
+        .load(conn)?;
+    Ok(ended.into_iter().chain(stuck).collect())
 }
 
 /// A payment of the built-in test bank.

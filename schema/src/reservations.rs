@@ -555,6 +555,33 @@ pub fn transition(
     })
 }
 
+/// Confirms a reservation whose payment arrived, inside the caller's transaction: only while it
+/// still waits for payment and its payment time has not run out. True when confirmed.
+pub fn confirm_paid_in(
+    conn: &mut AnyConnection,
+    id: &str,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        res_reservations::table
+            .filter(res_reservations::id.eq(id))
+            .filter(res_reservations::state.eq("waiting_for_payment"))
+            .filter(
+                res_reservations::expires_at
+                    .is_null()
+                    .or(res_reservations::expires_at.ge(now)),
+            ),
+    )
+    .set((
+        res_reservations::state.eq("confirmed"),
+        res_reservations::expires_at.eq(None::<NaiveDateTime>),
+        res_reservations::updated_at.eq(now),
+    ))
+    .execute(conn)
+    .map_err(slot_taken)?;
+    Ok(n == 1)
+}
+
 /// Moves an active reservation to another time (rescheduling); the database refuses overlaps.
 pub fn reschedule(
     conn: &mut AnyConnection,

@@ -211,6 +211,57 @@ async fn pay_confirm_replay_and_refund(b: Backend) {
         }
     })
     .await;
+    // A cancel whose refund never ran (the node stopped in between): the sweep refunds it.
+    let day2 = in_days(7);
+    let (s, v) = post_json(
+        &app,
+        &format!("{API}/reservations"),
+        &token,
+        &json!({ "resource": "kokous", "begins_at": at(day2, 600), "ends_at": at(day2, 660) }),
+    )
+    .await;
+    assert_eq!(s, 201, "{v}");
+    let second = v["id"].as_str().unwrap().to_owned();
+    let (_, _, mine) = follow(&app, &browser, "/services/reservations/mine").await;
+    let csrf = csrf_from(&mine).unwrap();
+    let r = app
+        .post_form(
+            &browser,
+            &format!("/services/reservations/mine/{second}/pay"),
+            &[("csrf", &csrf)],
+        )
+        .await;
+    let bank_url = r.headers()["location"].to_str().unwrap().to_owned();
+    let page = browser
+        .get(&bank_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let form_token = field_from(&page, "token").unwrap();
+    let bank_path = bank_url.trim_start_matches(&app.base).to_owned();
+    app.post_form(
+        &browser,
+        &format!("{bank_path}/pay"),
+        &[("token", &form_token)],
+    )
+    .await;
+    assert_eq!(state_of(&app, &second).await, "confirmed");
+    let sid = second.clone();
+    app.with_conn(move |c| {
+        use diesel::connection::SimpleConnection;
+        c.batch_execute(&format!(
+            "UPDATE res_reservations SET state = 'cancelled' WHERE id = '{sid}'"
+        ))
+        .unwrap()
+    })
+    .await;
+    eventually("the owed refund", || async {
+        order_of(&app, &second).await.unwrap().0 == "refunded"
+    })
+    .await;
     // The message went out by email too, in the resident's language.
     let subjects = app
         .with_conn({

@@ -10,6 +10,7 @@ use actix_web::web;
 use chrono::{Duration, NaiveDateTime};
 use kuntalaistili_connectors::payments::{NewPayment, PayError, Refund, Status};
 use kuntalaistili_schema::payments::{self as orders, PayOrder};
+use kuntalaistili_schema::pool::write_tx;
 use kuntalaistili_schema::reservations::{self as store, Reservation, Resource};
 use kuntalaistili_schema::DbError;
 use serde_json::json;
@@ -60,6 +61,12 @@ pub enum BookError {
 impl From<actix_web::error::BlockingError> for BookError {
     fn from(_: actix_web::error::BlockingError) -> Self {
         BookError::Blocking
+    }
+}
+
+impl From<kuntalaistili_schema::QueryError> for BookError {
+    fn from(e: kuntalaistili_schema::QueryError) -> Self {
+        BookError::Db(DbError::Query(e))
     }
 }
 
@@ -301,8 +308,39 @@ async fn finish(
 }
 
 /// Refunds a paid order in whole and records it; a failure is logged for staff to follow up.
+/// Refunds a paid order in whole. The order is claimed first (`paid → refunding`), so two paths
+/// that find it paid (a cancel and a late bank answer) never refund twice; a refund the provider
+/// refuses stays `refunding` and is tried again by the sweep ([`refunds_due`]), audited each time.
 async fn refund(b: &Booking, r: &Reservation, res: &Resource, order: &PayOrder) {
+    let (db, id) = (b.kit.db.clone(), order.id.clone());
+    let now = kuntalaistili_schema::now_utc();
+    let from: &'static [&'static str] = if order.state == "refunding" {
+        &["refunding"]
+    } else {
+        &["paid"]
+    };
+    let claimed = web::block(move || -> Result<bool, DbError> {
+        let mut conn = db.conn()?;
+        // A stale claim is taken over by touching it (its updated_at moves on).
+        orders::transition(&mut conn, &id, from, "refunding", now)
+    })
+    .await;
+    if !matches!(claimed, Ok(Ok(true))) {
+        return;
+    }
     let Some(tx) = order.transaction_id.clone() else {
+        tracing::error!(order = %order.id, "a paid order without the provider's transaction: staff must refund by hand");
+        let (db, id) = (b.kit.db.clone(), order.id.clone());
+        let _ = web::block(move || {
+            orders::transition(&mut *db.conn()?, &id, &["refunding"], "refund_failed", now)
+        })
+        .await;
+        audit(
+            b,
+            "payment.refund_failed",
+            r,
+            json!({ "order": order.id, "error": "no transaction id" }),
+        );
         return;
     };
     let rf = Refund {
@@ -316,7 +354,7 @@ async fn refund(b: &Booking, r: &Reservation, res: &Resource, order: &PayOrder) 
             let (db, id) = (b.kit.db.clone(), order.id.clone());
             let now = kuntalaistili_schema::now_utc();
             let moved = web::block(move || {
-                orders::transition(&mut *db.conn()?, &id, &["paid"], "refunded", now)
+                orders::transition(&mut *db.conn()?, &id, &["refunding"], "refunded", now)
             })
             .await;
             if matches!(moved, Ok(Ok(true))) {
@@ -336,13 +374,42 @@ async fn refund(b: &Booking, r: &Reservation, res: &Resource, order: &PayOrder) 
             }
         }
         Err(e) => {
-            tracing::error!(order = %order.id, error = %e, "refund failed; staff must refund by hand");
+            tracing::error!(order = %order.id, error = %e, "refund failed; it is tried again");
             audit(
                 b,
                 "payment.refund_failed",
                 r,
                 json!({ "order": order.id, "error": e.to_string() }),
             );
+        }
+    }
+}
+
+/// Refunds what is owed and not yet refunded: paid orders of reservations that ended (a cancel
+/// interrupted before its refund, a late payment) and refunds claimed over a minute ago that did
+/// not finish. Run by the sweep on every node (the claim keeps them from refunding twice).
+pub async fn refunds_due(b: &Booking) {
+    let (db, kind) = (b.kit.db.clone(), b.kind);
+    let due = web::block(move || -> Result<_, DbError> {
+        let mut conn = db.conn()?;
+        let stale = kuntalaistili_schema::now_utc() - Duration::minutes(1);
+        let mut out = Vec::new();
+        for o in orders::refunds_due(&mut conn, stale)? {
+            let Some(r) = store::find(&mut conn, &o.reservation_id)? else {
+                continue;
+            };
+            let Some(res) = store::resource(&mut conn, &r.resource_id)?.filter(|x| x.kind == kind)
+            else {
+                continue;
+            };
+            out.push((o, r, res));
+        }
+        Ok(out)
+    })
+    .await;
+    if let Ok(Ok(list)) = due {
+        for (o, r, res) in list {
+            refund(b, &r, &res, &o).await;
         }
     }
 }
@@ -497,51 +564,52 @@ pub async fn payment_answer(
             return Err(BookError::Payment(e.to_string()));
         }
     };
-    let (db, stamp, status, amount) = (b.kit.db.clone(), v.stamp.clone(), v.status, v.amount_cents);
+    let (db, stamp, status, amount, tx) = (
+        b.kit.db.clone(),
+        v.stamp.clone(),
+        v.status,
+        v.amount_cents,
+        v.transaction_id.clone(),
+    );
     let outcome = web::block(move || -> Result<_, BookError> {
         let mut conn = db.conn()?;
-        let order = orders::find(&mut conn, &stamp)?.ok_or(BookError::NoReservation)?;
-        if amount.is_some_and(|a| a != order.amount_cents) {
-            return Err(BookError::Payment(
-                "the paid amount differs from the order".into(),
-            ));
-        }
         let now = kuntalaistili_schema::now_utc();
-        let moved = match status {
-            // The bank says it is paid: recorded even when the order had already expired or been
-            // cancelled here (the payer finished at the bank late), so that it is refunded below.
-            Status::Ok => orders::transition(
-                &mut conn,
-                &order.id,
-                &["created", "pending", "expired", "cancelled"],
-                "paid",
-                now,
-            )?,
-            Status::Fail => orders::transition(
-                &mut conn,
-                &order.id,
-                &["created", "pending"],
-                "cancelled",
-                now,
-            )?,
-            Status::Pending => false,
-        };
-        let mut confirmed = None;
-        if moved && status == Status::Ok {
-            confirmed = store::transition(
-                &mut conn,
-                &order.reservation_id,
-                &["waiting_for_payment"],
-                "confirmed",
-                None,
-                None,
-                now,
-            )?;
-        }
-        let order = orders::find(&mut conn, &order.id)?.ok_or(BookError::NoReservation)?;
+        // The order and its reservation move together: a failure in between leaves both as
+        // they were, and the provider's retry finds them so.
+        let (moved, confirmed, order_id) = write_tx(&mut conn, |c| -> Result<_, BookError> {
+            let order = orders::find(c, &stamp)?.ok_or(BookError::NoReservation)?;
+            if amount.is_some_and(|a| a != order.amount_cents) {
+                return Err(BookError::Payment(
+                    "the paid amount differs from the order".into(),
+                ));
+            }
+            let moved = match status {
+                // The bank says it is paid: recorded even when the order had already expired or
+                // been cancelled here (the payer finished at the bank late); refunded below.
+                Status::Ok => orders::transition_in(
+                    c,
+                    &order.id,
+                    &["created", "pending", "expired", "cancelled"],
+                    "paid",
+                    now,
+                )?,
+                Status::Fail => {
+                    orders::transition_in(c, &order.id, &["created", "pending"], "cancelled", now)?
+                }
+                Status::Pending => false,
+            };
+            let mut confirmed = false;
+            if status == Status::Ok && (moved || order.state == "paid") {
+                orders::set_transaction_in(c, &order.id, &tx)?;
+                // Only while it still waits and its payment time has not run out.
+                confirmed = store::confirm_paid_in(c, &order.reservation_id, now)?;
+            }
+            Ok((moved, confirmed, order.id))
+        })?;
+        let order = orders::find(&mut conn, &order_id)?.ok_or(BookError::NoReservation)?;
         let r = store::find(&mut conn, &order.reservation_id)?.ok_or(BookError::NoReservation)?;
         let res = store::resource(&mut conn, &r.resource_id)?.ok_or(BookError::NoResource)?;
-        Ok((moved, confirmed.is_some(), order, r, res))
+        Ok((moved, confirmed, order, r, res))
     })
     .await??;
     let (moved, confirmed, order, r, res) = outcome;
@@ -560,8 +628,8 @@ pub async fn payment_answer(
     if confirmed {
         b.live.changed(&r.resource_id);
         notify(b, &r, &res, "confirmed");
-    } else if moved && order.state == "paid" {
-        // Paid, but the reservation had already ended (expired or cancelled): money back.
+    } else if order.state == "paid" && r.state != "confirmed" {
+        // Paid, but the reservation had ended (expired or cancelled): money back.
         refund(b, &r, &res, &order).await;
         return Ok(Paid::Refunded(r.id));
     }

@@ -89,6 +89,7 @@ pub fn spawn_tasks(booking: web::Data<Booking>, seconds: u64) {
         loop {
             tick.tick().await;
             flows::expire_unpaid(&b).await;
+            flows::refunds_due(&b).await;
             if b.kind == "appointment" {
                 flows::send_reminders(&b).await;
             }
