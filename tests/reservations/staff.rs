@@ -169,6 +169,20 @@ async fn staff_handle_block_and_run_series(b: Backend) {
         (v["state"].as_str(), v["message"].as_str()),
         (Some("confirmed"), Some("Tervetuloa!"))
     );
+    // The approved time cannot be moved by the resident alone.
+    let r = app
+        .client
+        .patch(app.url(&format!("{path}/{first}")))
+        .bearer_auth(&token)
+        .json(&json!({ "begins_at": at(day, 16 * 60) }))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 422);
+    assert_eq!(
+        r.json::<serde_json::Value>().await.unwrap()["code"],
+        "no_reschedule"
+    );
     let (_, v) = get_json(&app, &format!("{path}/{second}"), Some(&token)).await;
     assert_eq!(
         (v["state"].as_str(), v["message"].as_str()),

@@ -28,6 +28,8 @@ pub enum RuleError {
     Limit(i32),
     CancelDeadline(i32),
     NotBookable,
+    /// Staff approve this resource's reservations: a new time needs a new request.
+    NoReschedule,
 }
 
 impl RuleError {
@@ -44,6 +46,7 @@ impl RuleError {
             RuleError::Limit(_) => "res.rule_limit",
             RuleError::CancelDeadline(_) => "res.rule_cancel_deadline",
             RuleError::NotBookable => "res.rule_not_bookable",
+            RuleError::NoReschedule => "res.rule_no_reschedule",
         }
     }
 
@@ -84,6 +87,10 @@ impl RuleError {
                 format!("reservations can be cancelled until {h} hours before the start")
             }
             RuleError::NotBookable => "the resource takes no reservations".into(),
+            RuleError::NoReschedule => {
+                "staff approve reservations of this resource: cancel and ask for the new time"
+                    .into()
+            }
         }
     }
 }

@@ -717,6 +717,10 @@ pub async fn reschedule(
     if !r.is_active() {
         return Err(BookError::WrongState(r.state));
     }
+    // A time staff approved is not moved by the resident alone.
+    if res.manual_approval {
+        return Err(BookError::Rule(RuleError::NoReschedule));
+    }
     let now = kuntalaistili_schema::now_utc();
     engine::check_cancel(&res, r.begins_at, now)?;
     let begins = begins.with_nanosecond_zero();
