@@ -424,7 +424,16 @@ fn payment_provider(
     Option<std::sync::Arc<kuntalaistili_connectors::payments::testbank::TestBank>>,
 )> {
     use kuntalaistili_connectors::payments;
-    if config.payments.provider == "testbank" && !config.payments.production {
+    let public = &state.settings.public_url;
+    if config.payments.provider == "testbank" && !config.payments.test_bank_allowed(public) {
+        let reason = "payments are not configured: the test bank (pretend money) does not run on a public site; set [payments] provider = \"paytrail\" (or allow_test_bank = true for a staging site)".to_owned();
+        if config.payments.production {
+            anyhow::bail!("[payments] production = true and provider = \"testbank\": the test bank does not run in production; set provider = \"paytrail\"");
+        }
+        tracing::warn!(%public, "{reason}");
+        return Ok((std::sync::Arc::new(payments::Unavailable { reason }), None));
+    }
+    if config.payments.provider == "testbank" {
         let bank = std::sync::Arc::new(payments::testbank::TestBank::new(
             state.db.clone(),
             &state.settings.public_url,
@@ -496,23 +505,30 @@ pub fn bind_service(config: &Config, name: &str) -> anyhow::Result<Bound> {
     let mut bank = None;
     let booking = if matches!(service, "reservations" | "appointments") {
         use kuntalaistili_connectors::payments;
-        let pay: std::sync::Arc<dyn payments::Provider> =
-            if config.payments.provider == "testbank" && !config.payments.production {
-                let b = std::sync::Arc::new(payments::testbank::TestBank::new(
-                    db.clone(),
-                    &config.public_url(),
-                    format!("testbank:{secret}"),
-                ));
-                bank = Some(web::Data::new(kuntalaistili_services::testbank::Bank::new(
-                    b.clone(),
-                    kit.clone(),
-                    format!("testbank-forms:{secret}"),
-                )));
-                b
-            } else {
-                payments::from_config(&config.payments, db.clone(), &config.public_url(), secret)
-                    .map_err(|e| anyhow::anyhow!("{e}"))?
-            };
+        let public = config.public_url();
+        let pay: std::sync::Arc<dyn payments::Provider> = if config.payments.provider == "testbank"
+            && !config.payments.test_bank_allowed(&public)
+        {
+            std::sync::Arc::new(payments::Unavailable {
+                reason: "payments are not configured: the test bank does not run on a public site"
+                    .into(),
+            })
+        } else if config.payments.provider == "testbank" {
+            let b = std::sync::Arc::new(payments::testbank::TestBank::new(
+                db.clone(),
+                &config.public_url(),
+                format!("testbank:{secret}"),
+            ));
+            bank = Some(web::Data::new(kuntalaistili_services::testbank::Bank::new(
+                b.clone(),
+                kit.clone(),
+                format!("testbank-forms:{secret}"),
+            )));
+            b
+        } else {
+            payments::from_config(&config.payments, db.clone(), &config.public_url(), secret)
+                .map_err(|e| anyhow::anyhow!("{e}"))?
+        };
         let (kind, scope, authz) = if service == "appointments" {
             (
                 "appointment",

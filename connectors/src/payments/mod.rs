@@ -23,6 +23,9 @@ pub struct PaymentsConfig {
     pub payment_minutes: i64,
     /// Production mode: the test bank is refused.
     pub production: bool,
+    /// Let the test bank run on a public https address (a staging site). Without it the test
+    /// bank runs only for local addresses (http, localhost, 127.0.0.1).
+    pub allow_test_bank: bool,
     /// How often unpaid reservations are looked at for expiry (and reminders for sending).
     pub sweep_seconds: u64,
 }
@@ -34,6 +37,7 @@ impl Default for PaymentsConfig {
             paytrail: None,
             payment_minutes: 20,
             production: false,
+            allow_test_bank: false,
             sweep_seconds: 30,
         }
     }
@@ -117,6 +121,49 @@ pub trait Provider: Send + Sync {
         transaction_id: &'a str,
         r: &'a Refund,
     ) -> BoxFuture<'a, Result<(), PayError>>;
+}
+
+impl PaymentsConfig {
+    /// Whether the test bank may run for a server at `public_url`: never in production mode; on
+    /// local or plain-http addresses; elsewhere only when allowed explicitly.
+    pub fn test_bank_allowed(&self, public_url: &str) -> bool {
+        if self.production {
+            return false;
+        }
+        let local = url::Url::parse(public_url).ok().is_some_and(|u| {
+            u.scheme() == "http"
+                || matches!(u.host_str(), Some("localhost" | "127.0.0.1" | "[::1]"))
+        });
+        local || self.allow_test_bank
+    }
+}
+
+/// No payment service: the state of a server whose configuration names none it may use (the
+/// test bank refused on a public site). Every payment is refused with a clear reason.
+pub struct Unavailable {
+    pub reason: String,
+}
+
+impl Provider for Unavailable {
+    fn name(&self) -> &'static str {
+        "none"
+    }
+
+    fn is_test(&self) -> bool {
+        false
+    }
+
+    fn create<'a>(&'a self, _: &'a NewPayment) -> BoxFuture<'a, Result<Created, PayError>> {
+        Box::pin(async move { Err(PayError::Config(self.reason.clone())) })
+    }
+
+    fn verify(&self, _: &[(String, String)]) -> Result<Verified, PayError> {
+        Err(PayError::Signature("no payment service is configured"))
+    }
+
+    fn refund<'a>(&'a self, _: &'a str, _: &'a Refund) -> BoxFuture<'a, Result<(), PayError>> {
+        Box::pin(async move { Err(PayError::Config(self.reason.clone())) })
+    }
 }
 
 /// The provider the configuration names; `secret_for_testbank` signs the test bank's answers.
@@ -297,6 +344,19 @@ mod tests {
             signature("SAIPPUAKAUPPIAS", headers, ""),
             "4d84e3aedaa847b23e672ff3bc9c57ae5d1c1e84aec251ce39914eaf250bb8b2"
         );
+    }
+
+    #[test]
+    fn the_test_bank_runs_only_where_it_may() {
+        let mut c = PaymentsConfig::default();
+        assert!(c.test_bank_allowed("http://127.0.0.1:8080"));
+        assert!(c.test_bank_allowed("https://localhost:8443"));
+        assert!(c.test_bank_allowed("http://demo.example.fi"));
+        assert!(!c.test_bank_allowed("https://asiointi.example.fi"));
+        c.allow_test_bank = true;
+        assert!(c.test_bank_allowed("https://testi.example.fi"));
+        c.production = true;
+        assert!(!c.test_bank_allowed("http://127.0.0.1:8080"));
     }
 
     #[test]
