@@ -201,6 +201,10 @@ mod tests {
                 ctx.insert("lengths", &[serde_json::json!({"n": 1, "minutes": 60})]);
                 ctx.insert("selected_type", &Some("t1"));
                 ctx.insert("moving", &None::<String>);
+                ctx.insert(
+                    "confirm",
+                    &serde_json::json!({"id": "x", "text": "<b>Lupa</b>"}),
+                );
                 for k in [
                     "week",
                     "prev_week",

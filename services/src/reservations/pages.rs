@@ -160,6 +160,8 @@ pub struct MineQuery {
 pub struct ActionForm {
     csrf: Option<String>,
     begins_at: Option<String>,
+    /// Set on the confirmation step of cancelling a paid reservation.
+    confirm: Option<String>,
 }
 
 fn lang_of(req: &HttpRequest) -> &'static str {
@@ -629,6 +631,13 @@ async fn mine_page(
     ctx.insert("kind", b.kind);
     ctx.insert("test_bank", &b.pay.is_test());
     let status = match extra {
+        Some((s, "confirm", value)) => {
+            ctx.insert(
+                "confirm",
+                &serde_json::from_str::<Value>(&value).unwrap_or_default(),
+            );
+            s
+        }
         Some((s, key, value)) => {
             ctx.insert(key, &value);
             s
@@ -661,6 +670,26 @@ async fn mine_action(
     }
     if id.len() > 64 {
         return Ok(HttpResponse::NotFound().finish());
+    }
+    // Cancelling a paid reservation asks first (the slot is lost, the payment goes back).
+    if action == "cancel" && f.confirm.is_none() {
+        if let Ok((r, res)) = flows::load(&b, &id, Some(&resident.sub)).await {
+            if r.state == "confirmed" && r.price_cents > 0 {
+                let lang = lang_of(&req);
+                let text = tr(&b, &req, "res.confirm_cancel")
+                    .replace("{resource}", res.name(lang))
+                    .replace("{time}", &engine::local_span(r.begins_at, r.ends_at))
+                    .replace("{amount}", &engine::euros(r.price_cents));
+                let confirm = json!({ "id": id, "text": text }).to_string();
+                return mine_page(
+                    b,
+                    req,
+                    MineQuery { done: None },
+                    Some((StatusCode::OK, "confirm", confirm)),
+                )
+                .await;
+            }
+        }
     }
     let result = match action.as_str() {
         "cancel" => flows::cancel_by_resident(&b, &resident.sub, &id)

@@ -1,6 +1,6 @@
 // Booking and paying in Chromium: the resident logs in, opens a facility's week calendar, books
 // two hours, pays in the built-in test bank, sees the reservation confirmed and its notice on the
-// front page, cancels it (the payment is refunded). A second browser window, with the pages' real
+// front page, cancels it after a confirmation step (the payment is refunded). A second browser window, with the pages' real
 // Content-Security-Policy, keeps the same calendar open: the booking turns its slot taken without
 // a reload (server-sent events). axe-core WCAG 2.1 AA on the calendar, own reservations, the test
 // bank and the front page.
@@ -103,6 +103,10 @@ await audit('front-with-reservation');
 // Cancel: refunded.
 await page.goto(`${base}/services/reservations/mine`);
 await page.getByRole('button', { name: /^Peru/ }).first().click();
+// A paid reservation asks first, naming the refund.
+if (!(await page.getByText('maksu 40,00 € palautetaan').count())) await fail('no confirmation before cancelling a paid reservation');
+await audit('reservations-confirm-cancel');
+await page.getByRole('button', { name: 'Kyllä, peru varaus' }).click();
 await page.waitForURL(`${base}/services/reservations/mine`);
 if (!(await page.getByText('Peruttu').count())) await fail('the reservation was not cancelled');
 seen.states.push('cancelled');
