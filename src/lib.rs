@@ -142,13 +142,13 @@ pub const BUILTIN_SERVICES: [(&str, &str, &str, &str); 4] = [
         "kuntalaistili-reservations",
         "reservations",
         kuntalaistili_services::reservations::BASE,
-        "openid profile authz:check audit:write notices:write messages:send",
+        "openid profile email authz:check audit:write notices:write messages:send",
     ),
     (
         "kuntalaistili-appointments",
         "appointments",
         kuntalaistili_services::appointments::BASE,
-        "openid profile authz:check audit:write notices:write messages:send",
+        "openid profile email authz:check audit:write notices:write messages:send",
     ),
 ];
 
@@ -166,6 +166,8 @@ fn kit_config(
         client_secret: state.keys.builtin_client_secret(client_id),
         secure_cookies: state.settings.secure_cookies,
         session_hours: state.settings.session.absolute_timeout_hours,
+        // The booking services hand the payer's address to the payment service.
+        email: matches!(service, "reservations" | "appointments"),
     }
 }
 
@@ -489,6 +491,7 @@ pub fn bind_service(config: &Config, name: &str) -> anyhow::Result<Bound> {
         client_id,
         client_secret,
         session_hours: config.session.absolute_timeout_hours,
+        email: matches!(service, "reservations" | "appointments"),
     };
     let templates = std::sync::Arc::new(
         kuntalaistili_services::kit::Templates::load().map_err(|e| anyhow::anyhow!(e))?,

@@ -285,6 +285,7 @@ diesel::table! {
         csrf -> Text,
         created_at -> Timestamp,
         expires_at -> Timestamp,
+        email -> Nullable<Text>,
     }
 }
 

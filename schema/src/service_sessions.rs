@@ -22,6 +22,8 @@ pub struct ServiceSession {
     pub csrf: String,
     pub created_at: NaiveDateTime,
     pub expires_at: NaiveDateTime,
+    /// The resident's email address, for services that ask for it (payments).
+    pub email: Option<String>,
 }
 
 pub fn insert(conn: &mut AnyConnection, s: &ServiceSession) -> Result<(), DbError> {

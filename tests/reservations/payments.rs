@@ -78,6 +78,19 @@ async fn pay_confirm_replay_and_refund(b: Backend) {
     let bank_url = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(bank_url.starts_with(&app.url("/testbank/")), "{bank_url}");
     assert_eq!(order_of(&app, &id).await.unwrap().0, "pending");
+    // The payer's address (from userinfo, kept with the service session) went to the provider.
+    let email = app
+        .with_conn(|c| {
+            use diesel::prelude::*;
+            use kuntalaistili_schema::schema::svc_sessions::dsl as s;
+            s::svc_sessions
+                .filter(s::service.eq("reservations"))
+                .select(s::email)
+                .first::<Option<String>>(c)
+                .unwrap()
+        })
+        .await;
+    assert_eq!(email.as_deref(), Some("maksaja@example.fi"));
     let page = browser
         .get(&bank_url)
         .send()

@@ -439,8 +439,9 @@ async fn reservations_run_alone_against_the_idp(b: Backend) {
                     backchannel_logout_uri: Some(format!("{base}/auth/backchannel-logout")),
                     grant_types: vec!["authorization_code".into(), "client_credentials".into()],
                     skip_consent: true,
-                    scopes: "openid profile authz:check audit:write notices:write messages:send"
-                        .into(),
+                    scopes:
+                        "openid profile email authz:check audit:write notices:write messages:send"
+                            .into(),
                     ..Default::default()
                 },
                 "test",

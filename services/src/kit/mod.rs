@@ -42,6 +42,8 @@ pub struct KitConfig {
     pub secure_cookies: bool,
     /// Lifetime of the service's own session.
     pub session_hours: i64,
+    /// Ask for the `email` scope and keep the resident's address with the session.
+    pub email: bool,
 }
 
 impl KitConfig {
@@ -106,6 +108,8 @@ pub struct Kit {
 pub struct Resident {
     pub sub: String,
     pub name: String,
+    /// With [`KitConfig::email`]: the address userinfo gave at login.
+    pub email: Option<String>,
     pub csrf: String,
     token_hash: String,
 }
@@ -221,6 +225,7 @@ impl Kit {
         Ok(found.map(|s| Resident {
             sub: s.sub,
             name: s.name,
+            email: s.email,
             csrf: s.csrf,
             token_hash: s.token_hash,
         }))

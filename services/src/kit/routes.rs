@@ -154,6 +154,7 @@ async fn callback_get(
         idp_sid: identity.sid,
         id_token: identity.id_token,
         csrf: random_token(),
+        email: identity.email,
         created_at: now,
         expires_at: now + Duration::hours(kit.cfg.session_hours),
     };

@@ -79,6 +79,8 @@ pub struct Rp {
     client_id: ClientId,
     client_secret: ClientSecret,
     redirect: RedirectUrl,
+    /// Ask for the `email` scope too.
+    email: bool,
     http: reqwest::Client,
     meta: RwLock<Option<(Instant, Metadata)>>,
     /// The service's own client-credentials tokens (one per scope) and when they stop being
@@ -114,6 +116,7 @@ pub struct Started {
 pub struct Identity {
     pub sub: String,
     pub name: String,
+    pub email: Option<String>,
     pub sid: Option<String>,
     pub id_token: String,
 }
@@ -133,6 +136,7 @@ impl Rp {
             client_secret: ClientSecret::new(cfg.client_secret.clone()),
             redirect: RedirectUrl::new(cfg.redirect_uri())
                 .map_err(|e| RpError::Config(format!("redirect URI: {e}")))?,
+            email: cfg.email,
             // No redirects (the crate's advice against SSRF), short timeouts.
             http: reqwest::Client::builder()
                 .redirect(reqwest::redirect::Policy::none())
@@ -359,6 +363,9 @@ impl Rp {
             )
             .add_scope(Scope::new("profile".into()))
             .set_pkce_challenge(challenge);
+        if self.email {
+            rq = rq.add_scope(Scope::new("email".into()));
+        }
         if silent {
             rq = rq.add_prompt(CoreAuthPrompt::None);
         }
@@ -417,9 +424,14 @@ impl Rp {
                     .or_else(|| i.preferred_username().map(|u| u.as_str().to_owned()))
             })
             .unwrap_or_else(|| claims.subject().as_str().to_owned());
+        let email = info
+            .as_ref()
+            .and_then(|i| i.email())
+            .map(|e| e.as_str().to_owned());
         Ok(Identity {
             sub: claims.subject().as_str().to_owned(),
             name,
+            email,
             sid,
             id_token: raw,
         })

@@ -458,7 +458,12 @@ pub async fn approve(b: &Booking, id: &str, message: &str) -> Result<Reservation
 }
 
 /// Starts paying a reservation that waits for payment: a payment order and the provider's page.
-pub async fn start_payment(b: &Booking, sub: &str, id: &str) -> Result<String, BookError> {
+pub async fn start_payment(
+    b: &Booking,
+    sub: &str,
+    email: Option<&str>,
+    id: &str,
+) -> Result<String, BookError> {
     let (r, res) = load(b, id, Some(sub)).await?;
     let now = kuntalaistili_schema::now_utc();
     if r.state != "waiting_for_payment" || r.expires_at.is_some_and(|e| e < now) {
@@ -494,7 +499,7 @@ pub async fn start_payment(b: &Booking, sub: &str, id: &str) -> Result<String, B
         description: order.description.clone(),
         product_code: res.id.clone(),
         language: r.language.to_uppercase(),
-        email: None,
+        email: email.map(str::to_owned),
         success_url: b.kit.cfg.url("/payments/return"),
         cancel_url: b.kit.cfg.url("/payments/return"),
         callback_success_url: Some(b.kit.cfg.url("/payments/callback")),

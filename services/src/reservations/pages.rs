@@ -695,7 +695,9 @@ async fn mine_action(
         "cancel" => flows::cancel_by_resident(&b, &resident.sub, &id)
             .await
             .map(|_| None),
-        "pay" => flows::start_payment(&b, &resident.sub, &id).await.map(Some),
+        "pay" => flows::start_payment(&b, &resident.sub, resident.email.as_deref(), &id)
+            .await
+            .map(Some),
         "move" => match f.begins_at.as_deref().and_then(api::parse_instant) {
             Some(t) => flows::reschedule(&b, &resident.sub, &id, t)
                 .await

@@ -2,6 +2,10 @@ CREATE EXTENSION IF NOT EXISTS btree_gist;
 
 -- Facility reservation and appointment booking (one booking engine), and payment orders.
 -- Times are UTC instants; opening hours are local (Europe/Helsinki) minutes after midnight.
+
+-- A service that asks for it keeps the resident's email address from userinfo with its session
+-- (the payment service wants it).
+ALTER TABLE svc_sessions ADD COLUMN email TEXT;
 CREATE TABLE res_units (
     id TEXT PRIMARY KEY NOT NULL,
     name TEXT NOT NULL,

@@ -9,3 +9,4 @@ DROP TABLE res_exceptions;
 DROP TABLE res_hours;
 DROP TABLE res_resources;
 DROP TABLE res_units;
+ALTER TABLE svc_sessions DROP COLUMN email;
