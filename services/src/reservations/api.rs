@@ -275,22 +275,7 @@ async fn resources_get(b: web::Data<Booking>, q: SearchQuery) -> HttpResponse {
         let mut conn = db.conn()?;
         let mut list = store::search(&mut conn, &search)?;
         if let Some((from, to)) = window {
-            let now = kuntalaistili_schema::now_utc();
-            let mut keep = Vec::new();
-            for (r, u) in list {
-                let hours = store::hours_of(&mut conn, &r.id)?;
-                let (d1, d2) = (engine::local_date(from), engine::local_date(to));
-                let exc = store::exceptions_between(&mut conn, &r.id, d1, d2)?;
-                let busy = store::busy_spans(&mut conn, &r.id, from, to)?;
-                let free = engine::availability(&r, &hours, &exc, &busy, d1, d2, now)
-                    .iter()
-                    .flat_map(|(_, s)| s.iter())
-                    .any(|s| s.status == "free" && s.begins_at >= from && s.ends_at <= to);
-                if free {
-                    keep.push((r, u));
-                }
-            }
-            list = keep;
+            list = with_free_slot(&mut conn, list, from, to)?;
         }
         Ok(list)
     })
@@ -303,6 +288,34 @@ async fn resources_get(b: web::Data<Booking>, q: SearchQuery) -> HttpResponse {
             })),
         _ => unavailable(),
     }
+}
+
+/// The resources of `list` that have a free slot inside `[from, to)` (search by time).
+pub fn with_free_slot(
+    conn: &mut kuntalaistili_schema::AnyConnection,
+    list: Vec<(Resource, Unit)>,
+    from: NaiveDateTime,
+    to: NaiveDateTime,
+) -> Result<Vec<(Resource, Unit)>, DbError> {
+    let now = kuntalaistili_schema::now_utc();
+    let (first, last) = (
+        engine::local_date(from),
+        engine::local_date(to - Duration::seconds(1)),
+    );
+    let mut keep = Vec::new();
+    for (r, u) in list {
+        let hours = store::hours_of(conn, &r.id)?;
+        let exc = store::exceptions_between(conn, &r.id, first, last)?;
+        let busy = store::busy_spans(conn, &r.id, from, to)?;
+        let free = engine::availability(&r, &hours, &exc, &busy, first, last, now)
+            .iter()
+            .flat_map(|(_, s)| s.iter())
+            .any(|s| s.status == "free" && s.begins_at >= from && s.ends_at <= to);
+        if free {
+            keep.push((r, u));
+        }
+    }
+    Ok(keep)
 }
 
 async fn resource_get(b: web::Data<Booking>, id: String) -> HttpResponse {

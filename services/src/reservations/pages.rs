@@ -328,25 +328,7 @@ async fn search_page(
         units.dedup();
         let mut list = store::search(&mut conn, &search)?;
         if let Some((from, to)) = window {
-            let now = kuntalaistili_schema::now_utc();
-            let (d1, d2) = (
-                engine::local_date(from),
-                engine::local_date(to - Duration::seconds(1)),
-            );
-            let mut keep = Vec::new();
-            for (r, u) in list {
-                let hours = store::hours_of(&mut conn, &r.id)?;
-                let exc = store::exceptions_between(&mut conn, &r.id, d1, d2)?;
-                let busy = store::busy_spans(&mut conn, &r.id, from, to)?;
-                if engine::availability(&r, &hours, &exc, &busy, d1, d2, now)
-                    .iter()
-                    .flat_map(|(_, s)| s.iter())
-                    .any(|s| s.status == "free" && s.begins_at >= from && s.ends_at <= to)
-                {
-                    keep.push((r, u));
-                }
-            }
-            list = keep;
+            list = api::with_free_slot(&mut conn, list, from, to)?;
         }
         Ok((list, units, types))
     })
