@@ -314,33 +314,24 @@ pub fn bind(config: &Config, state: web::Data<IdpState>) -> anyhow::Result<Bound
         )?))
     };
     let (portal, noticeboard) = (kit(0)?, kit(1)?);
-    let (pay, bank) = payment_provider(config, &state)?;
-    let booking = |i: usize, kind: &'static str, scope: &'static str, authz: &'static str| {
+    let (pay, bank) = payment_provider(
+        config,
+        state.db.clone(),
+        &state.settings.public_url,
+        state.keys.builtin_client_secret("kuntalaistili-testbank"),
+    )?;
+    let booking = |i: usize, kind: &'static str| {
         anyhow::Ok(web::Data::new(
-            kuntalaistili_services::reservations::Booking {
-                kit: kit(i)?,
+            kuntalaistili_services::reservations::Booking::new(
+                kit(i)?,
                 kind,
-                scope,
-                authz_service: authz,
-                pay: pay.clone(),
-                live: Default::default(),
-                payment_minutes: config.payments.payment_minutes,
-                wake: Default::default(),
-            },
+                pay.clone(),
+                config.payments.payment_minutes,
+            ),
         ))
     };
-    let reservations = booking(
-        2,
-        "facility",
-        kuntalaistili_services::reservations::SCOPE,
-        kuntalaistili_services::reservations::AUTHZ_SERVICE,
-    )?;
-    let appointments = booking(
-        3,
-        "appointment",
-        kuntalaistili_services::appointments::SCOPE,
-        kuntalaistili_services::appointments::AUTHZ_SERVICE,
-    )?;
+    let reservations = booking(2, "facility")?;
+    let appointments = booking(3, "appointment")?;
     kuntalaistili_services::reservations::spawn_tasks(
         reservations.clone(),
         config.payments.sweep_seconds,
@@ -416,17 +407,20 @@ pub fn bind(config: &Config, state: web::Data<IdpState>) -> anyhow::Result<Bound
 }
 
 /// The configured payment provider, and the test bank itself when it is the provider (its page
-/// is then mounted).
+/// is then mounted); `testbank_secret` signs the test bank's answers. The test bank runs only
+/// where [`PaymentsConfig::test_bank_allowed`](kuntalaistili_connectors::payments::PaymentsConfig)
+/// lets it: elsewhere payments are off with a clear reason, and never in production mode.
 #[allow(clippy::type_complexity)]
 fn payment_provider(
     config: &Config,
-    state: &IdpState,
+    db: kuntalaistili_schema::Db,
+    public: &str,
+    testbank_secret: String,
 ) -> anyhow::Result<(
     std::sync::Arc<dyn kuntalaistili_connectors::payments::Provider>,
     Option<std::sync::Arc<kuntalaistili_connectors::payments::testbank::TestBank>>,
 )> {
     use kuntalaistili_connectors::payments;
-    let public = &state.settings.public_url;
     if config.payments.provider == "testbank" && !config.payments.test_bank_allowed(public) {
         let reason = "payments are not configured: the test bank (pretend money) does not run on a public site; set [payments] provider = \"paytrail\" (or allow_test_bank = true for a staging site)".to_owned();
         if config.payments.production {
@@ -437,19 +431,14 @@ fn payment_provider(
     }
     if config.payments.provider == "testbank" {
         let bank = std::sync::Arc::new(payments::testbank::TestBank::new(
-            state.db.clone(),
-            &state.settings.public_url,
-            state.keys.builtin_client_secret("kuntalaistili-testbank"),
+            db,
+            public,
+            testbank_secret,
         ));
         return Ok((bank.clone(), Some(bank)));
     }
-    let provider = payments::from_config(
-        &config.payments,
-        state.db.clone(),
-        &state.settings.public_url,
-        String::new(),
-    )
-    .map_err(|e| anyhow::anyhow!("{e}"))?;
+    let provider = payments::from_config(&config.payments, db, public, String::new())
+        .map_err(|e| anyhow::anyhow!("{e}"))?;
     Ok((provider, None))
 }
 
@@ -507,55 +496,32 @@ pub fn bind_service(config: &Config, name: &str) -> anyhow::Result<Bound> {
     // own client secret) and their expiry/reminder task.
     let mut bank = None;
     let booking = if matches!(service, "reservations" | "appointments") {
-        use kuntalaistili_connectors::payments;
-        let public = config.public_url();
-        let pay: std::sync::Arc<dyn payments::Provider> = if config.payments.provider == "testbank"
-            && !config.payments.test_bank_allowed(&public)
-        {
-            std::sync::Arc::new(payments::Unavailable {
-                reason: "payments are not configured: the test bank does not run on a public site"
-                    .into(),
-            })
-        } else if config.payments.provider == "testbank" {
-            let b = std::sync::Arc::new(payments::testbank::TestBank::new(
-                db.clone(),
-                &config.public_url(),
-                format!("testbank:{secret}"),
-            ));
-            bank = Some(web::Data::new(kuntalaistili_services::testbank::Bank::new(
-                b.clone(),
+        let (pay, testbank) = payment_provider(
+            config,
+            db.clone(),
+            &config.public_url(),
+            format!("testbank:{secret}"),
+        )?;
+        bank = testbank.map(|b| {
+            web::Data::new(kuntalaistili_services::testbank::Bank::new(
+                b,
                 kit.clone(),
                 format!("testbank-forms:{secret}"),
-            )));
-            b
-        } else {
-            payments::from_config(&config.payments, db.clone(), &config.public_url(), secret)
-                .map_err(|e| anyhow::anyhow!("{e}"))?
-        };
-        let (kind, scope, authz) = if service == "appointments" {
-            (
-                "appointment",
-                kuntalaistili_services::appointments::SCOPE,
-                kuntalaistili_services::appointments::AUTHZ_SERVICE,
-            )
-        } else {
-            (
-                "facility",
-                kuntalaistili_services::reservations::SCOPE,
-                kuntalaistili_services::reservations::AUTHZ_SERVICE,
-            )
-        };
-        let b = web::Data::new(kuntalaistili_services::reservations::Booking {
-            kit: kit.clone(),
-            kind,
-            scope,
-            authz_service: authz,
-            pay,
-            live: Default::default(),
-            payment_minutes: config.payments.payment_minutes,
-            wake: Default::default(),
+            ))
         });
-        Some(b)
+        let kind = if service == "appointments" {
+            "appointment"
+        } else {
+            "facility"
+        };
+        Some(web::Data::new(
+            kuntalaistili_services::reservations::Booking::new(
+                kit.clone(),
+                kind,
+                pay,
+                config.payments.payment_minutes,
+            ),
+        ))
     } else {
         None
     };

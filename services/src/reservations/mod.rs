@@ -54,6 +54,34 @@ pub struct Booking {
 }
 
 impl Booking {
+    /// The booking service of `kind` (`facility`: reservations, `appointment`: appointments),
+    /// with its scope and access-rights service.
+    pub fn new(
+        kit: web::Data<Kit>,
+        kind: &'static str,
+        pay: Arc<dyn Provider>,
+        payment_minutes: i64,
+    ) -> Booking {
+        let (scope, authz_service) = if kind == "appointment" {
+            (
+                crate::appointments::SCOPE,
+                crate::appointments::AUTHZ_SERVICE,
+            )
+        } else {
+            (SCOPE, AUTHZ_SERVICE)
+        };
+        Booking {
+            kit,
+            kind,
+            scope,
+            authz_service,
+            pay,
+            live: Default::default(),
+            payment_minutes,
+            wake: Default::default(),
+        }
+    }
+
     pub fn base(&self) -> &'static str {
         self.kit.cfg.base_path
     }
