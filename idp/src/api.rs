@@ -5,7 +5,7 @@
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use kuntalaistili_connectors::http::problem;
-use kuntalaistili_schema::users;
+use kuntalaistili_schema::{users, DbError};
 use serde_json::json;
 
 use crate::audit::{kind, Event};
@@ -75,14 +75,37 @@ pub async fn token_caller(
         .ok_or_else(|| unauthorized("the access token names no client"))?;
     // A revoked token (or one of a revoked grant) stops at once; the sender's name comes from
     // the registry, not the body.
+    // A token issued for a person's login carries a privileged scope only while the person
+    // holds what the scope needs (checked now, not only when the token was issued).
     let (st, c) = (state.clone(), claims.clone());
-    let live = web::block(move || {
-        crate::oidc::introspect::still_live(&mut *st.db.conn()?, &c).map(|l| l.is_some())
+    let asked = scope.map(str::to_owned);
+    let live = web::block(move || -> Result<Liveness, DbError> {
+        let mut conn = st.db.conn()?;
+        let Some(grant) = crate::oidc::introspect::still_live(&mut conn, &c)? else {
+            return Ok(Liveness::Revoked);
+        };
+        let (Some(grant), Some(asked)) = (grant, asked) else {
+            return Ok(Liveness::Live);
+        };
+        if crate::oidc::privileged::needs(&asked).is_none() {
+            return Ok(Liveness::Live);
+        }
+        let person = users::find_by_id(&mut conn, &grant.user_id)?;
+        Ok(match person {
+            Some(u) if crate::oidc::privileged::person_may_hold(&asked, &u) => Liveness::Live,
+            _ => Liveness::PersonLacks(asked),
+        })
     })
     .await;
     match live {
-        Ok(Ok(true)) => {}
-        Ok(Ok(false)) => return Err(unauthorized("the access token was revoked")),
+        Ok(Ok(Liveness::Live)) => {}
+        Ok(Ok(Liveness::Revoked)) => return Err(unauthorized("the access token was revoked")),
+        Ok(Ok(Liveness::PersonLacks(s))) => {
+            return Err(problem(
+                StatusCode::FORBIDDEN,
+                &format!("the person this token was issued for may not use the {s} scope"),
+            ))
+        }
         _ => {
             return Err(problem(
                 StatusCode::SERVICE_UNAVAILABLE,
@@ -104,6 +127,13 @@ pub async fn token_caller(
         allow_national_id: client.allow_national_id,
         for_resident,
     })
+}
+
+/// Whether a token may still be used, and for the asked scope.
+enum Liveness {
+    Live,
+    Revoked,
+    PersonLacks(String),
 }
 
 /// Who sends: the client and its registered name (shown to residents as the sender).

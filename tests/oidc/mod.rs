@@ -6,6 +6,7 @@
 
 mod authorize;
 mod endpoints;
+mod privileged;
 mod tokens;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};

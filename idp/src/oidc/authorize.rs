@@ -385,6 +385,18 @@ async fn decide(
         return Err(WebError::Internal);
     };
 
+    // A client allowed a privileged scope does not make the person privileged: only people who
+    // hold the scope's role get it, and service scopes never go to a person's login.
+    if let Some(s) = super::privileged::first_refused(c.scopes.iter().map(String::as_str), &user) {
+        refused_scope_audit(state, &user, &c.client.client_id, s).await;
+        return Ok(reply_error(
+            state,
+            &c.reply,
+            "access_denied",
+            &format!("the scope {s} is not granted to this person"),
+        ));
+    }
+
     // Consent: asked unless this client is first-party or the resident already allowed these
     // scopes; `prompt=consent` always asks.
     let consented = matches!(stage, Stage::Consented { .. });
@@ -428,6 +440,24 @@ async fn decide(
     }
     fields.push(("iss", state.settings.public_url.clone()));
     Ok(reply(state, &c.reply, fields))
+}
+
+/// Records that a person was refused a privileged scope (an audit failure row).
+async fn refused_scope_audit(state: &web::Data<IdpState>, user: &User, client: &str, scope: &str) {
+    let st = state.clone();
+    let ev = Event::failure(kind::OIDC_DENIED)
+        .actor(user.id.clone())
+        .subject(user.id.clone())
+        .details(json!({ "client": client, "reason": "privileged_scope", "scope": scope }))
+        .into_new();
+    let r = web::block(move || -> Result<(), DbError> {
+        audit::append(&mut *st.db.conn()?, ev, kuntalaistili_schema::now_utc())?;
+        Ok(())
+    })
+    .await;
+    if !matches!(r, Ok(Ok(()))) {
+        tracing::error!("auditing a refused privileged scope failed");
+    }
 }
 
 pub(super) fn enc(s: &str) -> String {

@@ -16,6 +16,7 @@ pub mod jwks;
 pub mod logout;
 pub mod par;
 pub mod pkce;
+pub mod privileged;
 pub mod register;
 pub mod revoke;
 pub mod token;

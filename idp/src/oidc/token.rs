@@ -285,10 +285,18 @@ fn db_err(e: DbError) -> OAuthError {
     OAuthError::unavailable()
 }
 
-/// The grant's user must still exist and be enabled.
+/// The grant's user must still exist and be enabled, and still hold the role every privileged
+/// scope of the grant needs (a demoted administrator's refresh token stops opening the register).
 fn live_user(conn: &mut AnyConnection, grant: &Grant) -> Result<(), OAuthError> {
     match users::find_by_id(conn, &grant.user_id).map_err(db_err)? {
-        Some(u) if !u.disabled => Ok(()),
+        Some(u) if !u.disabled => {
+            match super::privileged::first_refused(grant.scope.split_whitespace(), &u) {
+                None => Ok(()),
+                Some(s) => Err(invalid_grant(&format!(
+                    "the person no longer holds what the scope {s} needs"
+                ))),
+            }
+        }
         _ => Err(invalid_grant("the user is no longer active")),
     }
 }

@@ -157,6 +157,10 @@ async fn action_post(
     if id.len() > 64 || !matches!(action.as_str(), "read" | "archive" | "restore") {
         return Ok(HttpResponse::NotFound().finish());
     }
+    // Where to go back to is checked before acting: a refused path changes nothing.
+    let Some(back) = kit.form_return(form.back.as_deref(), format!("{BASE}/")) else {
+        return Ok(HttpResponse::BadRequest().finish());
+    };
     let (db, sub) = (kit.db.clone(), resident.sub.clone());
     let done = web::block(move || -> Result<bool, DbError> {
         let mut conn = db.conn()?;
@@ -171,10 +175,6 @@ async fn action_post(
     if !done {
         return Ok(HttpResponse::NotFound().finish());
     }
-    let back = form
-        .back
-        .filter(|b| (b.starts_with(BASE) || b == "/") && !b.contains("//") && b.len() <= 1024)
-        .unwrap_or_else(|| format!("{BASE}/"));
     Ok(see_other(&back))
 }
 
@@ -277,6 +277,14 @@ async fn api_post(kit: web::Data<Kit>, req: HttpRequest, body: Vec<u8>) -> HttpR
         return problem(
             StatusCode::FORBIDDEN,
             "the token lacks the notices:write scope",
+        );
+    }
+    // Notices are posted by services for themselves (client credentials), never with a token
+    // issued for a person's login, whatever scope it carries.
+    if claims.get("gid").is_some() {
+        return problem(
+            StatusCode::FORBIDDEN,
+            "notices are posted with the service's own token, not a person's",
         );
     }
     let Some(poster) = claims["client_id"].as_str().map(str::to_owned) else {
