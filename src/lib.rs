@@ -166,6 +166,7 @@ fn kit_config(
         client_secret: state.keys.builtin_client_secret(client_id),
         secure_cookies: state.settings.secure_cookies,
         session_hours: state.settings.session.absolute_timeout_hours,
+        idle_minutes: state.settings.session.idle_timeout_minutes,
         // The booking services hand the payer's address to the payment service.
         email: matches!(service, "reservations" | "appointments"),
     }
@@ -480,6 +481,7 @@ pub fn bind_service(config: &Config, name: &str) -> anyhow::Result<Bound> {
         client_id,
         client_secret,
         session_hours: config.session.absolute_timeout_hours,
+        idle_minutes: config.session.idle_timeout_minutes,
         email: matches!(service, "reservations" | "appointments"),
     };
     let templates = std::sync::Arc::new(

@@ -268,6 +268,7 @@ async fn disabled_account_cannot_log_in_and_looks_like_a_wrong_password(b: Backe
                 kuntalaistili_schema::now_utc(),
             )
             .unwrap()
+            .sessions_ended
         })
         .await;
     assert_eq!(ended, 1, "disabling ends the live session");

@@ -291,20 +291,24 @@ pub async fn user_disable(
         Err(r) => return r,
     };
     let st = state.clone();
-    let r = web::block(move || -> Result<(), CustomerError> {
+    let r = web::block(move || -> Result<_, CustomerError> {
         let mut conn = st.db.conn()?;
         let u = users::find_by_id(&mut conn, &id)?.ok_or(DbError::NotFound("user"))?;
-        customers::disable(
+        let done = customers::disable(
             &mut conn,
             &u.username,
             &actor,
             kuntalaistili_schema::now_utc(),
         )?;
-        Ok(())
+        Ok((u.id, done.grants))
     })
     .await;
     match r {
-        Ok(Ok(())) => HttpResponse::NoContent().finish(),
+        Ok(Ok((uid, grants))) => {
+            // The services the person was logged in to end their sessions too.
+            crate::oidc::logout::notify(&state, &uid, grants).await;
+            HttpResponse::NoContent().finish()
+        }
         Ok(Err(e)) => customer_error(e),
         Err(_) => unavailable(),
     }

@@ -24,6 +24,22 @@ pub struct ServiceSession {
     pub expires_at: NaiveDateTime,
     /// The resident's email address, for services that ask for it (payments).
     pub email: Option<String>,
+    /// When the session was last used (the idle limit counts from here; `None`: created_at).
+    pub last_seen_at: Option<NaiveDateTime>,
+    /// When the IdP last confirmed its own session (login or silent authentication).
+    pub idp_checked_at: Option<NaiveDateTime>,
+}
+
+impl ServiceSession {
+    /// When the session was last used.
+    pub fn seen(&self) -> NaiveDateTime {
+        self.last_seen_at.unwrap_or(self.created_at)
+    }
+
+    /// When the IdP last confirmed its session.
+    pub fn idp_checked(&self) -> NaiveDateTime {
+        self.idp_checked_at.unwrap_or(self.created_at)
+    }
 }
 
 pub fn insert(conn: &mut AnyConnection, s: &ServiceSession) -> Result<(), DbError> {
@@ -46,6 +62,14 @@ pub fn find(
         .select(ServiceSession::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// Records that the session was used at `now`.
+pub fn touch(conn: &mut AnyConnection, token_hash: &str, now: NaiveDateTime) -> Result<(), DbError> {
+    diesel::update(svc_sessions::table.find(token_hash))
+        .set(svc_sessions::last_seen_at.eq(Some(now)))
+        .execute(conn)?;
+    Ok(())
 }
 
 pub fn delete(conn: &mut AnyConnection, token_hash: &str) -> Result<(), DbError> {

@@ -558,7 +558,7 @@ fn users_cmd(
             io.report(json, value, format_args!("password set for {name}"))?;
         }
         UsersCommand::Disable { username } => {
-            let ended = customers::disable(&mut conn, &username, "cli", now)?;
+            let ended = customers::disable(&mut conn, &username, "cli", now)?.sessions_ended;
             let name = username.trim().to_lowercase();
             let value =
                 serde_json::json!({ "username": name, "disabled": true, "sessions_ended": ended });

@@ -211,7 +211,7 @@ pub async fn action(
         "disable" => {
             let st = state.clone();
             let name = user.username.clone();
-            web::block(move || {
+            let done = web::block(move || {
                 crate::customers::disable(
                     &mut *st.db.conn()?,
                     &name,
@@ -224,6 +224,8 @@ pub async fn action(
                 tracing::error!(error = %e, "disabling failed");
                 WebError::Unavailable
             })?;
+            // The services the person was logged in to end their sessions too.
+            crate::oidc::logout::notify(&state, &user.id, done.grants).await;
             Ok(back("disabled"))
         }
         "password" => {
@@ -238,7 +240,7 @@ pub async fn action(
             }
             let st = state.clone();
             let name = user.username.clone();
-            web::block(move || {
+            let grants = web::block(move || {
                 crate::customers::set_password(
                     &mut *st.db.conn()?,
                     &st.hasher,
@@ -253,6 +255,8 @@ pub async fn action(
                 tracing::error!(error = %e, "setting a password failed");
                 WebError::Unavailable
             })?;
+            // A password set by someone else ends every session, the services' too.
+            crate::oidc::logout::notify(&state, &user.id, grants).await;
             Ok(back("password"))
         }
         "end-sessions" => {

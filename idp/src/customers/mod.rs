@@ -321,7 +321,10 @@ pub fn replace(
     Ok((row, grants))
 }
 
-/// Sets a new password (audited as `user.password_set`).
+/// Sets a new password for a person, as someone else (an administrator, the CLI) does: it ends
+/// every session of the person and revokes what the old password granted (RFC 9700 §4.14).
+/// Returns the revoked grants, whose clients the caller tells (back-channel logout). Audited as
+/// `user.password_set`.
 pub fn set_password(
     conn: &mut AnyConnection,
     hasher: &PasswordHasher,
@@ -329,40 +332,51 @@ pub fn set_password(
     password: &str,
     actor: &str,
     now: NaiveDateTime,
-) -> Result<(), CustomerError> {
+) -> Result<Vec<kuntalaistili_schema::oidc_flows::Grant>, CustomerError> {
     let username = normalize_username(username)?;
     check_password(password)?;
     let hash = hasher.hash(password)?;
-    write_tx(conn, |conn| -> Result<(), DbError> {
+    Ok(write_tx(conn, |conn| -> Result<_, DbError> {
         users::set_password_hash(conn, &username, &hash, now)?;
         let id = users::find_by_username(conn, &username)?
             .map(|u| u.id)
-            .unwrap_or_default();
-        // A new password ends what the old one granted (RFC 9700 §4.14): refresh tokens stop.
+            .ok_or(DbError::NotFound("user"))?;
+        let ended = sessions::delete_all_for_user(conn, &id)?;
         let revoked = kuntalaistili_schema::oidc_flows::revoke_for_user(conn, &id, now)?;
         audit::append_in_tx(
             conn,
             Event::success(kind::USER_PASSWORD_SET)
                 .actor(actor)
                 .subject(id)
-                .details(serde_json::json!({ "grants_revoked": revoked.len() }))
+                .details(serde_json::json!({
+                    "sessions_ended": ended,
+                    "grants_revoked": revoked.len(),
+                }))
                 .into_new(),
             now,
         )?;
-        Ok(())
-    })?;
-    Ok(())
+        Ok(revoked)
+    })?)
 }
 
-/// Disables an account and ends all its sessions; returns how many sessions ended.
+/// What disabling an account ended.
+#[derive(Debug)]
+pub struct Disabled {
+    pub sessions_ended: usize,
+    /// The revoked grants: their clients are told (back-channel logout) by the caller.
+    pub grants: Vec<kuntalaistili_schema::oidc_flows::Grant>,
+}
+
+/// Disables an account, ends all its sessions and revokes its grants (returned, so that the
+/// caller tells their clients).
 pub fn disable(
     conn: &mut AnyConnection,
     username: &str,
     actor: &str,
     now: NaiveDateTime,
-) -> Result<usize, CustomerError> {
+) -> Result<Disabled, CustomerError> {
     let username = normalize_username(username)?;
-    Ok(write_tx(conn, |conn| -> Result<usize, DbError> {
+    Ok(write_tx(conn, |conn| -> Result<Disabled, DbError> {
         let id = users::set_disabled(conn, &username, true, now)?;
         let ended = sessions::delete_all_for_user(conn, &id)?;
         let revoked = kuntalaistili_schema::oidc_flows::revoke_for_user(conn, &id, now)?;
@@ -379,7 +393,10 @@ pub fn disable(
                 .into_new(),
             now,
         )?;
-        Ok(ended)
+        Ok(Disabled {
+            sessions_ended: ended,
+            grants: revoked,
+        })
     })?)
 }
 

@@ -40,8 +40,10 @@ pub struct KitConfig {
     pub client_secret: String,
     /// Cookies `Secure` and `__Host-` prefixed (https).
     pub secure_cookies: bool,
-    /// Lifetime of the service's own session.
+    /// Lifetime of the service's own session (the IdP's absolute limit).
     pub session_hours: i64,
+    /// The service's session ends after this long unused (the IdP's idle limit).
+    pub idle_minutes: i64,
     /// Ask for the `email` scope and keep the resident's address with the session.
     pub email: bool,
 }
@@ -144,6 +146,10 @@ pub enum KitError {
     Idp(#[from] RpError),
     #[error("blocking pool")]
     Blocking,
+    /// The IdP's session may have ended since it was last asked: a page load goes round the IdP
+    /// silently (to this address) before it is served.
+    #[error("the IdP session is checked again")]
+    Recheck(String),
 }
 
 impl From<actix_web::error::BlockingError> for KitError {
@@ -154,10 +160,16 @@ impl From<actix_web::error::BlockingError> for KitError {
 
 impl actix_web::ResponseError for KitError {
     fn status_code(&self) -> StatusCode {
-        StatusCode::SERVICE_UNAVAILABLE
+        match self {
+            KitError::Recheck(_) => StatusCode::SEE_OTHER,
+            _ => StatusCode::SERVICE_UNAVAILABLE,
+        }
     }
 
     fn error_response(&self) -> HttpResponse {
+        if let KitError::Recheck(to) = self {
+            return see_other(to);
+        }
         tracing::error!(error = %self, "service error");
         // A bare 503: the error-page middleware renders it for people.
         HttpResponse::ServiceUnavailable().finish()
@@ -203,7 +215,9 @@ impl Kit {
         c
     }
 
-    /// The resident logged in to this service, if any.
+    /// The resident logged in to this service, if any. A session unused for longer than the
+    /// idle limit has ended (as the IdP's has); a page load whose IdP session may have ended since
+    /// the IdP last confirmed it goes round the IdP silently first ([`KitError::Recheck`]).
     pub async fn resident(&self, req: &HttpRequest) -> Result<Option<Resident>, KitError> {
         let Some(token) = req
             .cookie(&self.cookie_name())
@@ -213,22 +227,70 @@ impl Kit {
             return Ok(None);
         };
         let (db, service, h) = (self.db.clone(), self.cfg.service, hash(&token));
+        let limits = self.limits();
+        let now = kuntalaistili_schema::now_utc();
         let found = web::block(move || -> Result<Option<ServiceSession>, DbError> {
-            store::find(
-                &mut *db.conn()?,
-                service,
-                &h,
-                kuntalaistili_schema::now_utc(),
-            )
+            let mut conn = db.conn()?;
+            let Some(s) = store::find(&mut conn, service, &h, now)? else {
+                return Ok(None);
+            };
+            let unused = now - s.seen();
+            if unused > limits.idle {
+                store::delete(&mut conn, &h)?;
+                return Ok(None);
+            }
+            if unused > limits.touch_after {
+                store::touch(&mut conn, &h, now)?;
+            }
+            Ok(Some(s))
         })
         .await??;
-        Ok(found.map(|s| Resident {
+        let Some(s) = found else { return Ok(None) };
+        if now - s.idp_checked() > limits.recheck_after && is_page_load(req) {
+            let back = req
+                .uri()
+                .path_and_query()
+                .map_or(req.path(), |p| p.as_str());
+            return Err(KitError::Recheck(format!(
+                "{}?silent=1&recheck=1&return_to={}",
+                self.cfg.path(LOGIN),
+                enc(&self.safe_return(Some(back)))
+            )));
+        }
+        Ok(Some(Resident {
             sub: s.sub,
             name: s.name,
             email: s.email,
             csrf: s.csrf,
             token_hash: s.token_hash,
         }))
+    }
+
+    /// The session limits that follow from the configuration.
+    fn limits(&self) -> Limits {
+        let idle = chrono::Duration::minutes(self.cfg.idle_minutes.max(1));
+        Limits {
+            idle,
+            // Written at most this often (each write is a database round).
+            touch_after: (idle / 4).min(chrono::Duration::seconds(60)),
+            // Asked well before the IdP's own idle limit, so that a resident busy in a service
+            // keeps the IdP session alive and one idle at the IdP is noticed.
+            recheck_after: idle / 2,
+        }
+    }
+
+    /// Ends this browser's session of the service, if it has one (the cookie is the caller's).
+    async fn end_local(&self, req: &HttpRequest) -> Result<(), KitError> {
+        let Some(token) = req
+            .cookie(&self.cookie_name())
+            .map(|c| c.value().to_owned())
+            .filter(|v| !v.is_empty() && v.len() <= 128)
+        else {
+            return Ok(());
+        };
+        let (db, h) = (self.db.clone(), hash(&token));
+        web::block(move || store::delete(&mut *db.conn()?, &h)).await??;
+        Ok(())
     }
 
     /// Whether silent SSO may be tried for this browser (not tried and failed already).
@@ -327,16 +389,19 @@ impl Kit {
     /// A local return path for after login (never another site).
     fn safe_return(&self, r: Option<&str>) -> String {
         match r {
-            Some(p)
-                if p.starts_with('/')
-                    && !p.starts_with("//")
-                    && !p.contains('\\')
-                    && !p.chars().any(char::is_control)
-                    && p.len() <= 1024 =>
-            {
-                p.to_owned()
-            }
+            Some(p) if is_local_path(p) => p.to_owned(),
             _ => self.cfg.path("/"),
+        }
+    }
+
+    /// Where a form asks to go back to after its action: the service's default `fallback` when
+    /// it names none, the path when it is a local path under this service's base path, and
+    /// `None` (refuse the form before acting) otherwise.
+    pub fn form_return(&self, back: Option<&str>, fallback: String) -> Option<String> {
+        match back {
+            None | Some("") => Some(fallback),
+            Some(p) if is_local_path(p) && p.starts_with(self.cfg.base_path) => Some(p.to_owned()),
+            Some(_) => None,
         }
     }
 
@@ -360,6 +425,34 @@ impl Kit {
     pub fn csrf_ok(resident: &Resident, token: Option<&str>) -> bool {
         token.is_some_and(|t| ct_eq(t, &resident.csrf))
     }
+}
+
+/// A path on this site: absolute, not protocol-relative, no backslashes or control characters
+/// (no header injection in `Location`), of bounded length.
+pub fn is_local_path(p: &str) -> bool {
+    p.starts_with('/')
+        && !p.starts_with("//")
+        && !p.contains('\\')
+        && !p.chars().any(char::is_control)
+        && p.len() <= 1024
+}
+
+/// The time limits of a service session.
+struct Limits {
+    idle: chrono::Duration,
+    touch_after: chrono::Duration,
+    recheck_after: chrono::Duration,
+}
+
+/// A browser loading a page (not a script's request, a form post or a feed).
+fn is_page_load(req: &HttpRequest) -> bool {
+    use actix_web::http::Method;
+    (req.method() == Method::GET || req.method() == Method::HEAD)
+        && req
+            .headers()
+            .get(header::ACCEPT)
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|a| a.contains("text/html"))
 }
 
 pub fn enc(s: &str) -> String {

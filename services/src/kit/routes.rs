@@ -16,6 +16,8 @@ use super::{
 pub struct LoginQuery {
     return_to: Option<String>,
     silent: Option<String>,
+    /// Asked by [`KitError::Recheck`]: go round the IdP silently even with a session here.
+    recheck: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -79,6 +81,9 @@ async fn login_get(
     q: LoginQuery,
 ) -> Result<HttpResponse, KitError> {
     let return_to = kit.safe_return(q.return_to.as_deref());
+    if q.recheck.is_some() {
+        return kit.start_login(return_to, true).await;
+    }
     if kit.resident(&req).await?.is_some() {
         return Ok(see_other(&return_to));
     }
@@ -121,8 +126,12 @@ async fn callback_get(
                 "login_required" | "consent_required" | "interaction_required"
             )
         {
-            // No IdP session: continue as a visitor, and do not try silently again.
+            // No IdP session: continue as a visitor (this service's session, if any, ends with
+            // the IdP's), and do not try silently again.
+            kit.end_local(&req).await?;
             let mut resp = see_other(&pending.r);
+            resp.add_cookie(&kit.removal(kit.cookie_name()))
+                .map_err(|_| KitError::Blocking)?;
             resp.add_cookie(&kit.removal(kit.login_cookie_name()))
                 .map_err(|_| KitError::Blocking)?;
             let mut anon = kit.cookie(kit.anon_cookie_name(), "1".into());
@@ -144,8 +153,20 @@ async fn callback_get(
             return Ok(fail("kit.error_login"));
         }
     };
+    // A session this browser had (e.g. before a silent re-check) gives way to the new one.
+    kit.end_local(&req).await?;
     let token = random_token();
     let now = kuntalaistili_schema::now_utc();
+    // The absolute limit counts from the login at the IdP, not from this service's round.
+    let lifetime = Duration::hours(kit.cfg.session_hours);
+    let expires_at = identity
+        .auth_time
+        .and_then(|t| chrono::DateTime::from_timestamp(t, 0))
+        .map(|t| (t.naive_utc() + lifetime).min(now + lifetime))
+        .unwrap_or(now + lifetime);
+    if expires_at <= now {
+        return Ok(fail("kit.error_login"));
+    }
     let row = ServiceSession {
         token_hash: hash(&token),
         service: kit.cfg.service.to_owned(),
@@ -156,7 +177,9 @@ async fn callback_get(
         csrf: random_token(),
         email: identity.email,
         created_at: now,
-        expires_at: now + Duration::hours(kit.cfg.session_hours),
+        expires_at,
+        last_seen_at: Some(now),
+        idp_checked_at: Some(now),
     };
     let db = kit.db.clone();
     web::block(move || store::insert(&mut *db.conn()?, &row)).await??;

@@ -119,6 +119,8 @@ pub struct Identity {
     pub email: Option<String>,
     pub sid: Option<String>,
     pub id_token: String,
+    /// When the resident authenticated at the IdP (`auth_time`), as a Unix time.
+    pub auth_time: Option<i64>,
 }
 
 /// The parts of a validated logout token that name what to end.
@@ -434,6 +436,7 @@ impl Rp {
             email,
             sid,
             id_token: raw,
+            auth_time: claims.auth_time().map(|t| t.timestamp()),
         })
     }
 
