@@ -167,6 +167,56 @@ pub fn refunds_due(
     Ok(ended.into_iter().chain(stuck).collect())
 }
 
+/// Whether a paid order is a second payment of its reservation: another order of the same
+/// reservation was paid before it (earlier `paid_at`, or the same instant and a smaller id) and
+/// is still paid or being refunded. The first payment holds the reservation; the others owe
+/// their money back.
+pub fn is_duplicate_in(conn: &mut AnyConnection, order: &PayOrder) -> Result<bool, DbError> {
+    let Some(paid_at) = order.paid_at else {
+        return Ok(false);
+    };
+    let earlier = pay_orders::table
+        .filter(pay_orders::reservation_id.eq(&order.reservation_id))
+        .filter(pay_orders::id.ne(&order.id))
+        .filter(pay_orders::state.eq_any(["paid", "refunding", "refunded"]))
+        .filter(
+            pay_orders::paid_at
+                .lt(paid_at)
+                .or(pay_orders::paid_at.eq(paid_at).and(pay_orders::id.lt(&order.id))),
+        )
+        .count()
+        .get_result::<i64>(conn)?;
+    Ok(earlier > 0)
+}
+
+/// Paid orders that are second payments of a reservation ([`is_duplicate_in`]), for the sweep.
+pub fn duplicates_due(conn: &mut AnyConnection) -> Result<Vec<PayOrder>, DbError> {
+    let first = diesel::alias!(pay_orders as first);
+    Ok(pay_orders::table
+        .inner_join(
+            first.on(first
+                .field(pay_orders::reservation_id)
+                .eq(pay_orders::reservation_id)
+                .and(first.field(pay_orders::id).ne(pay_orders::id))),
+        )
+        .filter(pay_orders::state.eq("paid"))
+        .filter(
+            first
+                .field(pay_orders::state)
+                .eq_any(["paid", "refunding", "refunded"]),
+        )
+        .filter(
+            first.field(pay_orders::paid_at).lt(pay_orders::paid_at).or(first
+                .field(pay_orders::paid_at)
+                .eq(pay_orders::paid_at)
+                .and(first.field(pay_orders::id).lt(pay_orders::id))),
+        )
+        .select(PayOrder::as_select())
+        .distinct()
+        .limit(100)
+        .load(conn)?)
+}
+
 /// A payment of the built-in test bank.
 #[derive(Debug, Clone, Queryable, Selectable, Insertable, serde::Serialize)]
 #[diesel(table_name = testbank_payments)]

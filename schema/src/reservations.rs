@@ -757,36 +757,43 @@ pub fn series(conn: &mut AnyConnection, id: &str) -> Result<Option<Series>, DbEr
         .optional()?)
 }
 
-/// The resident's calendar feed token hash, made with `new_hash` on first use.
+/// Makes `new_hash` the resident's calendar feed of one booking service (`kind`), replacing that
+/// service's earlier feed (the other service's feed stays); true when one was replaced.
 pub fn feed_of(
     conn: &mut AnyConnection,
+    kind: &str,
     sub: &str,
     new_hash: &str,
     now: NaiveDateTime,
 ) -> Result<bool, DbError> {
     write_tx(conn, |c| {
-        let exists = res_feeds::table
-            .filter(res_feeds::sub.eq(sub))
-            .count()
-            .get_result::<i64>(c)?;
-        if exists > 0 {
-            diesel::delete(res_feeds::table.filter(res_feeds::sub.eq(sub))).execute(c)?;
-        }
+        let mine = || {
+            res_feeds::table
+                .filter(res_feeds::kind.eq(kind))
+                .filter(res_feeds::sub.eq(sub))
+        };
+        let replaced = diesel::delete(mine()).execute(c)? > 0;
         diesel::insert_into(res_feeds::table)
             .values((
                 res_feeds::token_hash.eq(new_hash),
+                res_feeds::kind.eq(kind),
                 res_feeds::sub.eq(sub),
                 res_feeds::created_at.eq(now),
             ))
             .execute(c)?;
-        Ok(exists > 0)
+        Ok(replaced)
     })
 }
 
-/// Whose feed a token hash opens.
-pub fn feed_sub(conn: &mut AnyConnection, hash: &str) -> Result<Option<String>, DbError> {
+/// Whose feed of the booking service `kind` a token hash opens.
+pub fn feed_sub(
+    conn: &mut AnyConnection,
+    kind: &str,
+    hash: &str,
+) -> Result<Option<String>, DbError> {
     Ok(res_feeds::table
         .find(hash)
+        .filter(res_feeds::kind.eq(kind))
         .select(res_feeds::sub)
         .first(conn)
         .optional()?)

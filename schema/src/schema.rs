@@ -286,6 +286,8 @@ diesel::table! {
         created_at -> Timestamp,
         expires_at -> Timestamp,
         email -> Nullable<Text>,
+        last_seen_at -> Nullable<Timestamp>,
+        idp_checked_at -> Nullable<Timestamp>,
     }
 }
 
@@ -576,6 +578,7 @@ diesel::table! {
 diesel::table! {
     res_feeds (token_hash) {
         token_hash -> Text,
+        kind -> Text,
         sub -> Text,
         created_at -> Timestamp,
     }

@@ -394,7 +394,10 @@ pub async fn refunds_due(b: &Booking) {
         let mut conn = db.conn()?;
         let stale = kuntalaistili_schema::now_utc() - Duration::minutes(1);
         let mut out = Vec::new();
-        for o in orders::refunds_due(&mut conn, stale)? {
+        let mut owed = orders::refunds_due(&mut conn, stale)?;
+        // A reservation paid twice (two tabs) keeps the first payment; the others go back.
+        owed.extend(orders::duplicates_due(&mut conn)?);
+        for o in owed {
             let Some(r) = store::find(&mut conn, &o.reservation_id)? else {
                 continue;
             };
@@ -468,6 +471,17 @@ pub async fn start_payment(
     let now = kuntalaistili_schema::now_utc();
     if r.state != "waiting_for_payment" || r.expires_at.is_some_and(|e| e < now) {
         return Err(BookError::WrongState(r.state));
+    }
+    // A payment already open at the provider is continued (a second tab, the back button), not
+    // started again: one reservation, one payment.
+    let (db, rid) = (b.kit.db.clone(), r.id.clone());
+    let open = web::block(move || orders::of_reservation(&mut *db.conn()?, &rid)).await??;
+    if let Some(href) = open
+        .into_iter()
+        .find(|o| o.state == "pending" && o.provider == b.pay.name())
+        .and_then(|o| o.href)
+    {
+        return Ok(href);
     }
     let order = PayOrder {
         id: uuid::Uuid::new_v4().to_string(),
@@ -612,12 +626,14 @@ pub async fn payment_answer(
             Ok((moved, confirmed, order.id))
         })?;
         let order = orders::find(&mut conn, &order_id)?.ok_or(BookError::NoReservation)?;
+        // A second payment of a reservation that another payment holds owes its money back.
+        let duplicate = !confirmed && order.state == "paid" && orders::is_duplicate_in(&mut conn, &order)?;
         let r = store::find(&mut conn, &order.reservation_id)?.ok_or(BookError::NoReservation)?;
         let res = store::resource(&mut conn, &r.resource_id)?.ok_or(BookError::NoResource)?;
-        Ok((moved, confirmed, order, r, res))
+        Ok((moved, confirmed, duplicate, order, r, res))
     })
     .await??;
-    let (moved, confirmed, order, r, res) = outcome;
+    let (moved, confirmed, duplicate, order, r, res) = outcome;
     if moved {
         audit(
             b,
@@ -633,10 +649,15 @@ pub async fn payment_answer(
     if confirmed {
         b.live.changed(&r.resource_id);
         notify(b, &r, &res, "confirmed");
-    } else if order.state == "paid" && r.state != "confirmed" {
-        // Paid, but the reservation had ended (expired or cancelled): money back.
+    } else if order.state == "paid" && (r.state != "confirmed" || duplicate) {
+        // Paid, but the reservation had ended (expired or cancelled) or was paid already by
+        // another payment: money back.
         refund(b, &r, &res, &order).await;
-        return Ok(Paid::Refunded(r.id));
+        return Ok(if r.state == "confirmed" {
+            Paid::Confirmed(r.id)
+        } else {
+            Paid::Refunded(r.id)
+        });
     }
     Ok(match (order.state.as_str(), r.state.as_str()) {
         ("paid", "confirmed") => Paid::Confirmed(r.id),

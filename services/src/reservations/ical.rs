@@ -175,7 +175,7 @@ async fn resident_feed(b: web::Data<Booking>, token: String) -> HttpResponse {
     let (db, kind) = (b.kit.db.clone(), b.kind);
     let found = web::block(move || -> Result<_, DbError> {
         let mut conn = db.conn()?;
-        let Some(sub) = store::feed_sub(&mut conn, &token_hash(&token))? else {
+        let Some(sub) = store::feed_sub(&mut conn, kind, &token_hash(&token))? else {
             return Ok(None);
         };
         Ok(Some(store::of_resident(&mut conn, &sub, kind)?))

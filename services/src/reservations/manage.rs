@@ -313,6 +313,13 @@ async fn handle_post(
     if !crate::kit::Kit::csrf_ok(&resident, f.csrf.as_deref()) {
         return Ok(HttpResponse::Forbidden().finish());
     }
+    // Where to go back to is checked before acting: a refused path changes nothing.
+    let Some(back) = b
+        .kit
+        .form_return(f.back.as_deref(), format!("{}/manage/", b.base()))
+    else {
+        return Ok(HttpResponse::BadRequest().finish());
+    };
     let message: String = f.message.unwrap_or_default().chars().take(1000).collect();
     match flows::load(&b, &id, None).await {
         Ok((_, res)) if scope.allows(&res.unit_id) => {}
@@ -340,10 +347,6 @@ async fn handle_post(
                     )
                     .await;
             });
-            let back = f
-                .back
-                .filter(|p| p.starts_with(b.base()) && !p.contains("//") && p.len() < 512)
-                .unwrap_or_else(|| format!("{}/manage/", b.base()));
             Ok(see_other(&back))
         }
         Err(BookError::Db(_) | BookError::Blocking) => Err(KitError::Blocking),

@@ -722,13 +722,22 @@ async fn feed_post(
         return Ok(HttpResponse::Forbidden().finish());
     }
     let token = crate::kit::random_token();
-    let (db, sub, h) = (
+    let (db, kind, sub, h) = (
         b.kit.db.clone(),
+        b.kind,
         resident.sub.clone(),
         super::ical::token_hash(&token),
     );
-    web::block(move || store::feed_of(&mut *db.conn()?, &sub, &h, kuntalaistili_schema::now_utc()))
-        .await??;
+    web::block(move || {
+        store::feed_of(
+            &mut *db.conn()?,
+            kind,
+            &sub,
+            &h,
+            kuntalaistili_schema::now_utc(),
+        )
+    })
+    .await??;
     let url = b.kit.cfg.url(&format!("/feed/{token}.ics"));
     mine_page(
         b,

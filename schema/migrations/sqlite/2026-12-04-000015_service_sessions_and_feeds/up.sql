@@ -1,0 +1,18 @@
+-- Built-in services keep the IdP's idle limit: when the session was last used, and when the IdP
+-- last confirmed (silent authentication) that its own session is still alive.
+ALTER TABLE svc_sessions ADD COLUMN last_seen_at TIMESTAMP;
+ALTER TABLE svc_sessions ADD COLUMN idp_checked_at TIMESTAMP;
+
+-- Calendar feeds are per booking service (facility reservations, appointments): one resident
+-- has one feed in each. Feeds made before this belonged to neither; they stay with facilities.
+CREATE TABLE res_feeds_by_kind (
+    token_hash TEXT PRIMARY KEY NOT NULL,
+    kind TEXT NOT NULL,
+    sub TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    UNIQUE (kind, sub)
+);
+INSERT INTO res_feeds_by_kind (token_hash, kind, sub, created_at)
+    SELECT token_hash, 'facility', sub, created_at FROM res_feeds;
+DROP TABLE res_feeds;
+ALTER TABLE res_feeds_by_kind RENAME TO res_feeds;
