@@ -121,7 +121,10 @@ async fn disabling_or_resetting_a_password_ends_the_services_sessions(b: Backend
         )
         .await;
     assert_eq!(r.status(), 303);
-    assert!(services_forget(&app, &id1).await, "the notice board was told");
+    assert!(
+        services_forget(&app, &id1).await,
+        "the notice board was told"
+    );
     asked_to_log_in(&app, &b1).await;
 
     // Disabled through the REST API.
@@ -135,7 +138,10 @@ async fn disabling_or_resetting_a_password_ends_the_services_sessions(b: Backend
         .await
         .unwrap();
     assert_eq!(r.status(), 204);
-    assert!(services_forget(&app, &id2).await, "the notice board was told");
+    assert!(
+        services_forget(&app, &id2).await,
+        "the notice board was told"
+    );
     asked_to_log_in(&app, &b2).await;
 
     // A password set by an administrator ends the IdP session and the services' sessions.
@@ -149,18 +155,23 @@ async fn disabling_or_resetting_a_password_ends_the_services_sessions(b: Backend
         )
         .await;
     assert_eq!(r.status(), 303);
-    assert!(services_forget(&app, &id3).await, "the notice board was told");
+    assert!(
+        services_forget(&app, &id3).await,
+        "the notice board was told"
+    );
     let r = b3.get(app.url("/account")).send().await.unwrap();
     assert_eq!(r.status(), 303, "the IdP session ended");
     asked_to_log_in(&app, &b3).await;
     let id = id3.clone();
     let audit = app
         .with_conn(move |c| {
-            kuntalaistili_schema::audit::recent(c, Some("user.password_set"), Some(&id), 5)
-                .unwrap()
+            kuntalaistili_schema::audit::recent(c, Some("user.password_set"), Some(&id), 5).unwrap()
         })
         .await;
-    assert!(audit[0].details.contains("\"sessions_ended\":1"), "{audit:?}");
+    assert!(
+        audit[0].details.contains("\"sessions_ended\":1"),
+        "{audit:?}"
+    );
 }
 
 async fn backdate(app: &TestApp, sub: &str, seen: i64, checked: i64) {

@@ -83,10 +83,7 @@ async fn privileged_scopes_need_the_persons_role(b: Backend) {
     )
     .await;
     // ...but never a scope meant for services themselves.
-    assert_eq!(
-        param(&redirect_params(&r), "error"),
-        Some("access_denied")
-    );
+    assert_eq!(param(&redirect_params(&r), "error"), Some("access_denied"));
     let (verifier, challenge) = pkce();
     let r = authorize(
         &app,
@@ -116,5 +113,9 @@ async fn privileged_scopes_need_the_persons_role(b: Backend) {
         &[("grant_type", "refresh_token"), ("refresh_token", &rt)],
     )
     .await;
-    assert_eq!((s, e["error"].as_str()), (400, Some("invalid_grant")), "{e}");
+    assert_eq!(
+        (s, e["error"].as_str()),
+        (400, Some("invalid_grant")),
+        "{e}"
+    );
 }
