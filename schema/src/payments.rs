@@ -180,9 +180,9 @@ pub fn is_duplicate_in(conn: &mut AnyConnection, order: &PayOrder) -> Result<boo
         .filter(pay_orders::id.ne(&order.id))
         .filter(pay_orders::state.eq_any(["paid", "refunding", "refunded"]))
         .filter(
-            pay_orders::paid_at
-                .lt(paid_at)
-                .or(pay_orders::paid_at.eq(paid_at).and(pay_orders::id.lt(&order.id))),
+            pay_orders::paid_at.lt(paid_at).or(pay_orders::paid_at
+                .eq(paid_at)
+                .and(pay_orders::id.lt(&order.id))),
         )
         .count()
         .get_result::<i64>(conn)?;
@@ -206,10 +206,13 @@ pub fn duplicates_due(conn: &mut AnyConnection) -> Result<Vec<PayOrder>, DbError
                 .eq_any(["paid", "refunding", "refunded"]),
         )
         .filter(
-            first.field(pay_orders::paid_at).lt(pay_orders::paid_at).or(first
+            first
                 .field(pay_orders::paid_at)
-                .eq(pay_orders::paid_at)
-                .and(first.field(pay_orders::id).lt(pay_orders::id))),
+                .lt(pay_orders::paid_at)
+                .or(first
+                    .field(pay_orders::paid_at)
+                    .eq(pay_orders::paid_at)
+                    .and(first.field(pay_orders::id).lt(pay_orders::id))),
         )
         .select(PayOrder::as_select())
         .distinct()

@@ -65,7 +65,11 @@ pub fn find(
 }
 
 /// Records that the session was used at `now`.
-pub fn touch(conn: &mut AnyConnection, token_hash: &str, now: NaiveDateTime) -> Result<(), DbError> {
+pub fn touch(
+    conn: &mut AnyConnection,
+    token_hash: &str,
+    now: NaiveDateTime,
+) -> Result<(), DbError> {
     diesel::update(svc_sessions::table.find(token_hash))
         .set(svc_sessions::last_seen_at.eq(Some(now)))
         .execute(conn)?;

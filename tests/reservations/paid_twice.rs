@@ -139,7 +139,7 @@ async fn a_reservation_is_paid_once(b: Backend) {
                 .collect()
         })
         .await;
-    assert_eq!(due, [o2.clone()]);
+    assert_eq!(due, std::slice::from_ref(&o2));
     set_order_state(&app, &o2, "refunded").await;
 
     // A return path with CR/LF is refused before anything is done (it gave a 500 after acting).

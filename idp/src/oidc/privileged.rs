@@ -60,9 +60,7 @@ fn first_refused_for_role<'a, I>(scopes: I, role: &str, active: bool) -> Option<
 where
     I: IntoIterator<Item = &'a str>,
 {
-    scopes
-        .into_iter()
-        .find(|s| !role_may_hold(s, role, active))
+    scopes.into_iter().find(|s| !role_may_hold(s, role, active))
 }
 
 #[cfg(test)]

@@ -627,7 +627,8 @@ pub async fn payment_answer(
         })?;
         let order = orders::find(&mut conn, &order_id)?.ok_or(BookError::NoReservation)?;
         // A second payment of a reservation that another payment holds owes its money back.
-        let duplicate = !confirmed && order.state == "paid" && orders::is_duplicate_in(&mut conn, &order)?;
+        let duplicate =
+            !confirmed && order.state == "paid" && orders::is_duplicate_in(&mut conn, &order)?;
         let r = store::find(&mut conn, &order.reservation_id)?.ok_or(BookError::NoReservation)?;
         let res = store::resource(&mut conn, &r.resource_id)?.ok_or(BookError::NoResource)?;
         Ok((moved, confirmed, duplicate, order, r, res))
