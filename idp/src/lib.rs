@@ -90,6 +90,11 @@ pub struct IdpState {
     pub oidc_cache: oidc::cache::Caches,
     /// Outgoing HTTP (back-channel logout), with short timeouts and no redirects.
     pub http: reqwest::Client,
+    /// What addresses calls made for dynamically registered clients may reach.
+    pub outbound: oidc::outbound::Policy,
+    /// Outgoing HTTP for dynamically registered clients: public addresses only, checked when
+    /// the name is resolved for each call.
+    pub http_guarded: reqwest::Client,
     /// Everyone's access rights, as of the database's generation.
     pub authz: Arc<authz::Index>,
     /// In-memory copies of SAML SPs, the SAML signing key and the IdP metadata.
@@ -120,7 +125,13 @@ impl IdpState {
             0 => std::thread::available_parallelism().map_or(1, |n| n.get()),
             n => n,
         };
+        // Development: the public URL is plain http (cookies cannot be Secure).
+        let outbound = oidc::outbound::Policy {
+            development: !settings.public_url.starts_with("https://"),
+        };
         Ok(IdpState {
+            outbound,
+            http_guarded: outbound.client()?,
             db,
             hash_pool: password::HashPool::new(hasher.clone(), threads)?,
             hasher,

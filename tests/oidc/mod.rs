@@ -7,6 +7,7 @@
 mod authorize;
 mod endpoints;
 mod privileged;
+mod ssrf;
 mod tokens;
 
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};

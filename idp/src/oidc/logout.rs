@@ -225,15 +225,28 @@ async fn send_one(st: &web::Data<IdpState>, user_id: &str, g: &Grant) -> Result<
         claims["sid"] = json!(s);
     }
     let token = signer.sign_jwt_typed(&claims, "logout+jwt");
-    let result = st
-        .http
-        .post(&uri)
-        .form(&[("logout_token", token)])
-        .send()
-        .await;
-    let (ok, detail) = match result {
-        Ok(r) => (r.status().is_success(), r.status().as_u16().to_string()),
-        Err(e) => (false, e.to_string()),
+    // A dynamically registered client's address is checked again now (the policy may be
+    // stricter than when it registered) and reached only at public addresses.
+    let registered = client.registration_token_hash.is_some();
+    let (ok, detail) = match st.outbound.check_uri(&uri) {
+        Err(why) if registered => (false, format!("refused: the URI {why}")),
+        _ => {
+            let http = if registered {
+                &st.http_guarded
+            } else {
+                &st.http
+            };
+            match http
+                .post(&uri)
+                .form(&[("logout_token", token)])
+                .send()
+                .await
+            {
+                Ok(r) => (r.status().is_success(), r.status().as_u16().to_string()),
+                // The guarded resolver's refusal is in the error's source chain.
+                Err(e) => (false, error_chain(&e)),
+            }
+        }
     };
     let st2 = st.clone();
     let (cid, uid, sid) = (
@@ -266,4 +279,16 @@ async fn send_one(st: &web::Data<IdpState>, user_id: &str, g: &Grant) -> Result<
     } else {
         Err("the client did not accept the logout token".into())
     }
+}
+
+/// An error with its causes ("error sending request: … : resolves to no public address").
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        out.push_str(": ");
+        out.push_str(&c.to_string());
+        cur = c.source();
+    }
+    out
 }

@@ -14,6 +14,7 @@ pub mod introspect;
 pub mod issue;
 pub mod jwks;
 pub mod logout;
+pub mod outbound;
 pub mod par;
 pub mod pkce;
 pub mod privileged;

@@ -204,6 +204,18 @@ fn invalid_token() -> OAuthError {
     }
 }
 
+/// The URIs the IdP itself will call for a registered client (back-channel logout) must lead to
+/// the public internet over https (loopback in development), never into our own network.
+fn callable(state: &IdpState, new: &NewClient) -> Result<(), OAuthError> {
+    if let Some(bc) = &new.backchannel_logout_uri {
+        state
+            .outbound
+            .check_uri(bc)
+            .map_err(|why| meta_err(format!("backchannel_logout_uri {why}")))?;
+    }
+    Ok(())
+}
+
 /// `POST /oauth2/register`.
 pub async fn oidc_register_post(
     state: web::Data<IdpState>,
@@ -227,6 +239,7 @@ pub async fn oidc_register_post(
         }
     }
     let mut new = describe(parse(&body)?)?;
+    callable(&state, &new)?;
     let token = random_token();
     new.registration_token_hash = Some(sha256_hex(&token));
     let st = state.clone();
@@ -299,6 +312,7 @@ pub async fn oidc_register_update(
         return Err(OAuthError::invalid_request("client_id does not match"));
     }
     let new = describe(m)?;
+    callable(&state, &new)?;
     let (st, cid) = (state.clone(), c.client_id.clone());
     let updated = web::block(move || -> Result<OidcClient, ClientError> {
         clients::update(
