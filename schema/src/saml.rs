@@ -7,7 +7,9 @@ use diesel::prelude::*;
 use diesel::result::{DatabaseErrorKind, Error as DieselError};
 
 use crate::pool::AnyConnection;
-use crate::schema::{saml_aggregates, saml_logouts, saml_participants, saml_replay, saml_sps};
+use crate::schema::{
+    saml_aggregates, saml_logouts, saml_participant_names, saml_participants, saml_replay, saml_sps,
+};
 use crate::DbError;
 
 #[derive(Debug, Clone, PartialEq, Queryable, Selectable, Insertable, AsChangeset)]
@@ -85,6 +87,10 @@ pub fn list_sps(conn: &mut AnyConnection) -> Result<Vec<ServiceProvider>, DbErro
 
 /// Removes an SP and its session records; false when it was not registered.
 pub fn delete_sp(conn: &mut AnyConnection, entity_id: &str) -> Result<bool, DbError> {
+    diesel::delete(
+        saml_participant_names::table.filter(saml_participant_names::sp_entity_id.eq(entity_id)),
+    )
+    .execute(conn)?;
     diesel::delete(saml_participants::table.filter(saml_participants::sp_entity_id.eq(entity_id)))
         .execute(conn)?;
     Ok(diesel::delete(saml_sps::table.find(entity_id)).execute(conn)? > 0)
@@ -156,14 +162,33 @@ pub struct Participant {
     pub created_at: NaiveDateTime,
 }
 
-/// Records that an SP received an assertion in a session (the latest NameID wins). Run it inside
-/// the caller's write transaction.
+/// Records that an SP received an assertion in a session: the participant row keeps the latest
+/// NameID (used when the IdP tells the SP), and every NameID issued to the SP in the session is
+/// remembered for its LogoutRequests. Run it inside the caller's write transaction.
 pub fn record_participant(conn: &mut AnyConnection, p: &Participant) -> Result<(), DbError> {
     diesel::delete(saml_participants::table.find((p.session_id.as_str(), p.sp_entity_id.as_str())))
         .execute(conn)?;
     diesel::insert_into(saml_participants::table)
         .values(p)
         .execute(conn)?;
+    let known = saml_participant_names::table
+        .find((
+            p.sp_entity_id.as_str(),
+            p.name_id.as_str(),
+            p.session_id.as_str(),
+        ))
+        .count()
+        .get_result::<i64>(conn)?;
+    if known == 0 {
+        diesel::insert_into(saml_participant_names::table)
+            .values((
+                saml_participant_names::session_id.eq(&p.session_id),
+                saml_participant_names::sp_entity_id.eq(&p.sp_entity_id),
+                saml_participant_names::name_id.eq(&p.name_id),
+                saml_participant_names::created_at.eq(p.created_at),
+            ))
+            .execute(conn)?;
+    }
     Ok(())
 }
 
@@ -179,16 +204,21 @@ pub fn participants(
         .load(conn)?)
 }
 
-/// The session in which an SP knows the subject by `name_id` (with `session_index`, when given).
+/// The sessions in which an SP was issued `name_id` (any NameID it got in the session, not only
+/// the latest), narrowed to the session of `session_index` when given.
 pub fn find_participation(
     conn: &mut AnyConnection,
     sp_entity_id: &str,
     name_id: &str,
     session_index: Option<&str>,
 ) -> Result<Vec<Participant>, DbError> {
+    let sessions = saml_participant_names::table
+        .filter(saml_participant_names::sp_entity_id.eq(sp_entity_id))
+        .filter(saml_participant_names::name_id.eq(name_id))
+        .select(saml_participant_names::session_id);
     let mut q = saml_participants::table
         .filter(saml_participants::sp_entity_id.eq(sp_entity_id))
-        .filter(saml_participants::name_id.eq(name_id))
+        .filter(saml_participants::session_id.eq_any(sessions))
         .into_boxed();
     if let Some(ix) = session_index {
         q = q.filter(saml_participants::session_index.eq(ix));

@@ -109,6 +109,7 @@ diesel::allow_tables_to_appear_in_same_query!(
     oidc_revoked_tokens,
     oidc_used_assertions,
     svc_sessions,
+    saml_participant_names,
     notices,
     message_outbox,
     authz_roles,
@@ -273,6 +274,15 @@ diesel::table! {
 diesel::joinable!(oidc_codes -> oidc_grants (grant_id));
 diesel::joinable!(oidc_consents -> oidc_clients (client_id));
 diesel::joinable!(oidc_refresh_tokens -> oidc_grants (grant_id));
+
+diesel::table! {
+    saml_participant_names (sp_entity_id, name_id, session_id) {
+        session_id -> Text,
+        sp_entity_id -> Text,
+        name_id -> Text,
+        created_at -> Timestamp,
+    }
+}
 
 diesel::table! {
     svc_sessions (token_hash) {

@@ -6,6 +6,7 @@ mod flows;
 mod interop;
 mod registry;
 mod security;
+mod slo_names;
 
 use base64::engine::general_purpose::STANDARD;
 use base64::Engine;

@@ -17,6 +17,7 @@ pub const STATUS_INVALID_NAMEID_POLICY: &str =
 pub const STATUS_NO_AUTHN_CONTEXT: &str = "urn:oasis:names:tc:SAML:2.0:status:NoAuthnContext";
 pub const STATUS_REQUEST_DENIED: &str = "urn:oasis:names:tc:SAML:2.0:status:RequestDenied";
 pub const STATUS_PARTIAL_LOGOUT: &str = "urn:oasis:names:tc:SAML:2.0:status:PartialLogout";
+pub const STATUS_UNKNOWN_PRINCIPAL: &str = "urn:oasis:names:tc:SAML:2.0:status:UnknownPrincipal";
 pub const AC_PASSWORD_PROTECTED: &str =
     "urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport";
 pub const AC_PASSWORD: &str = "urn:oasis:names:tc:SAML:2.0:ac:classes:Password";
@@ -288,7 +289,7 @@ pub fn logout_response(
     destination: &str,
     irt: &str,
     id: &str,
-    second: Option<&str>,
+    (top, second): (&str, Option<&str>),
     now: NaiveDateTime,
 ) -> String {
     format!(
@@ -303,7 +304,7 @@ pub fn logout_response(
         dest = esc(destination),
         irt = esc(irt),
         idp = esc(idp),
-        status = status(STATUS_SUCCESS, second, None),
+        status = status(top, second, None),
     )
 }
 

@@ -39,7 +39,14 @@ pub enum LogoutFinish {
         sp: String,
         in_response_to: String,
         relay: Option<String>,
+        /// Whether the request ended a session: never `Success` when it ended none.
+        #[serde(default = "yes")]
+        ended: bool,
     },
+}
+
+fn yes() -> bool {
+    true
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -229,13 +236,14 @@ async fn finish(
     let rid = round_id.to_owned();
     let out = web::block(move || -> Result<HttpResponseParts, WebError> {
         store::delete_logout(&mut *st.db.conn()?, &rid)?;
-        let (sp, in_response_to, relay) = match round.finish {
+        let (sp, in_response_to, relay, ended) = match round.finish {
             LogoutFinish::Page(p) => return Ok(HttpResponseParts::Redirect(p)),
             LogoutFinish::Respond {
                 sp,
                 in_response_to,
                 relay,
-            } => (sp, in_response_to, relay),
+                ended,
+            } => (sp, in_response_to, relay, ended),
         };
         let now = kuntalaistili_schema::now_utc();
         // The SP that asked (even if it was disabled meanwhile: it gets its answer).
@@ -249,9 +257,23 @@ async fn finish(
             .clone()
             .unwrap_or(endpoint.location.clone());
         let id = response::new_id();
-        let second = round.partial.then_some(response::STATUS_PARTIAL_LOGOUT);
+        let status = if !ended {
+            // Nothing of the named principal was found to end: the SP must not believe the
+            // resident is logged out here.
+            (
+                response::STATUS_REQUESTER,
+                Some(response::STATUS_UNKNOWN_PRINCIPAL),
+            )
+        } else if round.partial {
+            (
+                response::STATUS_SUCCESS,
+                Some(response::STATUS_PARTIAL_LOGOUT),
+            )
+        } else {
+            (response::STATUS_SUCCESS, None)
+        };
         let idp = urls(&st).entity_id;
-        let xml = response::logout_response(&idp, &to, &in_response_to, &id, second, now);
+        let xml = response::logout_response(&idp, &to, &in_response_to, &id, status, now);
         outgoing(
             &endpoint.binding,
             &to,
@@ -524,6 +546,7 @@ async fn request_in(
             sp: sp.row.entity_id.clone(),
             in_response_to: lr.common.id.clone(),
             relay,
+            ended: ended > 0,
         },
     )
     .await;

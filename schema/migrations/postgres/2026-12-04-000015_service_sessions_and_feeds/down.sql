@@ -1,3 +1,4 @@
+DROP TABLE saml_participant_names;
 DELETE FROM res_feeds WHERE kind <> 'facility';
 ALTER TABLE res_feeds DROP CONSTRAINT res_feeds_kind_sub;
 ALTER TABLE res_feeds ADD CONSTRAINT res_feeds_sub_key UNIQUE (sub);

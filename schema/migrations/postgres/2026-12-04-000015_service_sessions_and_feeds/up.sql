@@ -8,3 +8,16 @@ ALTER TABLE res_feeds ADD COLUMN kind TEXT NOT NULL DEFAULT 'facility';
 ALTER TABLE res_feeds ALTER COLUMN kind DROP DEFAULT;
 ALTER TABLE res_feeds DROP CONSTRAINT res_feeds_sub_key;
 ALTER TABLE res_feeds ADD CONSTRAINT res_feeds_kind_sub UNIQUE (kind, sub);
+
+-- Every NameID issued to an SP in a session (a later IdP-initiated login issues a new transient
+-- one); a LogoutRequest naming any of them, with the session's SessionIndex, ends the session.
+CREATE TABLE saml_participant_names (
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    sp_entity_id TEXT NOT NULL,
+    name_id TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (sp_entity_id, name_id, session_id)
+);
+CREATE INDEX saml_participant_names_session ON saml_participant_names(session_id);
+INSERT INTO saml_participant_names (session_id, sp_entity_id, name_id, created_at)
+    SELECT session_id, sp_entity_id, name_id, created_at FROM saml_participants;

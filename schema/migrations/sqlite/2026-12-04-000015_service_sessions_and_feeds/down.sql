@@ -1,3 +1,4 @@
+DROP TABLE saml_participant_names;
 CREATE TABLE res_feeds_one (
     token_hash TEXT PRIMARY KEY NOT NULL,
     sub TEXT NOT NULL UNIQUE,

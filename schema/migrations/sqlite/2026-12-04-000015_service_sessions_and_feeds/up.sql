@@ -16,3 +16,16 @@ INSERT INTO res_feeds_by_kind (token_hash, kind, sub, created_at)
     SELECT token_hash, 'facility', sub, created_at FROM res_feeds;
 DROP TABLE res_feeds;
 ALTER TABLE res_feeds_by_kind RENAME TO res_feeds;
+
+-- Every NameID issued to an SP in a session (a later IdP-initiated login issues a new transient
+-- one); a LogoutRequest naming any of them, with the session's SessionIndex, ends the session.
+CREATE TABLE saml_participant_names (
+    session_id TEXT NOT NULL REFERENCES sessions(id) ON DELETE CASCADE,
+    sp_entity_id TEXT NOT NULL,
+    name_id TEXT NOT NULL,
+    created_at TIMESTAMP NOT NULL,
+    PRIMARY KEY (sp_entity_id, name_id, session_id)
+);
+CREATE INDEX saml_participant_names_session ON saml_participant_names(session_id);
+INSERT INTO saml_participant_names (session_id, sp_entity_id, name_id, created_at)
+    SELECT session_id, sp_entity_id, name_id, created_at FROM saml_participants;
