@@ -23,6 +23,7 @@ import os
 import sys
 import urllib.parse
 
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "..", "saml", "simplesamlphp"))
 from login import Browser, page_error  # noqa: E402
 

@@ -145,6 +145,8 @@ XML
 
 # --- shibd -----------------------------------------------------------------------------------
 "$HERE/stop.sh" "$STATE" 2>/dev/null || true
+# SHIBSP_LOGGING: the logging configuration used before shibboleth2.xml is read (else the system's).
+export SHIBSP_LOGGING="$STATE/shibd.logger"
 shibd -t -c "$STATE/shibboleth2.xml" >"$STATE/log/shibd-check.log" 2>&1 || {
   log "shibd -t failed:"; cat "$STATE/log/shibd-check.log" >&2; exit 1; }
 nohup shibd -F -f -c "$STATE/shibboleth2.xml" -p "$STATE/run/shibd.pid" -w 30 \
@@ -185,6 +187,8 @@ StartServers 1
 ServerLimit 2
 ThreadsPerChild 10
 MaxRequestWorkers 20
+MinSpareThreads 5
+MaxSpareThreads 20
 LogFormat "%h %t \"%r\" %>s %b %D" timed
 CustomLog $STATE/log/access.log timed
 DocumentRoot $STATE/www
@@ -210,7 +214,7 @@ Alias /shibboleth-sp/main.css /usr/share/shibboleth/main.css
 CONF
 apache2 -t -f "$STATE/httpd.conf" 2>&1 | grep -v '^Syntax OK$' >&2 || true
 rm -f "$STATE/run/httpd.pid"
-apache2 -f "$STATE/httpd.conf" -k start
+SHIBSP_LOGGING="$STATE/native.logger" apache2 -f "$STATE/httpd.conf" -k start
 ok=""
 for _ in $(seq 1 100); do
   if curl -fsS -o "$STATE/sp.xml.new" "$SP_BASE/Shibboleth.sso/Metadata" 2>/dev/null \
