@@ -6,10 +6,12 @@ set -euo pipefail
 need=()
 # chromium + fonts: the browser tests; wrk: ops/bench; libxmlsec1-dev, libxml2-dev, libclang-dev:
 # samael's xmlsec bindings (SAML signatures); xmlsec1 + python3-pysaml2, and simplesamlphp with a
-# private apache2 + mod_php: the two SAML interop SPs.
+# private apache2 + mod_php: the two SAML interop SPs; mod_shib + shibd and mod_auth_openidc: the
+# Apache interop tests (tests/interop_apache).
 for pkg in build-essential pkg-config libssl-dev libsqlite3-dev libpq-dev postgresql-client \
            libxml2-dev libxmlsec1-dev libclang-dev xmlsec1 python3-pysaml2 \
            simplesamlphp apache2 libapache2-mod-php php-xml php-mbstring php-curl \
+           libapache2-mod-shib shibboleth-sp-utils libapache2-mod-auth-openidc \
            chromium fonts-dejavu-core wrk python3-venv; do
   dpkg -s "$pkg" >/dev/null 2>&1 || need+=("$pkg")
 done

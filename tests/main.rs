@@ -9,6 +9,7 @@ mod bad_input;
 mod browser;
 mod cli;
 mod directory;
+mod interop_apache;
 mod interop_oidc;
 mod keys;
 mod login;

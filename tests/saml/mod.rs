@@ -2,6 +2,7 @@
 //! catalogue. `TestSp` is a service provider written here for driving requests byte by byte; the
 //! interop test uses one not written here.
 
+mod algorithms;
 mod flows;
 mod interop;
 mod registry;

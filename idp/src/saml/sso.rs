@@ -65,6 +65,7 @@ pub(super) fn refusal(e: &SignError) -> Refused {
         SignError::InflateTooLarge(_) => "inflate_bomb",
         SignError::Unsigned => "unsigned",
         SignError::Algorithm(_) => "algorithm",
+        SignError::DigestAlgorithm(_) => "digest_algorithm",
         SignError::BadSignature => "signature",
         SignError::NotRoot => "signature_wrapping",
         SignError::Repeated(_) => "repeated_parameter",

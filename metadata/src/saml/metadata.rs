@@ -88,7 +88,7 @@ pub fn idp_metadata(
     format!(
         concat!(
             r#"<md:EntityDescriptor xmlns:md="{md}" xmlns:ds="{ds}" ID="{id}" entityID="{entity}" validUntil="{until}" cacheDuration="PT{cache}S">"#,
-            "{sig}",
+            "{sig}{algs}",
             r#"<md:IDPSSODescriptor WantAuthnRequestsSigned="false" protocolSupportEnumeration="urn:oasis:names:tc:SAML:2.0:protocol">"#,
             "{keys}",
             r#"<md:SingleLogoutService Binding="{redirect}" Location="{slo}"/>"#,
@@ -105,6 +105,7 @@ pub fn idp_metadata(
         until = saml_time(valid_until),
         cache = cache_duration_secs,
         sig = signature_template.unwrap_or_default(),
+        algs = super::algorithms::metadata_extensions(),
         keys = keys,
         redirect = BINDING_REDIRECT,
         post = BINDING_POST,

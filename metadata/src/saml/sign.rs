@@ -23,9 +23,8 @@ use samael::crypto::{AllowedSignatureAlgorithm, CertificateDer, CryptoProvider, 
 use super::keys::SamlSigner;
 use super::xml::{self, esc, Element, Limits, XmlError};
 
-pub const RSA_SHA256: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256";
-pub const RSA_SHA384: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384";
-pub const RSA_SHA512: &str = "http://www.w3.org/2001/04/xmldsig-more#rsa-sha512";
+use super::algorithms::{check_signed_info, Refusal};
+pub use super::algorithms::{RSA_SHA256, RSA_SHA384, RSA_SHA512};
 const ALLOWED: [AllowedSignatureAlgorithm; 3] = [
     AllowedSignatureAlgorithm::RsaSha256,
     AllowedSignatureAlgorithm::RsaSha384,
@@ -49,6 +48,8 @@ pub enum SignError {
     Unsigned,
     #[error("signature algorithm {0:?} is not accepted")]
     Algorithm(String),
+    #[error("digest algorithm {0:?} is not accepted")]
+    DigestAlgorithm(String),
     #[error("the signature does not verify with the sender's registered keys")]
     BadSignature,
     #[error("the signature does not cover the message's root element")]
@@ -192,13 +193,18 @@ pub fn verify_enveloped(
 ) -> Result<Element, SignError> {
     let received = xml::parse(raw, limits)?;
     let sig = received.single(xml::NS_DS, "Signature")?;
-    if sig.is_none() {
+    let Some(sig) = sig else {
         return Err(SignError::Unsigned);
-    }
+    };
+    // Name a refused algorithm as such rather than as a key that does not verify.
+    check_signed_info(sig).map_err(|r| match r {
+        Refusal::Signature(a) => SignError::Algorithm(a),
+        Refusal::Digest(a) => SignError::DigestAlgorithm(a),
+    })?;
     let id = received.attr("ID").ok_or(SignError::NotRoot)?;
     // The one reference must name the root: `URI="#<root ID>"`.
     let reference_ok = sig
-        .and_then(|s| s.child(xml::NS_DS, "SignedInfo"))
+        .child(xml::NS_DS, "SignedInfo")
         .map(|si| {
             let refs: Vec<_> = si.children_named(xml::NS_DS, "Reference").collect();
             refs.len() == 1 && refs[0].attr("URI") == Some(&format!("#{id}"))
