@@ -138,11 +138,35 @@ pub struct SamlConfig {
     /// Hours between refreshes of SP metadata fetched from URLs and of aggregates (0 = only on
     /// demand with `kuntalaistili sp refresh`; `KUNTALAISTILI_SAML__REFRESH_HOURS`).
     pub refresh_hours: u64,
+    /// PEM file of CA certificates that metadata fetched over https may also chain to (for a
+    /// federation that publishes from a private CA); the built-in web roots are trusted too.
+    pub metadata_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for SamlConfig {
     fn default() -> Self {
-        SamlConfig { refresh_hours: 6 }
+        SamlConfig {
+            refresh_hours: 6,
+            metadata_ca_file: None,
+        }
+    }
+}
+
+impl SamlConfig {
+    /// The metadata CA certificates (PEM), read from `metadata_ca_file` when set.
+    pub fn metadata_ca(&self) -> anyhow::Result<Option<Vec<u8>>> {
+        let Some(path) = &self.metadata_ca_file else {
+            return Ok(None);
+        };
+        let pem = std::fs::read(path)
+            .map_err(|e| anyhow::anyhow!("[saml] metadata_ca_file {}: {e}", path.display()))?;
+        if !String::from_utf8_lossy(&pem).contains("-----BEGIN CERTIFICATE-----") {
+            anyhow::bail!(
+                "[saml] metadata_ca_file {}: holds no PEM certificate",
+                path.display()
+            );
+        }
+        Ok(Some(pem))
     }
 }
 

@@ -74,6 +74,7 @@ pub fn idp_settings(config: &Config) -> anyhow::Result<IdpSettings> {
     s.refresh_token_days = config.oidc.refresh_token_days.clamp(1, 3650);
     s.registration = config.oidc.registration()?;
     s.erasure_retention_days = config.register.erasure_retention_days.clamp(0, 3650);
+    s.saml_metadata_ca = config.saml.metadata_ca()?;
     s.message_channels = config
         .messaging
         .available()
@@ -268,7 +269,9 @@ fn spawn_metadata_refresh(state: web::Data<IdpState>, hours: u64) {
         loop {
             tick.tick().await;
             let now = kuntalaistili_schema::now_utc();
-            match kuntalaistili_federation::saml::refresh(&state.db, None, "refresh", now).await {
+            let ca = state.settings.saml_metadata_ca.as_deref();
+            match kuntalaistili_federation::saml::refresh(&state.db, None, "refresh", now, ca).await
+            {
                 Ok(report) => {
                     for (entity, why) in &report.failed {
                         tracing::warn!(%entity, reason = %why, "SAML metadata refresh failed; last good copy kept");

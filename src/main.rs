@@ -17,7 +17,7 @@ fn main() {
         Err(e) => match e.downcast::<clap::Error>() {
             Ok(clap_err) => clap_err.exit(),
             Err(e) => {
-                eprintln!("error: {e:#}");
+                eprintln!("error: {}", kuntalaistili::cli::error_text(&e));
                 1
             }
         },

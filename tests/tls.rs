@@ -78,4 +78,15 @@ async fn login_over_tls_with_host_prefixed_secure_cookies() {
         .await
         .map(|r| !r.status().is_success())
         .unwrap_or(true));
+
+    // SAML metadata over https from a server whose certificate chains to a private CA (here: the
+    // self-signed one): refused with the web roots alone, fetched with `[saml] metadata_ca_file`.
+    let md = format!("{base}/saml/metadata");
+    let refused = kuntalaistili_federation::saml::fetch(&md, None).await;
+    assert!(refused.is_err(), "an unknown CA is not trusted");
+    let pem = cert.cert.pem();
+    let xml = kuntalaistili_federation::saml::fetch(&md, Some(pem.as_bytes()))
+        .await
+        .unwrap();
+    assert!(xml.contains("IDPSSODescriptor"));
 }

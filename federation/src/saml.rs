@@ -330,6 +330,7 @@ pub fn add(
         allow_national_id: false,
         release_permissions: String::new(),
         enabled: true,
+        left_aggregate_at: None,
         created_at: now,
         updated_at: now,
     };
@@ -390,6 +391,8 @@ pub fn configure(
 ) -> Result<Sp, RegistryError> {
     let mut sp = load(conn, entity_id)?.ok_or_else(|| RegistryError::NotFound(entity_id.into()))?;
     apply(&mut sp.row, settings)?;
+    // The operator decides now: a later return to the aggregate does not override it.
+    sp.row.left_aggregate_at = None;
     if sp.row.encrypt_assertions && sp.md.encryption_certs.is_empty() {
         return Err(RegistryError::Invalid(format!(
             "{entity_id} publishes no encryption key, so assertions cannot be encrypted for it"
@@ -516,6 +519,19 @@ pub fn add_aggregate(
                     existing.valid_until = expiry(m, now);
                     existing.fetched_at = now;
                     existing.updated_at = now;
+                    // Back in the aggregate after leaving it: enabled again. An operator's own
+                    // disable (no `left_aggregate_at`) stands.
+                    if existing.left_aggregate_at.take().is_some() {
+                        existing.enabled = true;
+                        audited(
+                            conn,
+                            "saml.sp_rejoined",
+                            actor,
+                            &m.entity_id,
+                            serde_json::json!({ "aggregate": url }),
+                            now,
+                        )?;
+                    }
                     store::update_sp(conn, &existing)?;
                 }
                 None => {
@@ -537,6 +553,7 @@ pub fn add_aggregate(
                             allow_national_id: false,
                             release_permissions: String::new(),
                             enabled: true,
+                            left_aggregate_at: None,
                             created_at: now,
                             updated_at: now,
                         },
@@ -545,13 +562,24 @@ pub fn add_aggregate(
             }
             ids.push(m.entity_id.clone());
         }
-        for mut gone in store::list_sps(conn)?
-            .into_iter()
-            .filter(|s| s.aggregate_url.as_deref() == Some(url) && !ids.contains(&s.entity_id))
-        {
+        for mut gone in store::list_sps(conn)?.into_iter().filter(|s| {
+            s.aggregate_url.as_deref() == Some(url)
+                && !ids.contains(&s.entity_id)
+                && s.enabled
+                && s.left_aggregate_at.is_none()
+        }) {
             gone.enabled = false;
+            gone.left_aggregate_at = Some(now);
             gone.updated_at = now;
             store::update_sp(conn, &gone)?;
+            audited(
+                conn,
+                "saml.sp_left",
+                actor,
+                &gone.entity_id,
+                serde_json::json!({ "aggregate": url }),
+                now,
+            )?;
         }
         store::save_aggregate(
             conn,
@@ -577,16 +605,26 @@ pub fn add_aggregate(
 }
 
 /// Fetches metadata over HTTPS (plain HTTP only from the loopback interface): no redirects
-/// followed, at most [`MAX_METADATA_BYTES`], 20 seconds.
-pub async fn fetch(url: &str) -> Result<String, RegistryError> {
+/// followed, at most [`MAX_METADATA_BYTES`], 20 seconds. The server's certificate must chain to
+/// the built-in web roots or, when `ca_pem` is given (a federation publishing from its own CA,
+/// `[saml] metadata_ca_file`), to one of its certificates.
+pub async fn fetch(url: &str, ca_pem: Option<&[u8]>) -> Result<String, RegistryError> {
     if !md::acceptable_url(url) {
         return Err(RegistryError::Fetch(format!(
             "{url}: only https URLs (or http on the loopback interface) are fetched"
         )));
     }
-    let client = reqwest::Client::builder()
+    let mut builder = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(20))
+        .timeout(std::time::Duration::from_secs(20));
+    if let Some(pem) = ca_pem {
+        for cert in reqwest::Certificate::from_pem_bundle(pem)
+            .map_err(|e| RegistryError::Fetch(format!("the metadata CA file: {e}")))?
+        {
+            builder = builder.add_root_certificate(cert);
+        }
+    }
+    let client = builder
         .build()
         .map_err(|e| RegistryError::Fetch(e.to_string()))?;
     let mut resp = client
@@ -631,6 +669,7 @@ pub async fn refresh(
     only: Option<&str>,
     actor: &str,
     now: NaiveDateTime,
+    ca_pem: Option<&[u8]>,
 ) -> Result<RefreshReport, RegistryError> {
     let mut report = RefreshReport::default();
     let (sps, aggregates) = {
@@ -646,7 +685,7 @@ pub async fn refresh(
         let Some(url) = &sp.source_url else {
             continue;
         };
-        let result = match fetch(url).await {
+        let result = match fetch(url, ca_pem).await {
             Ok(xml) => replace_metadata(&mut *db.conn()?, &sp.entity_id, &xml, actor, now),
             Err(e) => Err(e),
         };
@@ -665,7 +704,7 @@ pub async fn refresh(
         })
         .collect();
     for a in wanted_aggregates {
-        let result = match fetch(&a.url).await {
+        let result = match fetch(&a.url, ca_pem).await {
             Ok(xml) => add_aggregate(&mut *db.conn()?, &a.url, &a.cert_pem, &xml, actor, now),
             Err(e) => Err(e),
         };

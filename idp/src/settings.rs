@@ -74,6 +74,8 @@ pub struct IdpSettings {
     pub message_channels: Vec<String>,
     /// Days between a resident's erasure request and the overwriting of their data.
     pub erasure_retention_days: i64,
+    /// Extra CA certificates (PEM) for SAML metadata fetched over https.
+    pub saml_metadata_ca: Option<Vec<u8>>,
 }
 
 /// Dynamic client registration (RFC 7591) policy.
@@ -101,6 +103,7 @@ impl IdpSettings {
             registration: Registration::Disabled,
             message_channels: vec!["notice".to_owned()],
             erasure_retention_days: 30,
+            saml_metadata_ca: None,
         }
     }
 }

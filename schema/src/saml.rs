@@ -38,6 +38,9 @@ pub struct ServiceProvider {
     /// Services whose permissions are released (space-separated, `*` = all, empty = none).
     pub release_permissions: String,
     pub enabled: bool,
+    /// When the SP left the aggregate it came from (and was disabled for it); cleared when it
+    /// comes back (enabled again) or an operator sets it.
+    pub left_aggregate_at: Option<NaiveDateTime>,
     pub created_at: NaiveDateTime,
     pub updated_at: NaiveDateTime,
 }

@@ -408,6 +408,7 @@ diesel::table! {
         allow_national_id -> Bool,
         release_permissions -> Text,
         enabled -> Bool,
+        left_aggregate_at -> Nullable<Timestamp>,
         created_at -> Timestamp,
         updated_at -> Timestamp,
     }

@@ -218,11 +218,7 @@ where
     match run(cli, io) {
         Ok(code) => Ok(code),
         Err(e) if json => {
-            writeln!(
-                io.out,
-                "{}",
-                serde_json::json!({ "error": format!("{e:#}") })
-            )?;
+            writeln!(io.out, "{}", serde_json::json!({ "error": error_text(&e) }))?;
             Ok(1)
         }
         Err(e) => Err(e),
@@ -632,4 +628,55 @@ fn open_migrated(config: &Config) -> anyhow::Result<kuntalaistili_schema::Db> {
     let db = crate::open_db(config)?;
     db.migrate()?;
     Ok(db)
+}
+
+/// An error with its causes, each said once: a cause whose text its parent already shows (errors
+/// that wrap another and print it) is not repeated ("the metadata expired at T", not "… at T: the
+/// metadata expired at T").
+pub fn error_text(e: &anyhow::Error) -> String {
+    let mut out = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if out.is_empty() {
+            out = text;
+        } else if !out.contains(&text) {
+            out.push_str(": ");
+            out.push_str(&text);
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod error_text_tests {
+    /// An error that prints its source inside its own message (as `#[error("{0}")]` does).
+    #[derive(Debug)]
+    struct Wrapper(std::io::Error);
+
+    impl std::fmt::Display for Wrapper {
+        fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            write!(f, "{}", self.0)
+        }
+    }
+
+    impl std::error::Error for Wrapper {
+        fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+            Some(&self.0)
+        }
+    }
+
+    fn expired() -> Wrapper {
+        Wrapper(std::io::Error::other("the metadata expired at T"))
+    }
+
+    #[test]
+    fn causes_are_said_once() {
+        let e = anyhow::Error::from(expired());
+        assert_eq!(super::error_text(&e), "the metadata expired at T");
+        let e = anyhow::Error::from(expired()).context("adding the SP");
+        assert_eq!(
+            super::error_text(&e),
+            "adding the SP: the metadata expired at T"
+        );
+    }
 }

@@ -127,10 +127,10 @@ fn block_on<T: Send + 'static>(
         .map_err(|_| anyhow::anyhow!("the fetch thread failed"))
 }
 
-fn read_metadata(source: &str) -> anyhow::Result<(String, Option<String>)> {
+fn read_metadata(source: &str, ca: Option<&[u8]>) -> anyhow::Result<(String, Option<String>)> {
     if source.starts_with("https://") || source.starts_with("http://") {
-        let url = source.to_owned();
-        let xml = block_on(async move { registry::fetch(&url).await })??;
+        let (url, ca) = (source.to_owned(), ca.map(<[u8]>::to_vec));
+        let xml = block_on(async move { registry::fetch(&url, ca.as_deref()).await })??;
         return Ok((xml, Some(source.to_owned())));
     }
     let meta = std::fs::metadata(source).map_err(|e| anyhow::anyhow!("reading {source}: {e}"))?;
@@ -152,10 +152,11 @@ pub(super) fn sp_cmd(
     io: &mut Io<'_>,
 ) -> anyhow::Result<i32> {
     let db = open_migrated(config)?;
+    let ca = config.saml.metadata_ca()?;
     let now = kuntalaistili_schema::now_utc();
     match cmd {
         SpCommand::Add { metadata, settings } => {
-            let (xml, url) = read_metadata(&metadata)?;
+            let (xml, url) = read_metadata(&metadata, ca.as_deref())?;
             let sp = registry::add(
                 &mut *db.conn()?,
                 &xml,
@@ -171,9 +172,15 @@ pub(super) fn sp_cmd(
             )?;
         }
         SpCommand::AddAggregate { url, cert } => {
+            // An aggregate is refreshed from where it came: that must be a URL, not a file.
+            if !(url.starts_with("https://") || url.starts_with("http://")) {
+                anyhow::bail!(
+                    "{url}: an aggregate is refreshed from its address, so give its https URL (register single SPs from files with `sp add --metadata FILE`)"
+                );
+            }
             let pem = std::fs::read_to_string(&cert)
                 .map_err(|e| anyhow::anyhow!("reading {}: {e}", cert.display()))?;
-            let (xml, _) = read_metadata(&url)?;
+            let (xml, _) = read_metadata(&url, ca.as_deref())?;
             let ids = registry::add_aggregate(&mut *db.conn()?, &url, &pem, &xml, "cli", now)?;
             io.report(
                 json,
@@ -238,7 +245,7 @@ pub(super) fn sp_cmd(
         SpCommand::Refresh { entity_id } => {
             let db2 = db.clone();
             let report = block_on(async move {
-                registry::refresh(&db2, entity_id.as_deref(), "cli", now).await
+                registry::refresh(&db2, entity_id.as_deref(), "cli", now, ca.as_deref()).await
             })??;
             let v = serde_json::to_value(&report)?;
             io.report(

@@ -295,6 +295,54 @@ async fn signed_aggregates_are_verified_and_refreshed(b: Backend) {
     assert_eq!(code, 0, "{v}");
     let (_, show) = app.cli_json(&["sp", "show", &two.entity_id, "--json"]);
     assert_eq!(show["enabled"], false);
+    // An operator disables the first one themselves; then both are back in the aggregate: the
+    // one that had left is enabled again, the operator's decision stands.
+    let (code, v) = app.cli_json(&["sp", "set", &one.entity_id, "--disable", "--json"]);
+    assert_eq!(code, 0, "{v}");
+    *body.lock().unwrap() = aggregate(&[&one, &two], &operator, &later);
+    let (code, v) = app.cli_json(&["sp", "refresh", "--json"]);
+    assert_eq!(code, 0, "{v}");
+    let (_, show) = app.cli_json(&["sp", "show", &two.entity_id, "--json"]);
+    assert_eq!(
+        show["enabled"], true,
+        "back in the aggregate: enabled again"
+    );
+    let (_, show) = app.cli_json(&["sp", "show", &one.entity_id, "--json"]);
+    assert_eq!(show["enabled"], false, "the operator's own disable stands");
+    let rejoined = super::events(&app, "saml.sp_rejoined").await;
+    assert_eq!(rejoined.len(), 1, "{rejoined:?}");
+
+    // An aggregate from a local file could never be refreshed: refused with the reason.
+    let local = app.db.dir().join("local-aggregate.xml");
+    std::fs::write(&local, body.lock().unwrap().clone()).unwrap();
+    let (code, v) = app.cli_json(&[
+        "sp",
+        "add-aggregate",
+        "--url",
+        local.to_str().unwrap(),
+        "--cert",
+        cert.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 1, "{v}");
+    assert!(v["error"].as_str().unwrap().contains("https URL"), "{v}");
+    // Errors say their cause once.
+    *body.lock().unwrap() = aggregate(&[&one, &two], &operator, &past);
+    let (code, v) = app.cli_json(&["sp", "refresh", "--json"]);
+    assert_eq!(code, 1, "{v}");
+    let (code, v) = app.cli_json(&[
+        "sp",
+        "add-aggregate",
+        "--url",
+        &url,
+        "--cert",
+        cert.to_str().unwrap(),
+        "--json",
+    ]);
+    assert_eq!(code, 1, "{v}");
+    let e = v["error"].as_str().unwrap();
+    assert_eq!(e.matches("expired").count(), 1, "{e}");
+    *body.lock().unwrap() = aggregate(&[&one, &two], &operator, &later);
 
     // An aggregate given to `sp add` (no certificate to check it with) is refused.
     let path = app.db.dir().join("agg.xml");

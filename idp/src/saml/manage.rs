@@ -29,6 +29,7 @@ fn now() -> chrono::NaiveDateTime {
 async fn metadata_text(
     inline: Option<String>,
     url: Option<String>,
+    ca: Option<&[u8]>,
 ) -> Result<(String, Option<String>), RegistryError> {
     match (
         inline.filter(|m| !m.trim().is_empty()),
@@ -37,7 +38,7 @@ async fn metadata_text(
         (Some(m), None) => Ok((m, None)),
         (None, Some(u)) => {
             let u = u.trim().to_owned();
-            Ok((registry::fetch(&u).await?, Some(u)))
+            Ok((registry::fetch(&u, ca).await?, Some(u)))
         }
         _ => Err(RegistryError::Invalid(
             "give the metadata either as text or as an https URL".into(),
@@ -156,7 +157,13 @@ pub async fn admin_sps_post(
         Ok(a) => a,
         Err(r) => return Ok(r),
     };
-    let (xml, url) = match metadata_text(f.metadata.clone(), f.metadata_url.clone()).await {
+    let (xml, url) = match metadata_text(
+        f.metadata.clone(),
+        f.metadata_url.clone(),
+        state.settings.saml_metadata_ca.as_deref(),
+    )
+    .await
+    {
         Ok(v) => v,
         Err(e) => return refused(&state, &req, &e),
     };
@@ -322,7 +329,13 @@ pub async fn api_sps_create(
         Ok(b) => b,
         Err(r) => return r,
     };
-    let (xml, url) = match metadata_text(b.metadata.clone(), b.metadata_url.clone()).await {
+    let (xml, url) = match metadata_text(
+        b.metadata.clone(),
+        b.metadata_url.clone(),
+        state.settings.saml_metadata_ca.as_deref(),
+    )
+    .await
+    {
         Ok(v) => v,
         Err(e) => return api_error(e),
     };

@@ -1,3 +1,4 @@
+ALTER TABLE saml_sps DROP COLUMN left_aggregate_at;
 DROP TABLE saml_participant_names;
 DELETE FROM res_feeds WHERE kind <> 'facility';
 ALTER TABLE res_feeds DROP CONSTRAINT res_feeds_kind_sub;

@@ -1,3 +1,4 @@
+ALTER TABLE saml_sps DROP COLUMN left_aggregate_at;
 DROP TABLE saml_participant_names;
 CREATE TABLE res_feeds_one (
     token_hash TEXT PRIMARY KEY NOT NULL,

@@ -29,3 +29,7 @@ CREATE TABLE saml_participant_names (
 CREATE INDEX saml_participant_names_session ON saml_participant_names(session_id);
 INSERT INTO saml_participant_names (session_id, sp_entity_id, name_id, created_at)
     SELECT session_id, sp_entity_id, name_id, created_at FROM saml_participants;
+
+-- An SP disabled because it left its aggregate (not by an operator) is enabled again when it
+-- comes back.
+ALTER TABLE saml_sps ADD COLUMN left_aggregate_at TIMESTAMP;
