@@ -174,24 +174,20 @@ pub fn record_participant(conn: &mut AnyConnection, p: &Participant) -> Result<(
     diesel::insert_into(saml_participants::table)
         .values(p)
         .execute(conn)?;
-    let known = saml_participant_names::table
-        .find((
-            p.sp_entity_id.as_str(),
-            p.name_id.as_str(),
-            p.session_id.as_str(),
+    // Two answers at once to the same SP in one session may carry the same NameID: the second
+    // insert is a no-op, not an error.
+    let stmt = diesel::insert_into(saml_participant_names::table)
+        .values((
+            saml_participant_names::session_id.eq(&p.session_id),
+            saml_participant_names::sp_entity_id.eq(&p.sp_entity_id),
+            saml_participant_names::name_id.eq(&p.name_id),
+            saml_participant_names::created_at.eq(p.created_at),
         ))
-        .count()
-        .get_result::<i64>(conn)?;
-    if known == 0 {
-        diesel::insert_into(saml_participant_names::table)
-            .values((
-                saml_participant_names::session_id.eq(&p.session_id),
-                saml_participant_names::sp_entity_id.eq(&p.sp_entity_id),
-                saml_participant_names::name_id.eq(&p.name_id),
-                saml_participant_names::created_at.eq(p.created_at),
-            ))
-            .execute(conn)?;
-    }
+        .on_conflict_do_nothing();
+    match conn {
+        AnyConnection::Postgresql(pg) => stmt.execute(pg)?,
+        AnyConnection::Sqlite(lite) => stmt.execute(lite)?,
+    };
     Ok(())
 }
 

@@ -53,13 +53,27 @@ async fn active(state: &web::Data<IdpState>, token: String) -> Result<Option<Val
     web::block(move || -> Result<Option<Value>, DbError> {
         let mut conn = st.db.conn()?;
         if let Some(c) = claims {
-            if still_live(&mut conn, &c)?.is_none() {
+            let Some(grant) = still_live(&mut conn, &c)? else {
                 return Ok(None);
+            };
+            // A person's token shows only the scopes the person may hold now (a demoted
+            // administrator's token no longer says `admin`; service scopes never show).
+            let mut scope = c["scope"].as_str().unwrap_or_default().to_owned();
+            if let Some(g) = grant {
+                let person = kuntalaistili_schema::users::find_by_id(&mut conn, &g.user_id)?;
+                let Some(person) = person.filter(|p| !p.disabled) else {
+                    return Ok(None);
+                };
+                scope = scope
+                    .split_whitespace()
+                    .filter(|s| super::privileged::person_may_hold(s, &person))
+                    .collect::<Vec<_>>()
+                    .join(" ");
             }
             return Ok(Some(json!({
                 "active": true,
                 "token_type": "Bearer",
-                "scope": c["scope"],
+                "scope": scope,
                 "client_id": c["client_id"],
                 "sub": c["sub"],
                 "aud": c["aud"],

@@ -47,7 +47,10 @@ fn is_public_v6(ip: Ipv6Addr) -> bool {
         || (s[0] & 0xffc0) == 0xfe80 // link-local
         || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
         || (s[0] == 0x2001 && s[1] == 0x0db8) // documentation
-        || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64: an IPv4 address inside
+        || (s[0] == 0x0064 && s[1] == 0xff9b) // NAT64 (incl. local-use 64:ff9b:1::/48)
+        || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0xffff) // SIIT translated
+        || (s[0] == 0x2001 && s[1] == 0) // Teredo: an IPv4 address inside
+        || (s[0] == 0x0100 && s[1] == 0 && s[2] == 0 && s[3] == 0) // discard-only
         || s[0] == 0x2002 // 6to4: an IPv4 address inside
         || (s[0] == 0 && s[1] == 0 && s[2] == 0 && s[3] == 0 && s[4] == 0 && s[5] == 0))
     // IPv4-compatible
@@ -106,6 +109,8 @@ impl Policy {
             .timeout(std::time::Duration::from_secs(5))
             .connect_timeout(std::time::Duration::from_secs(3))
             .redirect(reqwest::redirect::Policy::none())
+            // A proxy from the environment would resolve and connect for us, past the guard.
+            .no_proxy()
             .dns_resolver(Arc::new(Guarded(self)))
             .build()
     }
@@ -158,6 +163,10 @@ mod tests {
             "::ffff:10.0.0.1",
             "64:ff9b::a00:1",
             "2002:7f00:1::",
+            "::ffff:0:7f00:1",
+            "64:ff9b:1::a00:1",
+            "2001:0:4136:e378::1",
+            "100::1",
         ] {
             assert!(
                 !is_public(ip.parse().unwrap_or(IpAddr::V4(Ipv4Addr::LOCALHOST))),
