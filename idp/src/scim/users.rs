@@ -1,0 +1,476 @@
+//! `/Users`: the customer register's people as SCIM Users with the municipal extension. Deleting
+//! a user is the register's soft delete: the account closes at once and the data is erased after
+//! the retention period.
+
+use actix_web::http::{header, StatusCode};
+use actix_web::{web, HttpRequest, HttpResponse};
+use kuntalaistili_schema::{users, DbError};
+use serde_json::{json, Map, Value};
+
+use super::http::{
+    authorize, authorize_client, body, error, not_found, public_base, resource, scim_json,
+    unavailable, with_meta, Provisioner, Refusal,
+};
+use super::query::{list_response, page, parse_list_query};
+use super::{filter, patch, Kind, MUNICIPAL_SCHEMA, USER_SCHEMA};
+use crate::customers::{self, CustomerError, NewPerson};
+use crate::IdpState;
+
+// ---------------------------------------------------------------- users
+
+/// A person as a SCIM User.
+pub fn user_doc(state: &IdpState, u: &users::User) -> Value {
+    let mut doc = json!({
+        "schemas": [USER_SCHEMA, MUNICIPAL_SCHEMA],
+        "id": u.id,
+        "userName": u.username,
+        "displayName": u.display_name(),
+        "active": !u.disabled,
+        "preferredLanguage": u.preferred_language,
+    });
+    let mut name = Map::new();
+    if let Some(g) = &u.given_name {
+        name.insert("givenName".into(), json!(g));
+    }
+    if let Some(f) = &u.family_name {
+        name.insert("familyName".into(), json!(f));
+    }
+    if !name.is_empty() {
+        name.insert("formatted".into(), json!(u.display_name()));
+        doc["name"] = Value::Object(name);
+    }
+    if let Some(e) = &u.email {
+        doc["emails"] = json!([{ "value": e, "primary": true }]);
+    }
+    if let Some(p) = &u.phone {
+        doc["phoneNumbers"] = json!([{ "value": p, "primary": true }]);
+    }
+    let mut addr = Map::new();
+    for (k, v) in [
+        ("streetAddress", &u.street_address),
+        ("postalCode", &u.postal_code),
+        ("locality", &u.locality),
+        ("country", &u.country),
+    ] {
+        if let Some(v) = v {
+            addr.insert(k.into(), json!(v));
+        }
+    }
+    if !addr.is_empty() {
+        addr.insert("primary".into(), json!(true));
+        doc["addresses"] = json!([Value::Object(addr)]);
+    }
+    let mut ext = json!({
+        "role": u.role,
+        "messageChannels": u.message_channels.split_whitespace().collect::<Vec<_>>(),
+        "hasNationalId": u.national_id_enc.is_some(),
+    });
+    if let Some(m) = &u.home_municipality {
+        ext["homeMunicipality"] = json!(m);
+    }
+    doc[MUNICIPAL_SCHEMA] = ext;
+    with_meta(
+        doc,
+        "User",
+        format!("{}/Users/{}", public_base(state), u.id),
+        u.created_at,
+        u.updated_at,
+    )
+}
+
+pub(super) fn str_at<'a>(doc: &'a Value, keys: &[&str]) -> Option<&'a str> {
+    let mut v = doc;
+    for k in keys {
+        v = v.as_object().and_then(|o| {
+            o.iter()
+                .find(|(key, _)| key.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v)
+        })?;
+    }
+    v.as_str()
+}
+
+/// The primary (or first) `value` of a multi-valued attribute.
+fn primary_value(doc: &Value, attr: &str) -> Option<String> {
+    let items = doc.as_object().and_then(|o| {
+        o.iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(attr))
+            .map(|(_, v)| v)
+    })?;
+    let items = items.as_array()?;
+    items
+        .iter()
+        .find(|i| i["primary"] == json!(true))
+        .or_else(|| items.first())
+        .and_then(|i| i["value"].as_str())
+        .map(str::to_owned)
+}
+
+/// Reads a SCIM User into a register entry, and whether it is active (`None`: not said). The
+/// role is not writable over SCIM (provisioning manages residents; administrators grant roles);
+/// a national id only from clients allowed to handle them.
+fn person_from(
+    doc: &Value,
+    national_id_allowed: bool,
+) -> Result<(NewPerson, Option<bool>), Refusal> {
+    let bad = |d: &str| Refusal::bad("invalidValue", d);
+    let Some(user_name) = str_at(doc, &["userName"]) else {
+        return Err(bad("userName is required"));
+    };
+    let active = match doc
+        .as_object()
+        .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("active")))
+        .map(|(_, v)| v)
+    {
+        None | Some(Value::Null) => None,
+        Some(Value::Bool(b)) => Some(*b),
+        // Some provisioning clients send booleans as strings.
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("true") => Some(true),
+        Some(Value::String(s)) if s.eq_ignore_ascii_case("false") => Some(false),
+        Some(_) => return Err(bad("active must be a boolean")),
+    };
+    let ext = doc
+        .as_object()
+        .and_then(|o| {
+            o.iter()
+                .find(|(k, _)| k.eq_ignore_ascii_case(MUNICIPAL_SCHEMA))
+                .map(|(_, v)| v.clone())
+        })
+        .unwrap_or(Value::Null);
+    let addr = doc
+        .as_object()
+        .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("addresses")))
+        .and_then(|(_, v)| v.as_array())
+        .and_then(|a| a.iter().find(|i| i["primary"] == json!(true)).or(a.first()))
+        .cloned()
+        .unwrap_or(Value::Null);
+    let channels = match ext.get("messageChannels") {
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .filter_map(Value::as_str)
+                .collect::<Vec<_>>()
+                .join(" "),
+        ),
+        _ => None,
+    };
+    Ok((
+        NewPerson {
+            username: user_name.to_owned(),
+            password: str_at(doc, &["password"]).map(str::to_owned),
+            role: String::new(),
+            given_name: str_at(doc, &["name", "givenName"]).map(str::to_owned),
+            family_name: str_at(doc, &["name", "familyName"]).map(str::to_owned),
+            email: primary_value(doc, "emails"),
+            phone: primary_value(doc, "phoneNumbers"),
+            street_address: addr["streetAddress"].as_str().map(str::to_owned),
+            postal_code: addr["postalCode"].as_str().map(str::to_owned),
+            locality: addr["locality"].as_str().map(str::to_owned),
+            country: addr["country"].as_str().map(str::to_owned),
+            home_municipality: ext["homeMunicipality"].as_str().map(str::to_owned),
+            preferred_language: str_at(doc, &["preferredLanguage"])
+                .map(|l| l.split(['-', '_']).next().unwrap_or(l).to_ascii_lowercase()),
+            national_id: match ext["nationalId"].as_str() {
+                Some(_) if !national_id_allowed => {
+                    return Err(Refusal(
+                        StatusCode::FORBIDDEN,
+                        None,
+                        "this client may not handle national identification numbers".into(),
+                    ))
+                }
+                n => n.map(str::to_owned),
+            },
+            message_channels: channels,
+        },
+        active,
+    ))
+}
+
+fn customer_error(e: CustomerError) -> HttpResponse {
+    match e {
+        // Which identifier clashed is not told (it could be a national id).
+        CustomerError::Db(DbError::Conflict(_)) => error(
+            StatusCode::CONFLICT,
+            Some("uniqueness"),
+            "the user clashes with an existing one (userName or another unique identifier)",
+        ),
+        CustomerError::Db(DbError::NotFound(_)) => not_found("user"),
+        CustomerError::Db(e) => {
+            tracing::error!(error = %e, "SCIM storage error");
+            unavailable()
+        }
+        other => error(
+            StatusCode::BAD_REQUEST,
+            Some("invalidValue"),
+            &other.to_string(),
+        ),
+    }
+}
+
+/// The live (not erased, not erasure-requested) person with this id.
+pub(super) fn live_user(
+    conn: &mut kuntalaistili_schema::AnyConnection,
+    id: &str,
+) -> Result<Option<users::User>, DbError> {
+    Ok(users::find_by_id(conn, id)?.filter(|u| u.erasure_requested_at.is_none()))
+}
+
+pub(super) async fn users_list(state: web::Data<IdpState>, req: HttpRequest) -> HttpResponse {
+    if let Err(r) = authorize(&state, &req).await {
+        return r;
+    }
+    let (f, start, count) = match parse_list_query(&req) {
+        Ok(q) => q,
+        Err(r) => return r.response(),
+    };
+    let st = state.clone();
+    let r = web::block(move || -> Result<Value, DbError> {
+        let mut conn = st.db.conn()?;
+        // The common questions go to the database: a page of everyone, and the provisioning
+        // clients' `userName eq "…"` before they create someone. Other filters read the register.
+        match &f {
+            None => {
+                let (rows, total) = users::page_live(&mut conn, start as i64 - 1, count as i64)?;
+                let items = rows.iter().map(|u| user_doc(&st, u)).collect();
+                return Ok(list_response(total as usize, start, items));
+            }
+            Some(filter::Filter::Compare(attr, filter::Op::Eq, Value::String(name)))
+                if attr.eq_ignore_ascii_case("userName") =>
+            {
+                let found = customers::normalize_username(name)
+                    .ok()
+                    .map(|n| users::find_by_username(&mut conn, &n))
+                    .transpose()?
+                    .flatten()
+                    .filter(|u| u.erasure_requested_at.is_none())
+                    .map(|u| user_doc(&st, &u));
+                let docs: Vec<Value> = found.into_iter().collect();
+                return Ok(page(docs, None, start, count));
+            }
+            Some(_) => {}
+        }
+        let docs = users::list(&mut conn)?
+            .iter()
+            .filter(|u| u.erasure_requested_at.is_none())
+            .map(|u| user_doc(&st, u))
+            .collect();
+        Ok(page(docs, f.as_ref(), start, count))
+    })
+    .await;
+    match r {
+        Ok(Ok(v)) => scim_json(StatusCode::OK, &v),
+        _ => unavailable(),
+    }
+}
+
+pub(super) async fn users_create(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> HttpResponse {
+    let who = match authorize_client(&state, &req).await {
+        Ok(a) => a,
+        Err(r) => return r,
+    };
+    let doc = match body(payload).await {
+        Ok(d) => d,
+        Err(r) => return r,
+    };
+    let (person, active) = match person_from(&doc, who.national_id) {
+        Ok(p) => p,
+        Err(r) => return r.response(),
+    };
+    let actor = who.actor;
+    let st = state.clone();
+    let r = web::block(move || -> Result<Value, CustomerError> {
+        let mut conn = st.db.conn()?;
+        let now = kuntalaistili_schema::now_utc();
+        let u = customers::add(&mut conn, &st.keys, &st.hasher, person, &actor, now)?;
+        let u = if active.unwrap_or(true) {
+            u
+        } else {
+            customers::disable(&mut conn, &u.username, &actor, now)?;
+            live_user(&mut conn, &u.id)?.ok_or(DbError::NotFound("user"))?
+        };
+        Ok(user_doc(&st, &u))
+    })
+    .await;
+    match r {
+        Ok(Ok(v)) => resource(StatusCode::CREATED, &v),
+        Ok(Err(e)) => customer_error(e),
+        Err(_) => unavailable(),
+    }
+}
+
+pub(super) async fn load_user(
+    state: &web::Data<IdpState>,
+    id: String,
+) -> Result<Value, HttpResponse> {
+    let st = state.clone();
+    match web::block(move || {
+        live_user(&mut *st.db.conn()?, &id).map(|u| u.map(|u| user_doc(&st, &u)))
+    })
+    .await
+    {
+        Ok(Ok(Some(v))) => Ok(v),
+        Ok(Ok(None)) => Err(not_found("user")),
+        _ => Err(unavailable()),
+    }
+}
+
+pub(super) async fn user_get(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    if let Err(r) = authorize(&state, &req).await {
+        return r;
+    }
+    match load_user(&state, id.into_inner()).await {
+        Ok(v) => {
+            let tag = v["meta"]["version"].as_str().unwrap_or_default();
+            if req
+                .headers()
+                .get(header::IF_NONE_MATCH)
+                .and_then(|h| h.to_str().ok())
+                .is_some_and(|h| h.split(',').any(|t| t.trim() == tag))
+            {
+                return HttpResponse::NotModified()
+                    .insert_header((header::ETAG, tag.to_owned()))
+                    .finish();
+            }
+            resource(StatusCode::OK, &v)
+        }
+        Err(r) => r,
+    }
+}
+
+/// Staff and administrator accounts are not provisioned over SCIM: their passwords, national
+/// ids and state are the administrators' (a provisioning token must not be a way to an admin
+/// account).
+pub(super) fn managed_elsewhere(current: &Value) -> Option<HttpResponse> {
+    (current[MUNICIPAL_SCHEMA]["role"] != "resident").then(|| {
+        error(
+            StatusCode::FORBIDDEN,
+            None,
+            "staff and administrator accounts are managed by administrators, not over SCIM",
+        )
+    })
+}
+
+async fn replace_user(
+    state: &web::Data<IdpState>,
+    id: String,
+    doc: Value,
+    who: Provisioner,
+) -> HttpResponse {
+    let (person, active) = match person_from(&doc, who.national_id) {
+        Ok(p) => p,
+        Err(r) => return r.response(),
+    };
+    let st = state.clone();
+    let uid = id.clone();
+    let r = web::block(move || -> Result<_, CustomerError> {
+        let mut conn = st.db.conn()?;
+        let (u, grants) = customers::replace(
+            &mut conn,
+            &st.keys,
+            &st.hasher,
+            &id,
+            person,
+            active,
+            &who.actor,
+            kuntalaistili_schema::now_utc(),
+        )?;
+        Ok((user_doc(&st, &u), grants))
+    })
+    .await;
+    match r {
+        Ok(Ok((v, grants))) => {
+            crate::oidc::logout::notify(state, &uid, grants).await;
+            resource(StatusCode::OK, &v)
+        }
+        Ok(Err(e)) => customer_error(e),
+        Err(_) => unavailable(),
+    }
+}
+
+pub(super) async fn user_put(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let id = id.into_inner();
+    let st = state.clone();
+    super::write(&state, &req, Kind::User, id.clone(), |who, _| async move {
+        match body(payload).await {
+            Ok(doc) => replace_user(&st, id, doc, who).await,
+            Err(r) => r,
+        }
+    })
+    .await
+}
+
+pub(super) async fn user_patch(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> HttpResponse {
+    let id = id.into_inner();
+    let st = state.clone();
+    super::write(
+        &state,
+        &req,
+        Kind::User,
+        id.clone(),
+        |who, current| async move {
+            let ops = match body(payload).await {
+                Ok(d) => d,
+                Err(r) => return r,
+            };
+            match patch::apply(current, &ops) {
+                Ok(patched) => replace_user(&st, id, patched, who).await,
+                Err(e) => error(StatusCode::BAD_REQUEST, Some(e.scim_type), &e.detail),
+            }
+        },
+    )
+    .await
+}
+
+pub(super) async fn user_delete(
+    state: web::Data<IdpState>,
+    req: HttpRequest,
+    id: web::Path<String>,
+) -> HttpResponse {
+    let uid = id.into_inner();
+    let st = state.clone();
+    super::write(&state, &req, Kind::User, uid.clone(), |who, _| async move {
+        erase_user(st, uid, who.actor).await
+    })
+    .await
+}
+
+/// The register's soft delete: the account closes now, the data goes after the retention period.
+async fn erase_user(state: web::Data<IdpState>, uid: String, actor: String) -> HttpResponse {
+    let st = state.clone();
+    let u2 = uid.clone();
+    let r = web::block(move || {
+        customers::gdpr::request_erasure(
+            &mut *st.db.conn()?,
+            &u2,
+            &actor,
+            None,
+            st.settings.erasure_retention_days,
+            kuntalaistili_schema::now_utc(),
+        )
+    })
+    .await;
+    match r {
+        Ok(Ok(grants)) => {
+            crate::oidc::logout::notify(&state, &uid, grants).await;
+            HttpResponse::NoContent().finish()
+        }
+        _ => unavailable(),
+    }
+}
