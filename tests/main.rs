@@ -21,6 +21,7 @@ mod reservations;
 mod rest_api;
 mod saml;
 mod scim;
+mod scim_compliance;
 mod sessions;
 mod storage;
 mod tls;

@@ -6,10 +6,10 @@ use kuntalaistili_schema::{authz as groups_store, users, DbError};
 use serde_json::{json, Value};
 
 use super::http::{
-    authorize, body, error, not_found, public_base, resource, scim_json, unavailable, with_meta,
-    Refusal,
+    authorize, body, error, not_found, public_base, read, resource, scim_json, unavailable,
+    with_meta, Refusal,
 };
-use super::query::{page, parse_list_query};
+use super::query::{parse_list_query, projection};
 use super::users::{live_user, str_at};
 use super::{patch, Kind, GROUP_SCHEMA};
 use crate::IdpState;
@@ -39,13 +39,17 @@ fn group_doc(
     } else {
         g.description.clone()
     };
+    let mut doc = json!({
+        "schemas": [GROUP_SCHEMA],
+        "id": g.name,
+        "displayName": display,
+        "members": members,
+    });
+    if let Some(e) = &g.external_id {
+        doc["externalId"] = json!(e);
+    }
     with_meta(
-        json!({
-            "schemas": [GROUP_SCHEMA],
-            "id": g.name,
-            "displayName": display,
-            "members": members,
-        }),
+        doc,
         "Group",
         format!("{base}/Groups/{}", g.name),
         g.created_at,
@@ -55,7 +59,7 @@ fn group_doc(
 
 /// Every group (or only the one named `only`) as SCIM documents; members are named from one
 /// query over their ids only.
-fn all_groups(state: &IdpState) -> Result<Vec<Value>, DbError> {
+pub(super) fn all_groups(state: &IdpState) -> Result<Vec<Value>, DbError> {
     groups_docs(state, None)
 }
 
@@ -79,12 +83,12 @@ pub(super) async fn groups_list(state: web::Data<IdpState>, req: HttpRequest) ->
     if let Err(r) = authorize(&state, &req).await {
         return r;
     }
-    let (f, start, count) = match parse_list_query(&req) {
+    let q = match parse_list_query(&req) {
         Ok(q) => q,
         Err(r) => return r.response(),
     };
     let st = state.clone();
-    match web::block(move || all_groups(&st).map(|d| page(d, f.as_ref(), start, count))).await {
+    match web::block(move || all_groups(&st).map(|d| q.page(d))).await {
         Ok(Ok(v)) => scim_json(StatusCode::OK, &v),
         _ => unavailable(),
     }
@@ -127,8 +131,16 @@ fn slug(display: &str) -> String {
     }
 }
 
-/// Display name and member ids of a SCIM Group document.
-fn group_from(doc: &Value) -> Result<(String, Vec<String>), Refusal> {
+/// What a SCIM Group document sets.
+struct GroupIn {
+    display: String,
+    external_id: Option<String>,
+    /// Member ids, sorted, each once.
+    members: Vec<String>,
+}
+
+/// Display name, external id and member ids of a SCIM Group document.
+fn group_from(doc: &Value) -> Result<GroupIn, Refusal> {
     let Some(display) = str_at(doc, &["displayName"])
         .map(str::trim)
         .filter(|d| !d.is_empty())
@@ -160,20 +172,34 @@ fn group_from(doc: &Value) -> Result<(String, Vec<String>), Refusal> {
         }
         Some(_) => return Err(Refusal::bad("invalidValue", "members must be an array")),
     };
-    Ok((display.to_owned(), members))
+    let external_id = match str_at(doc, &["externalId"]) {
+        Some(e) if e.chars().count() > 256 || e.chars().any(char::is_control) => {
+            return Err(Refusal::bad(
+                "invalidValue",
+                "externalId must be at most 256 characters, without control characters",
+            ))
+        }
+        Some(e) if !e.trim().is_empty() => Some(e.to_owned()),
+        _ => None,
+    };
+    Ok(GroupIn {
+        display: display.to_owned(),
+        external_id,
+        members,
+    })
 }
 
-/// Saves a group's display name and exact member list (in one transaction, audited).
+/// Saves a group's display name, external id and exact member list (in one transaction,
+/// audited).
 fn store_group(
     state: &IdpState,
     name: &str,
-    display: &str,
-    members: &[String],
+    g: &GroupIn,
     actor: &str,
     create: bool,
 ) -> Result<(), crate::authz::AuthzError> {
     let mut conn = state.db.conn()?;
-    for m in members {
+    for m in &g.members {
         if live_user(&mut conn, m)?.is_none() {
             return Err(crate::authz::AuthzError::NotFound("member"));
         }
@@ -181,8 +207,9 @@ fn store_group(
     crate::authz::set_group(
         &mut conn,
         name,
-        display,
-        members,
+        &g.display,
+        g.external_id.as_deref(),
+        &g.members,
         create,
         actor,
         kuntalaistili_schema::now_utc(),
@@ -219,12 +246,13 @@ pub(super) async fn groups_create(
         Ok(d) => d,
         Err(r) => return r,
     };
-    let (display, members) = match group_from(&doc) {
+    let g = match group_from(&doc) {
         Ok(g) => g,
         Err(r) => return r.response(),
     };
     let st = state.clone();
     let r = web::block(move || -> Result<String, crate::authz::AuthzError> {
+        let display = &g.display;
         // Display names are unique (RFC 7643 §4.2 leaves it to the provider; clients expect it).
         let existing = all_groups(&st)?;
         if existing.iter().any(|g| {
@@ -234,14 +262,14 @@ pub(super) async fn groups_create(
         }) {
             return Err(crate::authz::AuthzError::Invalid("exists".into()));
         }
-        let base = slug(&display);
+        let base = slug(display);
         let mut name = base.clone();
         let mut n = 2;
         while existing.iter().any(|g| g["id"] == name.as_str()) {
             name = format!("{base}-{n}");
             n += 1;
         }
-        store_group(&st, &name, &display, &members, &actor, true)?;
+        store_group(&st, &name, &g, &actor, true)?;
         Ok(name)
     })
     .await;
@@ -268,8 +296,12 @@ pub(super) async fn group_get(
     if let Err(r) = authorize(&state, &req).await {
         return r;
     }
+    let p = match projection(&req) {
+        Ok(p) => p,
+        Err(r) => return r.response(),
+    };
     match load_group(&state, id.into_inner()).await {
-        Ok(v) => resource(StatusCode::OK, &v),
+        Ok(v) => read(&req, &p, v),
         Err(r) => r,
     }
 }
@@ -280,13 +312,13 @@ async fn replace_group(
     doc: Value,
     actor: String,
 ) -> HttpResponse {
-    let (display, members) = match group_from(&doc) {
+    let g = match group_from(&doc) {
         Ok(g) => g,
         Err(r) => return r.response(),
     };
     let st = state.clone();
     let name = id.clone();
-    let r = web::block(move || store_group(&st, &name, &display, &members, &actor, false)).await;
+    let r = web::block(move || store_group(&st, &name, &g, &actor, false)).await;
     match r {
         Ok(Ok(())) => match load_group(state, id).await {
             Ok(v) => resource(StatusCode::OK, &v),

@@ -190,6 +190,52 @@ pub(super) fn precondition(req: &HttpRequest, current: &Value) -> Result<(), Ref
     }
 }
 
+/// A resource read (`GET …/{id}`): `304` when `If-None-Match` names its version, else the
+/// representation the projection asks for, with its ETag.
+pub(super) fn read(req: &HttpRequest, p: &super::query::Projection, v: Value) -> HttpResponse {
+    let tag = v["meta"]["version"].as_str().unwrap_or_default();
+    if req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| h.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
+    {
+        return HttpResponse::NotModified()
+            .insert_header((header::ETAG, tag.to_owned()))
+            .finish();
+    }
+    resource(StatusCode::OK, &p.apply(v))
+}
+
+/// A method the endpoint does not have (RFC 7644 §3.12 answers it with a SCIM error).
+pub(super) async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
+    let mut r = error(
+        StatusCode::METHOD_NOT_ALLOWED,
+        None,
+        &format!("{} is not supported on {}", req.method(), req.path()),
+    );
+    let allow = if req.path().ends_with("/.search") {
+        "POST"
+    } else if ["/ServiceProviderConfig", "/Schemas", "/ResourceTypes"]
+        .iter()
+        .any(|p| req.path().contains(p))
+    {
+        "GET"
+    } else if req.path().ends_with("/Users") || req.path().ends_with("/Groups") {
+        "GET, POST"
+    } else {
+        "GET, PUT, PATCH, DELETE"
+    };
+    r.headers_mut()
+        .insert(header::ALLOW, header::HeaderValue::from_static(allow));
+    r
+}
+
+/// Any other path under the SCIM base: a SCIM `404`.
+pub(super) async fn no_such_endpoint() -> HttpResponse {
+    error(StatusCode::NOT_FOUND, None, "no such SCIM endpoint")
+}
+
 pub(super) fn public_base(state: &IdpState) -> String {
     format!("{}{BASE}", state.settings.public_url)
 }

@@ -35,37 +35,67 @@ pub(crate) const MAX_BODY: usize = 64 * 1024;
 pub(crate) const MAX_COUNT: usize = 1000;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
+    use query::Scope;
+    let not_allowed = || web::route().to(http::method_not_allowed);
     cfg.route(
         "/scim/v2/ServiceProviderConfig",
         web::get().to(discovery::service_provider_config),
     )
+    .route("/scim/v2/ServiceProviderConfig", not_allowed())
     .route("/scim/v2/Schemas", web::get().to(discovery::schemas_list))
+    .route("/scim/v2/Schemas", not_allowed())
     .route(
         "/scim/v2/Schemas/{id}",
         web::get().to(discovery::schema_get),
     )
+    .route("/scim/v2/Schemas/{id}", not_allowed())
     .route(
         "/scim/v2/ResourceTypes",
         web::get().to(discovery::resource_types),
     )
+    .route("/scim/v2/ResourceTypes", not_allowed())
     .route(
         "/scim/v2/ResourceTypes/{id}",
         web::get().to(discovery::resource_type_get),
     )
+    .route("/scim/v2/ResourceTypes/{id}", not_allowed())
+    .route(
+        "/scim/v2/.search",
+        web::post().to(|s, r, p| query::search(s, r, p, Scope::All)),
+    )
+    .route("/scim/v2/.search", not_allowed())
+    .route(
+        "/scim/v2/Users/.search",
+        web::post().to(|s, r, p| query::search(s, r, p, Scope::Users)),
+    )
+    .route("/scim/v2/Users/.search", not_allowed())
+    .route(
+        "/scim/v2/Groups/.search",
+        web::post().to(|s, r, p| query::search(s, r, p, Scope::Groups)),
+    )
+    .route("/scim/v2/Groups/.search", not_allowed())
     .route("/scim/v2/Users", web::get().to(users::users_list))
     .route("/scim/v2/Users", web::post().to(users::users_create))
+    .route("/scim/v2/Users", not_allowed())
     .route("/scim/v2/Users/{id}", web::get().to(users::user_get))
     .route("/scim/v2/Users/{id}", web::put().to(users::user_put))
     .route("/scim/v2/Users/{id}", web::patch().to(users::user_patch))
     .route("/scim/v2/Users/{id}", web::delete().to(users::user_delete))
+    .route("/scim/v2/Users/{id}", not_allowed())
     .route("/scim/v2/Groups", web::get().to(groups::groups_list))
     .route("/scim/v2/Groups", web::post().to(groups::groups_create))
+    .route("/scim/v2/Groups", not_allowed())
     .route("/scim/v2/Groups/{id}", web::get().to(groups::group_get))
     .route("/scim/v2/Groups/{id}", web::put().to(groups::group_put))
     .route("/scim/v2/Groups/{id}", web::patch().to(groups::group_patch))
     .route(
         "/scim/v2/Groups/{id}",
         web::delete().to(groups::group_delete),
+    )
+    .route("/scim/v2/Groups/{id}", not_allowed())
+    .route(
+        "/scim/v2/{tail:.*}",
+        web::route().to(http::no_such_endpoint),
     );
 }
 

@@ -2,16 +2,16 @@
 //! a user is the register's soft delete: the account closes at once and the data is erased after
 //! the retention period.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use kuntalaistili_schema::{users, DbError};
 use serde_json::{json, Map, Value};
 
 use super::http::{
-    authorize, authorize_client, body, error, not_found, public_base, resource, scim_json,
+    authorize, authorize_client, body, error, not_found, public_base, read, resource, scim_json,
     unavailable, with_meta, Provisioner, Refusal,
 };
-use super::query::{list_response, page, parse_list_query};
+use super::query::{list_response, parse_list_query, projection, Query};
 use super::{filter, patch, Kind, MUNICIPAL_SCHEMA, USER_SCHEMA};
 use crate::customers::{self, CustomerError, NewPerson};
 use crate::IdpState;
@@ -28,6 +28,9 @@ pub fn user_doc(state: &IdpState, u: &users::User) -> Value {
         "active": !u.disabled,
         "preferredLanguage": u.preferred_language,
     });
+    if let Some(e) = &u.external_id {
+        doc["externalId"] = json!(e);
+    }
     let mut name = Map::new();
     if let Some(g) = &u.given_name {
         name.insert("givenName".into(), json!(g));
@@ -35,15 +38,16 @@ pub fn user_doc(state: &IdpState, u: &users::User) -> Value {
     if let Some(f) = &u.family_name {
         name.insert("familyName".into(), json!(f));
     }
+    // The register keeps the name's parts; the whole is `displayName`. It keeps one email
+    // address, one phone number and one postal address, so none is marked primary.
     if !name.is_empty() {
-        name.insert("formatted".into(), json!(u.display_name()));
         doc["name"] = Value::Object(name);
     }
     if let Some(e) = &u.email {
-        doc["emails"] = json!([{ "value": e, "primary": true }]);
+        doc["emails"] = json!([{ "value": e }]);
     }
     if let Some(p) = &u.phone {
-        doc["phoneNumbers"] = json!([{ "value": p, "primary": true }]);
+        doc["phoneNumbers"] = json!([{ "value": p }]);
     }
     let mut addr = Map::new();
     for (k, v) in [
@@ -57,14 +61,16 @@ pub fn user_doc(state: &IdpState, u: &users::User) -> Value {
         }
     }
     if !addr.is_empty() {
-        addr.insert("primary".into(), json!(true));
         doc["addresses"] = json!([Value::Object(addr)]);
     }
     let mut ext = json!({
         "role": u.role,
-        "messageChannels": u.message_channels.split_whitespace().collect::<Vec<_>>(),
         "hasNationalId": u.national_id_enc.is_some(),
     });
+    let channels: Vec<&str> = u.message_channels.split_whitespace().collect();
+    if !channels.is_empty() {
+        ext["messageChannels"] = json!(channels);
+    }
     if let Some(m) = &u.home_municipality {
         ext["homeMunicipality"] = json!(m);
     }
@@ -90,7 +96,8 @@ pub(super) fn str_at<'a>(doc: &'a Value, keys: &[&str]) -> Option<&'a str> {
     v.as_str()
 }
 
-/// The primary (or first) `value` of a multi-valued attribute.
+/// The `value` the register keeps of a multi-valued attribute: the one marked primary, else the
+/// last one (so a value added by PATCH replaces the one there was).
 fn primary_value(doc: &Value, attr: &str) -> Option<String> {
     let items = doc.as_object().and_then(|o| {
         o.iter()
@@ -100,10 +107,31 @@ fn primary_value(doc: &Value, attr: &str) -> Option<String> {
     let items = items.as_array()?;
     items
         .iter()
-        .find(|i| i["primary"] == json!(true))
-        .or_else(|| items.first())
+        .rfind(|i| i["primary"] == json!(true))
+        .or_else(|| items.last())
         .and_then(|i| i["value"].as_str())
         .map(str::to_owned)
+}
+
+/// A patched User as the register reads it: message channels are always shown when there are
+/// any, so a patched document without them has none left (a PUT without them gets the
+/// register's default).
+fn as_stored(mut doc: Value) -> Value {
+    let Some(o) = doc.as_object_mut() else {
+        return doc;
+    };
+    let ext_key = o
+        .keys()
+        .find(|k| k.eq_ignore_ascii_case(MUNICIPAL_SCHEMA))
+        .cloned()
+        .unwrap_or_else(|| MUNICIPAL_SCHEMA.to_owned());
+    let ext = o.entry(ext_key).or_insert_with(|| json!({}));
+    if let Some(e) = ext.as_object_mut() {
+        if !e.keys().any(|k| k.eq_ignore_ascii_case("messageChannels")) {
+            e.insert("messageChannels".into(), json!([]));
+        }
+    }
+    doc
 }
 
 /// Reads a SCIM User into a register entry, and whether it is active (`None`: not said). The
@@ -141,7 +169,7 @@ fn person_from(
         .as_object()
         .and_then(|o| o.iter().find(|(k, _)| k.eq_ignore_ascii_case("addresses")))
         .and_then(|(_, v)| v.as_array())
-        .and_then(|a| a.iter().find(|i| i["primary"] == json!(true)).or(a.first()))
+        .and_then(|a| a.iter().rfind(|i| i["primary"] == json!(true)).or(a.last()))
         .cloned()
         .unwrap_or(Value::Null);
     let channels = match ext.get("messageChannels") {
@@ -180,6 +208,7 @@ fn person_from(
                 n => n.map(str::to_owned),
             },
             message_channels: channels,
+            external_id: str_at(doc, &["externalId"]).map(str::to_owned),
         },
         active,
     ))
@@ -218,48 +247,76 @@ pub(super) async fn users_list(state: web::Data<IdpState>, req: HttpRequest) -> 
     if let Err(r) = authorize(&state, &req).await {
         return r;
     }
-    let (f, start, count) = match parse_list_query(&req) {
+    let q = match parse_list_query(&req) {
         Ok(q) => q,
         Err(r) => return r.response(),
     };
     let st = state.clone();
-    let r = web::block(move || -> Result<Value, DbError> {
-        let mut conn = st.db.conn()?;
-        // The common questions go to the database: a page of everyone, and the provisioning
-        // clients' `userName eq "…"` before they create someone. Other filters read the register.
-        match &f {
-            None => {
-                let (rows, total) = users::page_live(&mut conn, start as i64 - 1, count as i64)?;
-                let items = rows.iter().map(|u| user_doc(&st, u)).collect();
-                return Ok(list_response(total as usize, start, items));
-            }
-            Some(filter::Filter::Compare(attr, filter::Op::Eq, Value::String(name)))
-                if attr.eq_ignore_ascii_case("userName") =>
-            {
-                let found = customers::normalize_username(name)
-                    .ok()
-                    .map(|n| users::find_by_username(&mut conn, &n))
-                    .transpose()?
-                    .flatten()
-                    .filter(|u| u.erasure_requested_at.is_none())
-                    .map(|u| user_doc(&st, &u));
-                let docs: Vec<Value> = found.into_iter().collect();
-                return Ok(page(docs, None, start, count));
-            }
-            Some(_) => {}
-        }
-        let docs = users::list(&mut conn)?
-            .iter()
-            .filter(|u| u.erasure_requested_at.is_none())
-            .map(|u| user_doc(&st, u))
-            .collect();
-        Ok(page(docs, f.as_ref(), start, count))
-    })
-    .await;
-    match r {
+    match web::block(move || users_page(&st, &q)).await {
         Ok(Ok(v)) => scim_json(StatusCode::OK, &v),
         _ => unavailable(),
     }
+}
+
+/// Every live person as a SCIM User.
+pub(super) fn all_users(st: &IdpState) -> Result<Vec<Value>, DbError> {
+    let mut conn = st.db.conn()?;
+    Ok(users::list(&mut conn)?
+        .iter()
+        .filter(|u| u.erasure_requested_at.is_none())
+        .map(|u| user_doc(st, u))
+        .collect())
+}
+
+/// The page of users a list or search request asks for.
+pub(super) fn users_page(st: &IdpState, q: &Query) -> Result<Value, DbError> {
+    let mut conn = st.db.conn()?;
+    // The common questions go to the database: a page of everyone, and the provisioning
+    // clients' `userName eq "…"` or `externalId eq "…"` before they create someone. Other
+    // filters read the register.
+    let eq = match &q.filter {
+        None => {
+            let (rows, total) = users::page_live(&mut conn, q.start as i64 - 1, q.count as i64)?;
+            let items = rows
+                .iter()
+                .map(|u| q.projection.apply(user_doc(st, u)))
+                .collect();
+            return Ok(list_response(
+                usize::try_from(total).unwrap_or_default(),
+                q.start,
+                items,
+            ));
+        }
+        Some(filter::Filter::Compare(attr, filter::Op::Eq, Value::String(v))) => Some((attr, v)),
+        Some(_) => None,
+    };
+    let found = match eq {
+        Some((attr, name)) if attr.eq_ignore_ascii_case("userName") => Some(
+            customers::normalize_username(name)
+                .ok()
+                .map(|n| users::find_by_username(&mut conn, &n))
+                .transpose()?
+                .flatten()
+                .into_iter()
+                .collect::<Vec<_>>(),
+        ),
+        Some((attr, ext)) if attr.eq_ignore_ascii_case("externalId") => {
+            Some(users::find_by_external_id(&mut conn, ext)?)
+        }
+        _ => None,
+    };
+    let docs = match found {
+        Some(rows) => rows
+            .iter()
+            .filter(|u| u.erasure_requested_at.is_none())
+            .map(|u| user_doc(st, u))
+            .collect(),
+        None => {
+            drop(conn);
+            all_users(st)?
+        }
+    };
+    Ok(q.page(docs))
 }
 
 pub(super) async fn users_create(
@@ -325,21 +382,12 @@ pub(super) async fn user_get(
     if let Err(r) = authorize(&state, &req).await {
         return r;
     }
+    let p = match projection(&req) {
+        Ok(p) => p,
+        Err(r) => return r.response(),
+    };
     match load_user(&state, id.into_inner()).await {
-        Ok(v) => {
-            let tag = v["meta"]["version"].as_str().unwrap_or_default();
-            if req
-                .headers()
-                .get(header::IF_NONE_MATCH)
-                .and_then(|h| h.to_str().ok())
-                .is_some_and(|h| h.split(',').any(|t| t.trim() == tag))
-            {
-                return HttpResponse::NotModified()
-                    .insert_header((header::ETAG, tag.to_owned()))
-                    .finish();
-            }
-            resource(StatusCode::OK, &v)
-        }
+        Ok(v) => read(&req, &p, v),
         Err(r) => r,
     }
 }
@@ -430,7 +478,7 @@ pub(super) async fn user_patch(
                 Err(r) => return r,
             };
             match patch::apply(current, &ops) {
-                Ok(patched) => replace_user(&st, id, patched, who).await,
+                Ok(patched) => replace_user(&st, id, as_stored(patched), who).await,
                 Err(e) => error(StatusCode::BAD_REQUEST, Some(e.scim_type), &e.detail),
             }
         },
