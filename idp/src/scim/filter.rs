@@ -325,8 +325,8 @@ pub fn matches(f: &Filter, doc: &Value) -> bool {
         Filter::Compare(p, op, want) if case_exact(p) => {
             let found = resolve(doc, p);
             match op {
-                Op::Eq => found.iter().any(|v| *v == want),
-                Op::Ne => !found.iter().any(|v| *v == want),
+                Op::Eq => found.contains(&want),
+                Op::Ne => !found.contains(&want),
                 // Ordering and substrings of identifiers: as for any string, but case-exact.
                 _ => found.iter().any(|v| match (v, want) {
                     (Value::String(a), Value::String(b)) => match op {
