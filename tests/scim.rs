@@ -685,6 +685,31 @@ async fn scim_external_ids_partial_representations_and_search(b: Backend) {
         )
         .await;
     assert_eq!(v["totalResults"], 1);
+    // Sorting (RFC 7644 §3.4.2.3), here the people by userName, descending.
+    for name in ["scim-aino", "scim-zyy"] {
+        let (s, _, _) = scim
+            .call(
+                post.clone(),
+                "/Users",
+                Some(json!({ "userName": name })),
+                &[],
+            )
+            .await;
+        assert_eq!(s, 201);
+    }
+    let (s, v) = scim
+        .get("/Users?sortBy=userName&sortOrder=descending&attributes=userName")
+        .await;
+    assert_eq!(s, 200, "{v}");
+    let names: Vec<&str> = v["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| r["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(names, ["scim-zyy", "scim-ext", "scim-aino"]);
+    let (s, _) = scim.get("/Users?sortBy=userName&sortOrder=sideways").await;
+    assert_eq!(s, 400);
     for (bad, scim_type) in [
         (json!({ "filter": "userName zz 1" }), "invalidFilter"),
         (json!({ "filter": 7 }), "invalidFilter"),

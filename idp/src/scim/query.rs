@@ -1,6 +1,6 @@
 //! Querying resources: the list parameters (RFC 7644 §3.4.2), the same as a SearchRequest body
-//! (`POST …/.search`, §3.4.3), filtering, pagination, and partial representations
-//! (`attributes` / `excludedAttributes`, §3.4.2.5 and §3.9).
+//! (`POST …/.search`, §3.4.3), filtering, sorting (§3.4.2.3), pagination, and partial
+//! representations (`attributes` / `excludedAttributes`, §3.4.2.5 and §3.9).
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -42,6 +42,8 @@ pub(super) struct Query {
     pub(super) filter: Option<filter::Filter>,
     pub(super) start: usize,
     pub(super) count: usize,
+    /// `sortBy`, and whether descending.
+    pub(super) sort: Option<(String, bool)>,
     pub(super) projection: Projection,
 }
 
@@ -54,6 +56,10 @@ struct ListParams {
     attributes: Option<String>,
     #[serde(rename = "excludedAttributes")]
     excluded_attributes: Option<String>,
+    #[serde(rename = "sortBy")]
+    sort_by: Option<String>,
+    #[serde(rename = "sortOrder")]
+    sort_order: Option<String>,
 }
 
 fn names(list: Option<&str>) -> Vec<String> {
@@ -65,10 +71,30 @@ fn names(list: Option<&str>) -> Vec<String> {
         .collect()
 }
 
+/// `sortBy` and `sortOrder` (ascending unless said).
+fn sort_from(by: Option<&str>, order: Option<&str>) -> Result<Option<(String, bool)>, Refusal> {
+    let descending = match order.map(str::trim) {
+        None | Some("") => false,
+        Some(o) if o.eq_ignore_ascii_case("ascending") => false,
+        Some(o) if o.eq_ignore_ascii_case("descending") => true,
+        Some(_) => {
+            return Err(Refusal::bad(
+                "invalidValue",
+                "sortOrder must be ascending or descending",
+            ))
+        }
+    };
+    Ok(by
+        .map(str::trim)
+        .filter(|b| !b.is_empty())
+        .map(|b| (b.to_owned(), descending)))
+}
+
 fn query_from(
     f: Option<&str>,
     start: Option<i64>,
     count: Option<i64>,
+    sort: Option<(String, bool)>,
     projection: Projection,
 ) -> Result<Query, Refusal> {
     let filter = match f.filter(|f| !f.trim().is_empty()) {
@@ -82,6 +108,7 @@ fn query_from(
         filter,
         start,
         count,
+        sort,
         projection,
     })
 }
@@ -100,6 +127,7 @@ pub(super) fn parse_list_query(req: &HttpRequest) -> Result<Query, Refusal> {
         q.filter.as_deref(),
         q.start_index,
         q.count,
+        sort_from(q.sort_by.as_deref(), q.sort_order.as_deref())?,
         Projection {
             attributes: names(q.attributes.as_deref()),
             excluded: names(q.excluded_attributes.as_deref()),
@@ -155,6 +183,17 @@ fn parse_search(doc: &Value) -> Result<Query, Refusal> {
                 .ok_or_else(|| Refusal::bad("invalidValue", &format!("{name} must be an integer"))),
         }
     };
+    let text = |name: &str| -> Result<Option<&str>, Refusal> {
+        match field(name) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.as_str())),
+            Some(_) => Err(Refusal::bad(
+                "invalidValue",
+                &format!("{name} must be a string"),
+            )),
+        }
+    };
+    let sort = sort_from(text("sortBy")?, text("sortOrder")?)?;
     let f = match field("filter") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) => Some(s.as_str()),
@@ -164,6 +203,7 @@ fn parse_search(doc: &Value) -> Result<Query, Refusal> {
         f,
         number("startIndex")?,
         number("count")?,
+        sort,
         Projection {
             attributes: list("attributes")?,
             excluded: list("excludedAttributes")?,
@@ -174,10 +214,28 @@ fn parse_search(doc: &Value) -> Result<Query, Refusal> {
 impl Query {
     /// The matching documents, one page of them, each as the projection asks.
     pub(super) fn page(&self, docs: Vec<Value>) -> Value {
-        let matching: Vec<Value> = docs
+        let mut matching: Vec<Value> = docs
             .into_iter()
             .filter(|d| self.filter.as_ref().is_none_or(|f| filter::matches(f, d)))
             .collect();
+        if let Some((by, descending)) = &self.sort {
+            // Strings compare case-insensitively (caseExact false); a resource without the
+            // attribute comes last in ascending order and first in descending.
+            let key = |d: &Value| -> Option<String> {
+                filter::resolve(d, by).first().and_then(|v| match v {
+                    Value::String(s) => Some(s.to_lowercase()),
+                    Value::Null => None,
+                    other => Some(other.to_string()),
+                })
+            };
+            matching.sort_by_cached_key(|d| {
+                let k = key(d);
+                (k.is_none(), k)
+            });
+            if *descending {
+                matching.reverse();
+            }
+        }
         let total = matching.len();
         let items = matching
             .into_iter()
@@ -434,6 +492,27 @@ mod tests {
     }
 
     #[test]
+    fn sorting() {
+        let docs = vec![
+            json!({ "id": "1", "userName": "b" }),
+            json!({ "id": "2" }),
+            json!({ "id": "3", "userName": "A" }),
+        ];
+        let ids = |v: Value| -> Vec<String> {
+            v["Resources"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|r| r["id"].as_str().unwrap().to_owned())
+                .collect()
+        };
+        let mut q = parse_search(&json!({ "sortBy": "userName" })).unwrap();
+        assert_eq!(ids(q.page(docs.clone())), ["3", "1", "2"]);
+        q.sort = Some(("userName".into(), true));
+        assert_eq!(ids(q.page(docs)), ["2", "1", "3"]);
+    }
+
+    #[test]
     fn search_requests() {
         let q = parse_search(&json!({
             "schemas": [SEARCH_SCHEMA],
@@ -444,13 +523,18 @@ mod tests {
         }))
         .unwrap();
         assert_eq!((q.start, q.count), (1, 10));
-        assert!(q.filter.is_some());
+        assert!(q.filter.is_some() && q.sort.is_none());
+        let q = parse_search(&json!({ "sortBy": "name.familyName", "sortOrder": "Descending" }))
+            .unwrap();
+        assert_eq!(q.sort, Some(("name.familyName".to_owned(), true)));
         for bad in [
             json!({ "schemas": ["x"] }),
             json!({ "filter": 3 }),
             json!({ "attributes": [1] }),
             json!({ "count": "many" }),
             json!({ "filter": "userName eq" }),
+            json!({ "sortBy": "userName", "sortOrder": "up" }),
+            json!({ "sortBy": 1 }),
         ] {
             assert!(parse_search(&bad).is_err(), "{bad}");
         }

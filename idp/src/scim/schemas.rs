@@ -14,7 +14,8 @@ pub fn service_provider_config(base: &str) -> Value {
         "filter": { "supported": true, "maxResults": super::MAX_COUNT },
         // A password is set with PUT or PATCH of `password` (never returned).
         "changePassword": { "supported": true },
-        "sort": { "supported": false },
+        // sortBy / sortOrder on lists and searches (strings case-insensitively).
+        "sort": { "supported": true },
         // `meta.version` and the ETag header; `If-Match` on PUT, PATCH and DELETE,
         // `If-None-Match` on GET.
         "etag": { "supported": true },

@@ -275,7 +275,7 @@ pub(super) fn users_page(st: &IdpState, q: &Query) -> Result<Value, DbError> {
     // clients' `userName eq "…"` or `externalId eq "…"` before they create someone. Other
     // filters read the register.
     let eq = match &q.filter {
-        None => {
+        None if q.sort.is_none() => {
             let (rows, total) = users::page_live(&mut conn, q.start as i64 - 1, q.count as i64)?;
             let items = rows
                 .iter()
@@ -288,7 +288,7 @@ pub(super) fn users_page(st: &IdpState, q: &Query) -> Result<Value, DbError> {
             ));
         }
         Some(filter::Filter::Compare(attr, filter::Op::Eq, Value::String(v))) => Some((attr, v)),
-        Some(_) => None,
+        _ => None,
     };
     let found = match eq {
         Some((attr, name)) if attr.eq_ignore_ascii_case("userName") => Some(
