@@ -710,6 +710,34 @@ async fn scim_external_ids_partial_representations_and_search(b: Backend) {
     assert_eq!(names, ["scim-zyy", "scim-ext", "scim-aino"]);
     let (s, _) = scim.get("/Users?sortBy=userName&sortOrder=sideways").await;
     assert_eq!(s, 400);
+    // Writes answer with the representation asked for too.
+    let (s, v, _) = scim
+        .call(
+            post.clone(),
+            "/Users?attributes=userName",
+            Some(json!({ "userName": "scim-osittain", "externalId": "X-1" })),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 201, "{v}");
+    let mut keys: Vec<_> = v.as_object().unwrap().keys().cloned().collect();
+    keys.sort();
+    assert_eq!(keys, ["id", "meta", "schemas", "userName"], "{v}");
+    let (s, v, _) = scim
+        .call(
+            patch.clone(),
+            &format!(
+                "/Users/{}?excludedAttributes=externalId",
+                v["id"].as_str().unwrap()
+            ),
+            Some(ops(
+                json!([{ "op": "replace", "path": "externalId", "value": "X-2" }]),
+            )),
+            &[],
+        )
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert!(v.get("externalId").is_none() && v["userName"] == "scim-osittain");
     for (bad, scim_type) in [
         (json!({ "filter": "userName zz 1" }), "invalidFilter"),
         (json!({ "filter": 7 }), "invalidFilter"),

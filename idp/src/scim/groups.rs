@@ -9,7 +9,7 @@ use super::http::{
     authorize, body, error, not_found, public_base, read, resource, scim_json, unavailable,
     with_meta, Refusal,
 };
-use super::query::{parse_list_query, projection};
+use super::query::{parse_list_query, projection, Projection};
 use super::users::{live_user, str_at};
 use super::{patch, Kind, GROUP_SCHEMA};
 use crate::IdpState;
@@ -242,6 +242,10 @@ pub(super) async fn groups_create(
         Ok(a) => a,
         Err(r) => return r,
     };
+    let p = match projection(&req) {
+        Ok(p) => p,
+        Err(r) => return r.response(),
+    };
     let doc = match body(payload).await {
         Ok(d) => d,
         Err(r) => return r,
@@ -275,7 +279,7 @@ pub(super) async fn groups_create(
     .await;
     match r {
         Ok(Ok(name)) => match load_group(&state, name).await {
-            Ok(v) => resource(StatusCode::CREATED, &v),
+            Ok(v) => resource(StatusCode::CREATED, &p.apply(v)),
             Err(r) => r,
         },
         Ok(Err(crate::authz::AuthzError::Invalid(d))) if d == "exists" => error(
@@ -311,6 +315,7 @@ async fn replace_group(
     id: String,
     doc: Value,
     actor: String,
+    p: &Projection,
 ) -> HttpResponse {
     let g = match group_from(&doc) {
         Ok(g) => g,
@@ -321,7 +326,7 @@ async fn replace_group(
     let r = web::block(move || store_group(&st, &name, &g, &actor, false)).await;
     match r {
         Ok(Ok(())) => match load_group(state, id).await {
-            Ok(v) => resource(StatusCode::OK, &v),
+            Ok(v) => resource(StatusCode::OK, &p.apply(v)),
             Err(r) => r,
         },
         Ok(Err(e)) => authz_error(e),
@@ -337,12 +342,18 @@ pub(super) async fn group_put(
 ) -> HttpResponse {
     let id = id.into_inner();
     let st = state.clone();
-    super::write(&state, &req, Kind::Group, id.clone(), |who, _| async move {
-        match body(payload).await {
-            Ok(doc) => replace_group(&st, id, doc, who.actor).await,
-            Err(r) => r,
-        }
-    })
+    super::write(
+        &state,
+        &req,
+        Kind::Group,
+        id.clone(),
+        |who, _, p| async move {
+            match body(payload).await {
+                Ok(doc) => replace_group(&st, id, doc, who.actor, &p).await,
+                Err(r) => r,
+            }
+        },
+    )
     .await
 }
 
@@ -359,13 +370,13 @@ pub(super) async fn group_patch(
         &req,
         Kind::Group,
         id.clone(),
-        |who, current| async move {
+        |who, current, p| async move {
             let ops = match body(payload).await {
                 Ok(d) => d,
                 Err(r) => return r,
             };
             match patch::apply(current, &ops) {
-                Ok(patched) => replace_group(&st, id, patched, who.actor).await,
+                Ok(patched) => replace_group(&st, id, patched, who.actor, &p).await,
                 Err(e) => error(StatusCode::BAD_REQUEST, Some(e.scim_type), &e.detail),
             }
         },
@@ -380,22 +391,28 @@ pub(super) async fn group_delete(
 ) -> HttpResponse {
     let id = id.into_inner();
     let st = state.clone();
-    super::write(&state, &req, Kind::Group, id.clone(), |who, _| async move {
-        let r = web::block(move || {
-            crate::authz::remove_group(
-                &mut *st.db.conn()?,
-                &id,
-                &who.actor,
-                kuntalaistili_schema::now_utc(),
-            )
-        })
-        .await;
-        match r {
-            Ok(Ok(())) => HttpResponse::NoContent().finish(),
-            Ok(Err(e)) => authz_error(e),
-            Err(_) => unavailable(),
-        }
-    })
+    super::write(
+        &state,
+        &req,
+        Kind::Group,
+        id.clone(),
+        |who, _, _| async move {
+            let r = web::block(move || {
+                crate::authz::remove_group(
+                    &mut *st.db.conn()?,
+                    &id,
+                    &who.actor,
+                    kuntalaistili_schema::now_utc(),
+                )
+            })
+            .await;
+            match r {
+                Ok(Ok(())) => HttpResponse::NoContent().finish(),
+                Ok(Err(e)) => authz_error(e),
+                Err(_) => unavailable(),
+            }
+        },
+    )
     .await
 }
 

@@ -108,7 +108,8 @@ enum Kind {
 
 /// Every PUT, PATCH and DELETE of one resource: the caller's token (401/403), the resource as it
 /// is now (404), its `If-Match` precondition (412), for users the rule that only residents are
-/// provisioned over SCIM (403); then `act` with the caller and the current representation.
+/// provisioned over SCIM (403); then `act` with the caller, the current representation and the
+/// `attributes` / `excludedAttributes` asked for the answer (400 if they are malformed).
 async fn write<F, Fut>(
     state: &web::Data<IdpState>,
     req: &HttpRequest,
@@ -117,12 +118,16 @@ async fn write<F, Fut>(
     act: F,
 ) -> HttpResponse
 where
-    F: FnOnce(http::Provisioner, Value) -> Fut,
+    F: FnOnce(http::Provisioner, Value, query::Projection) -> Fut,
     Fut: Future<Output = HttpResponse>,
 {
     let who = match http::authorize_client(state, req).await {
         Ok(w) => w,
         Err(r) => return r,
+    };
+    let p = match query::projection(req) {
+        Ok(p) => p,
+        Err(r) => return r.response(),
     };
     let current = match kind {
         Kind::User => users::load_user(state, id).await,
@@ -140,5 +145,5 @@ where
             return r;
         }
     }
-    act(who, current).await
+    act(who, current, p).await
 }

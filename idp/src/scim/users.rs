@@ -11,7 +11,7 @@ use super::http::{
     authorize, authorize_client, body, error, not_found, public_base, read, resource, scim_json,
     unavailable, with_meta, Provisioner, Refusal,
 };
-use super::query::{list_response, parse_list_query, projection, Query};
+use super::query::{list_response, parse_list_query, projection, Projection, Query};
 use super::{filter, patch, Kind, MUNICIPAL_SCHEMA, USER_SCHEMA};
 use crate::customers::{self, CustomerError, NewPerson};
 use crate::IdpState;
@@ -328,6 +328,10 @@ pub(super) async fn users_create(
         Ok(a) => a,
         Err(r) => return r,
     };
+    let p = match projection(&req) {
+        Ok(p) => p,
+        Err(r) => return r.response(),
+    };
     let doc = match body(payload).await {
         Ok(d) => d,
         Err(r) => return r,
@@ -352,7 +356,7 @@ pub(super) async fn users_create(
     })
     .await;
     match r {
-        Ok(Ok(v)) => resource(StatusCode::CREATED, &v),
+        Ok(Ok(v)) => resource(StatusCode::CREATED, &p.apply(v)),
         Ok(Err(e)) => customer_error(e),
         Err(_) => unavailable(),
     }
@@ -410,6 +414,7 @@ async fn replace_user(
     id: String,
     doc: Value,
     who: Provisioner,
+    p: &Projection,
 ) -> HttpResponse {
     let (person, active) = match person_from(&doc, who.national_id) {
         Ok(p) => p,
@@ -435,7 +440,7 @@ async fn replace_user(
     match r {
         Ok(Ok((v, grants))) => {
             crate::oidc::logout::notify(state, &uid, grants).await;
-            resource(StatusCode::OK, &v)
+            resource(StatusCode::OK, &p.apply(v))
         }
         Ok(Err(e)) => customer_error(e),
         Err(_) => unavailable(),
@@ -450,12 +455,18 @@ pub(super) async fn user_put(
 ) -> HttpResponse {
     let id = id.into_inner();
     let st = state.clone();
-    super::write(&state, &req, Kind::User, id.clone(), |who, _| async move {
-        match body(payload).await {
-            Ok(doc) => replace_user(&st, id, doc, who).await,
-            Err(r) => r,
-        }
-    })
+    super::write(
+        &state,
+        &req,
+        Kind::User,
+        id.clone(),
+        |who, _, p| async move {
+            match body(payload).await {
+                Ok(doc) => replace_user(&st, id, doc, who, &p).await,
+                Err(r) => r,
+            }
+        },
+    )
     .await
 }
 
@@ -472,13 +483,13 @@ pub(super) async fn user_patch(
         &req,
         Kind::User,
         id.clone(),
-        |who, current| async move {
+        |who, current, p| async move {
             let ops = match body(payload).await {
                 Ok(d) => d,
                 Err(r) => return r,
             };
             match patch::apply(current, &ops) {
-                Ok(patched) => replace_user(&st, id, as_stored(patched), who).await,
+                Ok(patched) => replace_user(&st, id, as_stored(patched), who, &p).await,
                 Err(e) => error(StatusCode::BAD_REQUEST, Some(e.scim_type), &e.detail),
             }
         },
@@ -493,9 +504,13 @@ pub(super) async fn user_delete(
 ) -> HttpResponse {
     let uid = id.into_inner();
     let st = state.clone();
-    super::write(&state, &req, Kind::User, uid.clone(), |who, _| async move {
-        erase_user(st, uid, who.actor).await
-    })
+    super::write(
+        &state,
+        &req,
+        Kind::User,
+        uid.clone(),
+        |who, _, _| async move { erase_user(st, uid, who.actor).await },
+    )
     .await
 }
 
