@@ -1,6 +1,6 @@
 //! The SCIM API against python-scim's compliance checker (`scim2-tester`, the checks of
 //! `scim2 … test`), driven by tests/interop/scim/compliance.py with a client-credentials token
-//! with the `scim` scope. Every check must pass (status SUCCESS) except those [`excluded`],
+//! with the `scim` scope. Every check must pass (status SUCCESS) except those in `excluded()`,
 //! each with its reason. The driver's docstring lists the checker's configuration (valid example
 //! values for attributes the register validates, and the national id left out).
 

@@ -1,7 +1,9 @@
 //! The customer register as SCIM 2.0 (RFC 7643 / 7644) at `/scim/v2`: Users (the register, with
-//! a municipal extension, [`users`]) and Groups (the access-rights groups, [`groups`]), discovery
-//! documents, filters, pagination, PATCH, and ETags (`meta.version`, `If-Match`,
-//! `If-None-Match`; [`http`]). Bearer tokens of this IdP with the `scim` scope.
+//! a municipal extension, `users`) and Groups (the access-rights groups, `groups`), discovery
+//! documents (`discovery`, `schemas`), filters, sorting, pagination, partial
+//! representations and searches (`query`, `filter`), PATCH (`patch`), and ETags
+//! (`meta.version`, `If-Match`, `If-None-Match`; `http`). Bearer tokens of this IdP with the
+//! `scim` scope. Every write to one resource goes through `write`.
 
 mod discovery;
 pub mod filter;
