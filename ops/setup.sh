@@ -39,9 +39,10 @@ if [ ! -d "$oidc_dir/node_modules/openid-client" ]; then
   (cd "$oidc_dir" && npm ci --no-audit --no-fund --loglevel=error)
 fi
 
-# The SCIM interop client (python-scim's scim2-client), pinned by requirements.txt, in its own venv.
+# The SCIM interop client and compliance checker (python-scim's scim2-client and scim2-tester),
+# pinned by requirements.txt, in their own venv.
 scim_dir="$(dirname "$0")/../tests/interop/scim"
-if [ ! -x "$scim_dir/.venv/bin/python" ] || ! "$scim_dir/.venv/bin/python" -c "import scim2_client" 2>/dev/null; then
+if [ ! -x "$scim_dir/.venv/bin/python" ] || ! "$scim_dir/.venv/bin/python" -c "import scim2_client, scim2_tester" 2>/dev/null; then
   python3 -m venv "$scim_dir/.venv"
   "$scim_dir/.venv/bin/pip" install --quiet --disable-pip-version-check -r "$scim_dir/requirements.txt"
 fi

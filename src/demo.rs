@@ -33,6 +33,7 @@ pub fn seed(state: &IdpState) -> anyhow::Result<bool> {
             preferred_language: Some("fi".to_owned()),
             national_id: Some("131052-308T".to_owned()),
             message_channels: None,
+            external_id: None,
         },
         "demo",
         kuntalaistili_schema::now_utc(),

@@ -22,6 +22,7 @@ mod reservations;
 mod rest_api;
 mod saml;
 mod scim;
+mod scim_compliance;
 mod service_sessions;
 mod sessions;
 mod storage;

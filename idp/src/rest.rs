@@ -229,6 +229,7 @@ pub async fn users_create(
         preferred_language: b.preferred_language,
         national_id: b.national_id,
         message_channels: b.message_channels,
+        external_id: None,
     };
     let st = state.clone();
     let r = web::block(move || {

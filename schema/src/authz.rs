@@ -44,6 +44,8 @@ pub struct Group {
     pub name: String,
     pub description: String,
     pub created_at: NaiveDateTime,
+    /// The provisioning client's identifier for the group (SCIM `externalId`), as given.
+    pub external_id: Option<String>,
 }
 
 /// One grant: to exactly one of a user or a group, of exactly one of a role or a permission.
@@ -178,6 +180,18 @@ pub fn put_group(conn: &mut AnyConnection, g: &Group) -> Result<bool, DbError> {
         .execute(conn)
         .map_err(conflict("group"))?;
     Ok(true)
+}
+
+/// Sets (or with `None` clears) a group's external id; false when there is no such group.
+pub fn set_group_external_id(
+    conn: &mut AnyConnection,
+    name: &str,
+    external_id: Option<&str>,
+) -> Result<bool, DbError> {
+    Ok(diesel::update(authz_groups::table.find(name))
+        .set(authz_groups::external_id.eq(external_id))
+        .execute(conn)?
+        > 0)
 }
 
 /// Removes a group, its memberships and its grants; false when there was none.

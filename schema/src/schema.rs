@@ -24,6 +24,7 @@ diesel::table! {
         message_channels -> Text,
         erasure_requested_at -> Nullable<Timestamp>,
         erased_at -> Nullable<Timestamp>,
+        external_id -> Nullable<Text>,
     }
 }
 
@@ -360,6 +361,7 @@ diesel::table! {
         name -> Text,
         description -> Text,
         created_at -> Timestamp,
+        external_id -> Nullable<Text>,
     }
 }
 

@@ -42,6 +42,8 @@ pub struct User {
     pub erasure_requested_at: Option<NaiveDateTime>,
     /// When the personal data was overwritten, after the retention period.
     pub erased_at: Option<NaiveDateTime>,
+    /// The provisioning client's identifier for the person (SCIM `externalId`), as given.
+    pub external_id: Option<String>,
 }
 
 impl User {
@@ -91,6 +93,18 @@ pub fn find_by_username(conn: &mut AnyConnection, username: &str) -> Result<Opti
         .select(User::as_select())
         .first(conn)
         .optional()?)
+}
+
+/// The people with this external id (SCIM `externalId`; each provisioning client has its own).
+pub fn find_by_external_id(
+    conn: &mut AnyConnection,
+    external_id: &str,
+) -> Result<Vec<User>, DbError> {
+    Ok(users::table
+        .filter(users::external_id.eq(external_id))
+        .order(users::username.asc())
+        .select(User::as_select())
+        .load(conn)?)
 }
 
 pub fn find_by_id(conn: &mut AnyConnection, id: &str) -> Result<Option<User>, DbError> {
@@ -260,6 +274,7 @@ pub fn overwrite_personal_data(
             users::country.eq(None::<String>),
             users::home_municipality.eq(None::<String>),
             users::national_id_enc.eq(None::<String>),
+            users::external_id.eq(None::<String>),
             users::national_id_index.eq(None::<String>),
             users::message_channels.eq(""),
             users::disabled.eq(true),

@@ -274,6 +274,7 @@ pub fn save_group(
                 name: name.to_owned(),
                 description,
                 created_at: now,
+                external_id: None,
             },
         )
         .map_err(db)?;
@@ -313,12 +314,15 @@ pub fn remove_group(
     })
 }
 
-/// Sets a group's description and exact member list in one transaction (a new group when
-/// `create`: `Invalid("exists")` if the name is taken). Every membership change is audited.
+/// Sets a group's description, external id (SCIM `externalId`) and exact member list in one
+/// transaction (a new group when `create`: `Invalid("exists")` if the name is taken). Every
+/// membership change is audited.
+#[allow(clippy::too_many_arguments)] // the group as a whole, plus who and when
 pub fn set_group(
     conn: &mut AnyConnection,
     name: &str,
     description: &str,
+    external_id: Option<&str>,
     members: &[String],
     create: bool,
     actor: &str,
@@ -344,12 +348,14 @@ pub fn set_group(
                 name: name.to_owned(),
                 description: description.clone(),
                 created_at: now,
+                external_id: None,
             },
         )
         .map_err(|e| match e {
             DbError::Conflict(_) => AuthzError::Invalid("exists".into()),
             other => db(other),
         })?;
+        rows::set_group_external_id(conn, name, external_id)?;
         audit::append_in_tx(
             conn,
             Event::success(kind::GROUP_SAVED)

@@ -49,6 +49,8 @@ pub struct NewPerson {
     pub national_id: Option<String>,
     /// Message channels, space-separated (`email sms notice`); default `email notice`.
     pub message_channels: Option<String>,
+    /// The provisioning client's identifier for the person (SCIM `externalId`), kept as given.
+    pub external_id: Option<String>,
 }
 
 /// Channels a person may receive messages through.
@@ -141,6 +143,19 @@ fn email(v: Option<String>) -> Result<Option<String>, CustomerError> {
     Ok(Some(e))
 }
 
+/// An external id is kept exactly as given (it is the provisioning client's key), but not an
+/// empty one, a very long one or one with control characters.
+fn external_id(v: Option<String>) -> Result<Option<String>, CustomerError> {
+    match v {
+        Some(e) if e.chars().count() > 256 => Err(invalid("external_id", "is too long")),
+        Some(e) if e.chars().any(char::is_control) => {
+            Err(invalid("external_id", "contains control characters"))
+        }
+        Some(e) if e.trim().is_empty() => Ok(None),
+        other => Ok(other),
+    }
+}
+
 /// Validates a person's description into a new row (a fresh id; the password hashed; the
 /// national id encrypted with a keyed look-up index).
 fn build(
@@ -226,6 +241,7 @@ fn build(
         message_channels,
         erasure_requested_at: None,
         erased_at: None,
+        external_id: external_id(p.external_id)?,
     };
     Ok(row)
 }

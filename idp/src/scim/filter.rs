@@ -1,7 +1,7 @@
 //! SCIM filters (RFC 7644 §3.4.2.2) over a resource's JSON representation: `attrPath op value`
 //! with `eq ne co sw ew gt ge lt le pr`, `and`, `or`, `not (…)` and parentheses. Attribute names
-//! and string comparisons are case-insensitive (every string attribute we serve has
-//! `caseExact: false`). Value filters inside brackets (`emails[type eq "work"]`) are used by PATCH
+//! are case-insensitive, and so are string comparisons except of the identifiers `id` and
+//! `externalId` (every other string attribute we serve has `caseExact: false`). Value filters inside brackets (`emails[type eq "work"]`) are used by PATCH
 //! paths ([`PathSpec`]), not by list filters.
 
 use serde_json::Value;
@@ -310,12 +310,39 @@ fn compare(v: &Value, op: Op, want: &Value) -> bool {
     }
 }
 
+/// Identifiers compare case-exactly (`caseExact: true`, RFC 7643 §3.1): `id` and `externalId`.
+fn case_exact(path: &str) -> bool {
+    let last = path.rsplit([':', '.']).next().unwrap_or(path);
+    last.eq_ignore_ascii_case("id") || last.eq_ignore_ascii_case("externalId")
+}
+
 /// Whether `doc` matches the filter.
 pub fn matches(f: &Filter, doc: &Value) -> bool {
     match f {
         Filter::Present(p) => resolve(doc, p)
             .iter()
             .any(|v| !v.is_null() && v.as_str() != Some("")),
+        Filter::Compare(p, op, want) if case_exact(p) => {
+            let found = resolve(doc, p);
+            match op {
+                Op::Eq => found.contains(&want),
+                Op::Ne => !found.contains(&want),
+                // Ordering and substrings of identifiers: as for any string, but case-exact.
+                _ => found.iter().any(|v| match (v, want) {
+                    (Value::String(a), Value::String(b)) => match op {
+                        Op::Co => a.contains(b.as_str()),
+                        Op::Sw => a.starts_with(b.as_str()),
+                        Op::Ew => a.ends_with(b.as_str()),
+                        Op::Gt => a > b,
+                        Op::Ge => a >= b,
+                        Op::Lt => a < b,
+                        Op::Le => a <= b,
+                        Op::Eq | Op::Ne => false,
+                    },
+                    _ => false,
+                }),
+            }
+        }
         Filter::Compare(p, op, want) => {
             let found = resolve(doc, p);
             if *op == Op::Ne {
@@ -401,6 +428,7 @@ mod tests {
         json!({
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"],
             "id": "u1",
+            "externalId": "Ext-7",
             "userName": "Maija",
             "name": { "givenName": "Maija", "familyName": "Meikäläinen" },
             "emails": [{ "value": "maija@example.fi", "primary": true }],
@@ -428,6 +456,12 @@ mod tests {
             (r#"not (userName eq "maija")"#, false),
             (r#"title pr"#, false),
             (r#"userName ne "x""#, true),
+            (r#"id eq "u1""#, true),
+            (r#"id eq "U1""#, false),
+            (r#"externalId eq "Ext-7""#, true),
+            (r#"externalid eq "ext-7""#, false),
+            (r#"externalId sw "Ext""#, true),
+            (r#"externalId ne "Ext-7""#, false),
             (
                 r#"urn:ietf:params:scim:schemas:core:2.0:User:userName eq "maija""#,
                 true,

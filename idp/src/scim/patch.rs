@@ -99,12 +99,18 @@ fn set(doc: &mut Value, k: &str, v: Value, add: bool) -> Result<(), PatchError> 
             let key = key_of(o, schema);
             let ext = o.entry(key).or_insert_with(|| Value::Object(Map::new()));
             if let Some(e) = ext.as_object_mut() {
-                let ak = key_of(e, attr);
-                e.insert(ak, v);
+                put(e, attr, v, add);
                 return Ok(());
             }
         }
     }
+    put(o, k, v, add);
+    Ok(())
+}
+
+/// Sets `k` of `o`: a complex value merges into the one there is, and `add` appends to a
+/// multi-valued attribute (values already there, by `value` or as a whole, are not repeated).
+fn put(o: &mut Map<String, Value>, k: &str, v: Value, add: bool) {
     let key = key_of(o, k);
     match (o.get_mut(&key), v) {
         (Some(Value::Object(existing)), Value::Object(new)) => {
@@ -115,9 +121,10 @@ fn set(doc: &mut Value, k: &str, v: Value, add: bool) -> Result<(), PatchError> 
         }
         (Some(Value::Array(existing)), Value::Array(new)) if add => {
             for item in new {
-                let dup = item
-                    .get("value")
-                    .is_some_and(|v| existing.iter().any(|e| e.get("value") == Some(v)));
+                let dup = match item.get("value") {
+                    Some(v) => existing.iter().any(|e| e.get("value") == Some(v)),
+                    None => existing.contains(&item),
+                };
                 if !dup {
                     existing.push(item);
                 }
@@ -127,7 +134,6 @@ fn set(doc: &mut Value, k: &str, v: Value, add: bool) -> Result<(), PatchError> 
             o.insert(key, v);
         }
     }
-    Ok(())
 }
 
 fn at_path(
@@ -280,6 +286,19 @@ mod tests {
                 ["homeMunicipality"],
             "091"
         );
+        // `add` appends to an extension's multi-valued attribute too; `replace` replaces.
+        let ext = "urn:kuntalaistili:params:scim:schemas:extension:municipal:2.0:User";
+        let u = json!({ ext: { "messageChannels": ["email", "notice"] } });
+        let p = patch(
+            u.clone(),
+            json!([{ "op": "add", "path": format!("{ext}:messageChannels"), "value": ["sms", "email"] }]),
+        );
+        assert_eq!(p[ext]["messageChannels"], json!(["email", "notice", "sms"]));
+        let p = patch(
+            u,
+            json!([{ "op": "replace", "path": format!("{ext}:messageChannels"), "value": ["sms"] }]),
+        );
+        assert_eq!(p[ext]["messageChannels"], json!(["sms"]));
     }
 
     #[test]

@@ -12,8 +12,12 @@ pub fn service_provider_config(base: &str) -> Value {
         "patch": { "supported": true },
         "bulk": { "supported": false, "maxOperations": 0, "maxPayloadSize": 0 },
         "filter": { "supported": true, "maxResults": super::MAX_COUNT },
+        // A password is set with PUT or PATCH of `password` (never returned).
         "changePassword": { "supported": true },
-        "sort": { "supported": false },
+        // sortBy / sortOrder on lists and searches (strings case-insensitively).
+        "sort": { "supported": true },
+        // `meta.version` and the ETag header; `If-Match` on PUT, PATCH and DELETE,
+        // `If-None-Match` on GET.
         "etag": { "supported": true },
         "authenticationSchemes": [{
             "type": "oauthbearertoken",
@@ -52,15 +56,14 @@ fn with(mut a: Value, changes: Value) -> Value {
     a
 }
 
-fn multi_value(name: &str, desc: &str) -> Value {
+/// A multi-valued attribute of which the register keeps one value: no `primary` flag (the one
+/// kept is the one a client marks primary, else the last one given).
+fn one_value(name: &str, desc: &str) -> Value {
     with(
         attr(name, "complex", desc),
         json!({
             "multiValued": true,
-            "subAttributes": [
-                attr("value", "string", "The value"),
-                attr("primary", "boolean", "The primary value"),
-            ],
+            "subAttributes": [attr("value", "string", "The value")],
         }),
     )
 }
@@ -90,7 +93,6 @@ pub fn schemas(base: &str) -> Vec<Value> {
             with(
                 attr("name", "complex", "The person's name"),
                 json!({ "subAttributes": [
-                    attr("formatted", "string", "Full name"),
                     attr("familyName", "string", "Family name"),
                     attr("givenName", "string", "Given name"),
                 ] }),
@@ -99,22 +101,34 @@ pub fn schemas(base: &str) -> Vec<Value> {
                 attr("displayName", "string", "Name shown to people"),
                 json!({ "mutability": "readOnly" }),
             ),
-            attr("preferredLanguage", "string", "fi, sv or en"),
+            with(
+                attr("preferredLanguage", "string", "fi, sv or en (default fi)"),
+                json!({ "canonicalValues": ["fi", "sv", "en"] }),
+            ),
             attr("active", "boolean", "Whether the account can be used"),
             with(
                 attr("password", "string", "Password (write-only)"),
                 json!({ "mutability": "writeOnly", "returned": "never", "caseExact": true }),
             ),
-            multi_value("emails", "Email address (one is kept)"),
-            multi_value("phoneNumbers", "Phone number (one is kept)"),
+            one_value(
+                "emails",
+                "Email address (one is kept: the one marked primary, else the last one)",
+            ),
+            one_value(
+                "phoneNumbers",
+                "Phone number (one is kept: the one marked primary, else the last one)",
+            ),
             with(
-                attr("addresses", "complex", "Postal address (one is kept)"),
+                attr(
+                    "addresses",
+                    "complex",
+                    "Postal address (one is kept: the one marked primary, else the last one)",
+                ),
                 json!({ "multiValued": true, "subAttributes": [
                     attr("streetAddress", "string", "Street address"),
                     attr("postalCode", "string", "Postal code"),
                     attr("locality", "string", "Post office"),
                     attr("country", "string", "Country code (ISO 3166-1 alpha-2)"),
-                    attr("primary", "boolean", "The primary address"),
                 ] }),
             ),
         ],
@@ -136,7 +150,8 @@ pub fn schemas(base: &str) -> Vec<Value> {
                     with(attr("display", "string", "The member's username"), json!({ "mutability": "readOnly" })),
                     with(attr("$ref", "reference", "The member's URI"),
                         json!({ "mutability": "immutable", "referenceTypes": ["User"] })),
-                    with(attr("type", "string", "User"), json!({ "mutability": "immutable" })),
+                    with(attr("type", "string", "User"),
+                        json!({ "mutability": "immutable", "canonicalValues": ["User"] })),
                 ] }),
             ),
         ],
@@ -156,9 +171,9 @@ pub fn schemas(base: &str) -> Vec<Value> {
                 attr(
                     "messageChannels",
                     "string",
-                    "Channels for messages: email, sms, notice",
+                    "Channels for messages: email, sms, notice (default email and notice)",
                 ),
-                json!({ "multiValued": true }),
+                json!({ "multiValued": true, "canonicalValues": ["email", "sms", "notice"] }),
             ),
             with(
                 attr(
