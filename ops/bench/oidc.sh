@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# OIDC throughput: Kuntalaistili vs node oidc-provider (the peer from ../shared/peers/oidc-provider),
+# OIDC throughput: Kuntalaistili vs node oidc-provider (the peer in ops/bench/peers/oidc-provider),
 # same machine, same run, one wrk run of DUR each (-t2 -c$CONNS), each server alone in turn:
 #   - token: client_credentials, HTTP Basic client auth, ES256 JWT access tokens on both sides;
 #   - discovery: GET /.well-known/openid-configuration;
@@ -7,7 +7,7 @@
 #   - authorization-code round for an already logged-in session: authorize (303 with code=, PKCE
 #     S256, state, nonce, scope openid) then token (authorization_code, HTTP Basic, code_verifier,
 #     200 with access and ID token), driven by ops/bench/code_round.lua; 2 requests per round.
-#     The peer runs ops/bench/peer-oidc-provider-code.mjs for this (a code-flow client and a
+#     The peer runs ops/bench/peers/oidc-provider/code.mjs for this (a code-flow client and a
 #     scripted login); one login per server with curl, then one round with curl as a check.
 # Peak RSS (VmHWM) of both. Prints only a Markdown block (for ops/bench/RESULTS.md); any failed
 # request is counted in it.
@@ -19,8 +19,9 @@ cd "$(dirname "$0")/../.."
 DUR="${DUR:-10s}"; CONNS="${CONNS:-32}"; PORT="${PORT:-18081}"; PEER_PORT="${PEER_PORT:-3001}"
 PEER_ADAPTER="${PEER_ADAPTER:-map}"; CODE_WARMUP="${CODE_WARMUP:-5s}"
 here="$PWD/ops/bench"
-peers="${PEERS:-$(cd ../shared/peers 2>/dev/null && pwd)}"
-[ -d "$peers/oidc-provider" ] || { echo "peer set-up scripts not found (set PEERS=…/shared/peers)" >&2; exit 1; }
+# The peer: ops/bench/peers/oidc-provider (pinned oidc-provider, installed there by its setup.sh).
+peer_dir="${PEER_DIR:-$here/peers/oidc-provider}"
+[ -x "$peer_dir/setup.sh" ] || { echo "oidc.sh: no peer set-up at $peer_dir/setup.sh" >&2; exit 1; }
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 command -v openssl >/dev/null || { echo "openssl is needed (PKCE challenge)" >&2; exit 1; }
 die() { echo "oidc.sh: $*" >&2; exit 1; }
@@ -38,12 +39,8 @@ trap cleanup EXIT; trap "exit 130" INT TERM
 cargo build --release -q 2>"$work/build.log" || { cat "$work/build.log" >&2; die "cargo build --release failed"; }
 bin="$PWD/target/release/kuntalaistili"
 
-# The peer runs from a copy (shared/ may be read-only); its npm install is cached between runs.
-peer_dir="${PEER_DIR:-/var/tmp/kuntalaistili-peer-oidc-provider}"
-mkdir -p "$peer_dir"
-cp -r "$peers/oidc-provider" "$peers/bench" "$peer_dir/"
-cp "$here/peer-oidc-provider-code.mjs" "$peer_dir/oidc-provider/"
-(cd "$peer_dir/oidc-provider" && [ -d node_modules/oidc-provider ] || ./setup.sh >/dev/null)
+# npm ci of the pinned version into the peer's node_modules (once; later runs find it there).
+"$peer_dir/setup.sh" >"$work/peer-setup.log" 2>&1 || { cat "$work/peer-setup.log" >&2; die "peer set-up failed"; }
 
 summary() { grep -E '^SUMMARY' | sed 's/^SUMMARY //'; }
 fails() { grep -E '^FAIL' || true; }
@@ -57,8 +54,6 @@ wait_ready() {
   done
   cat "$3" >&2; die "not ready after 20 s: $1"
 }
-lua="$peer_dir/bench"
-export PEERS_BENCH_DIR="$lua"
 ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; } # CPU clock ticks used so far by PID
 # bench VAR PID SCRIPT URL: one wrk run; sets VAR (the SUMMARY fields), VAR_cpu (server CPU seconds
 # during the run) and VAR_fail (FAIL sample lines of code_round.lua)
@@ -117,10 +112,10 @@ printf '%s\n' 'bench-password-1' | cli users add bench --password-stdin >/dev/nu
 pid=$!
 wait_ready "$base/readyz" "$pid" "$work/serve.log"
 export AUTH_B64="$(printf '%s:%s' "$cid" "$csec" | base64 -w0)" BODY="grant_type=client_credentials&scope=api:read"
-wrk -t1 -c4 -d2s -s "$lua/post_form.lua" "$base/oauth2/token" >/dev/null
-bench ours_token "$pid" "$lua/post_form_summary.lua" "$base/oauth2/token"
-bench ours_disc "$pid" "$lua/get_summary.lua" "$base/.well-known/openid-configuration"
-bench ours_jwks "$pid" "$lua/get_summary.lua" "$base/oauth2/jwks"
+wrk -t1 -c4 -d2s -s "$here/form_post.lua" "$base/oauth2/token" >/dev/null
+bench ours_token "$pid" "$here/form_post.lua" "$base/oauth2/token"
+bench ours_disc "$pid" "$here/get.lua" "$base/.well-known/openid-configuration"
+bench ours_jwks "$pid" "$here/get.lua" "$base/oauth2/jwks"
 ours_rss=$(peak_rss_mb "$pid")
 # One password login with curl: the session cookie (and the CSRF cookie) for every authorize request.
 page=$(curl -s -c "$work/jar" "$base/login")
@@ -140,21 +135,21 @@ stop "$pid"; pid=
 
 # --- oidc-provider: client_credentials (ES256 JWT access tokens), discovery, JWKS (server.mjs)
 peer="http://127.0.0.1:$PEER_PORT"
-(cd "$peer_dir/oidc-provider" && PORT="$PEER_PORT" NODE_ENV=production FORMAT=jwt ALG=ES256 exec node server.mjs >"$work/peer.log" 2>&1) &
+(cd "$peer_dir" && PORT="$PEER_PORT" NODE_ENV=production FORMAT=jwt ALG=ES256 exec node server.mjs >"$work/peer.log" 2>&1) &
 ppid_=$!
 wait_ready "$peer/jwks" "$ppid_" "$work/peer.log"
 export AUTH_B64="$(printf 'bench-client:bench-secret' | base64 -w0)"
-wrk -t1 -c4 -d2s -s "$lua/post_form.lua" "$peer/token" >/dev/null
-bench peer_token "$ppid_" "$lua/post_form_summary.lua" "$peer/token"
-bench peer_disc "$ppid_" "$lua/get_summary.lua" "$peer/.well-known/openid-configuration"
-bench peer_jwks "$ppid_" "$lua/get_summary.lua" "$peer/jwks"
+wrk -t1 -c4 -d2s -s "$here/form_post.lua" "$peer/token" >/dev/null
+bench peer_token "$ppid_" "$here/form_post.lua" "$peer/token"
+bench peer_disc "$ppid_" "$here/get.lua" "$peer/.well-known/openid-configuration"
+bench peer_jwks "$ppid_" "$here/get.lua" "$peer/jwks"
 peer_rss=$(peak_rss_mb "$ppid_")
-peer_version=$(node -p "require('$peer_dir/oidc-provider/node_modules/oidc-provider/package.json').version")
+peer_version=$(node -p "require('$peer_dir/node_modules/oidc-provider/package.json').version")
 stop "$ppid_"; ppid_=
 
-# --- oidc-provider: the authorization-code round (peer-oidc-provider-code.mjs)
-(cd "$peer_dir/oidc-provider" && PORT="$PEER_PORT" PEER_ADAPTER="$PEER_ADAPTER" NODE_ENV=production \
-  exec node peer-oidc-provider-code.mjs >"$work/peer-code.log" 2>&1) &
+# --- oidc-provider: the authorization-code round (peers/oidc-provider/code.mjs)
+(cd "$peer_dir" && PORT="$PEER_PORT" PEER_ADAPTER="$PEER_ADAPTER" NODE_ENV=production \
+  exec node code.mjs >"$work/peer-code.log" 2>&1) &
 ppid2=$!
 wait_ready "$peer/jwks" "$ppid2" "$work/peer-code.log"
 # One scripted login: follow the redirects by hand (authorize → interaction → authorize → callback).
@@ -197,7 +192,7 @@ cat <<MD
 wrk -t2 -c$CONNS -d$DUR after warm-ups (token 2 s, code round $CODE_WARMUP), each server alone in turn, wrk on the same cores; Kuntalaistili release build on SQLite, log level warn; oidc-provider on Node.js $(node -v), NODE_ENV=production.
 client_credentials: HTTP Basic, ES256 JWT access tokens on both. Code round: a logged-in session, authorize (303 with code, PKCE S256, state, nonce, scope openid) then token (HTTP Basic, code_verifier; 200 with access and ID token) — 2 requests a round; req/s and p99 count both kinds of request.
 ID tokens: ours $ours_idt_alg (the client's default), oidc-provider $peer_idt_alg (its default id_token_signed_response_alg) — read from the header of the ID token of a check round before the load.
-Code-round access tokens: ours ES256 JWT (SQLite: code, grant, audit row); oidc-provider opaque, in memory ($PEER_ADAPTER adapter of peer-oidc-provider-code.mjs).
+Code-round access tokens: ours ES256 JWT (SQLite: code, grant, audit row); oidc-provider opaque, in memory ($PEER_ADAPTER adapter of ops/bench/peers/oidc-provider/code.mjs).
 
 | endpoint | Kuntalaistili req/s | p99 | oidc-provider req/s | p99 | ratio |
 |---|---|---|---|---|---|

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# SAML Web SSO throughput: Kuntalaistili vs SimpleSAMLphp 1.19 as IdP (the peer from
-# ../shared/peers/simplesamlphp), same machine, same run, each server under load alone in turn:
+# SAML Web SSO throughput: Kuntalaistili vs SimpleSAMLphp 1.19 as IdP (the peer set up by
+# ops/bench/peers/simplesamlphp), same machine, same run, each server under load alone in turn:
 #   - IdP-initiated SSO: GET with a live session cookie (ours /saml/sso/init?sp=…, SimpleSAMLphp
 #     SSOService.php?spentityid=…) → 200 HTML form with a signed SAMLResponse;
 #   - SP-initiated SSO, HTTP-Redirect binding: GET …?SAMLRequest=… with a live session cookie, every
@@ -17,10 +17,10 @@
 # (servers idle), averaged. RSS after the load of both (SimpleSAMLphp: all its Apache processes).
 # Prints only a Markdown block (for ops/bench/RESULTS.md).
 #   DUR=10s CONNS=32 SESSIONS=32 ./ops/bench/saml.sh
-#   (PORT=18095 BIN=path/to/kuntalaistili (no cargo build) REQUESTS=… RSA_SECONDS=5 PEERS=… STATE=…
-#    SIGN_RESPONSE=1: ours signs the Response too, two signatures an answer. The peer's set-up signs
-#    both: its SP entry says 'sign.response' => false, which SimpleSAMLphp 1.19 does not read (its
-#    option is 'saml20.sign.response', default true); the table's first lines say what each signed.)
+#   (PORT=18095 BIN=path/to/kuntalaistili (no cargo build) REQUESTS=… RSA_SECONDS=5 STATE=…
+#    SIGN_RESPONSE=1: ours signs the Response too, two signatures an answer. The peer signs both,
+#    the Response and the Assertion (SimpleSAMLphp's default, written out in its set-up as
+#    'saml20.sign.response' and 'saml20.sign.assertion'); the table's first lines say what each signed.)
 # Needs root for the peer (apt-get, a private Apache instance running as www-data). DUR at most
 # 150 s: the prepared AuthnRequests must still be within the IdPs' clock-skew window at the end.
 set -euo pipefail
@@ -28,10 +28,10 @@ cd "$(dirname "$0")/../.."
 DUR="${DUR:-10s}"; CONNS="${CONNS:-32}"; SESSIONS="${SESSIONS:-32}"; PORT="${PORT:-18095}"
 RSA_SECONDS="${RSA_SECONDS:-5}"; SIGN_RESPONSE="${SIGN_RESPONSE:-0}"; THREADS=2
 here="$PWD/ops/bench"
-peers="${PEERS:-$(cd ../shared/peers 2>/dev/null && pwd)}"
+peer="$here/peers/simplesamlphp"
 die() { echo "saml.sh: $*" >&2; exit 1; }
-[ -x "$peers/simplesamlphp/run.sh" ] || die "peer set-up scripts not found (set PEERS=…/shared/peers)"
-export STATE="${STATE:-/var/tmp/peer-ssp}"
+[ -x "$peer/run.sh" ] || die "no peer set-up at $peer/run.sh"
+export STATE="${STATE:-/var/tmp/kuntalaistili-peer-ssp}"
 command -v wrk >/dev/null || { apt-get update -qq && apt-get install -y -qq wrk >/dev/null; }
 for c in openssl python3 curl; do command -v "$c" >/dev/null || die "$c is needed"; done
 dur_s=$(printf '%s' "$DUR" | awk '/^[0-9]+s?$/ {print $0 + 0; exit} /^[0-9]+m$/ {print 60 * $0; exit} {print -1}')
@@ -48,7 +48,7 @@ stop() { # stop a process we started, by its id, and reap it
 }
 cleanup() {
   stop "$pid"
-  [ "$ssp_started" = 1 ] && "$peers/simplesamlphp/run.sh" stop >/dev/null 2>&1 || true
+  [ "$ssp_started" = 1 ] && "$peer/run.sh" stop >/dev/null 2>&1 || true
   rm -rf "$work"
 }
 trap cleanup EXIT; trap "exit 130" INT TERM
@@ -99,7 +99,6 @@ rsa_rate() { # raw RSA-2048 signatures per second, all cores
 }
 urlenc() { python3 -c 'import sys, urllib.parse; print(urllib.parse.quote(sys.argv[1], safe=""))' "$1"; }
 SP_ENTITY="http://127.0.0.1:3003/sp"; SP_ACS="http://127.0.0.1:3003/acs"
-export PEERS_BENCH_DIR="$peers/bench"
 
 rsa_before=$(rsa_rate)
 [ -n "$rsa_before" ] || die "openssl speed printed no rsa 2048 line"
@@ -177,7 +176,7 @@ ours_errors=$({ grep -v 'SAML message refused' "$work/serve.log" || true; } | gr
 
 # --- SimpleSAMLphp (its own set-up; started here unless it already runs, then left running)
 if ! curl -fs -o /dev/null "$ssp/simplesaml/saml2/idp/metadata.php"; then
-  "$peers/simplesamlphp/run.sh" start >"$work/ssp-start.log" 2>&1 || { cat "$work/ssp-start.log" >&2; die "SimpleSAMLphp did not start"; }
+  "$peer/run.sh" start >"$work/ssp-start.log" 2>&1 || { cat "$work/ssp-start.log" >&2; die "SimpleSAMLphp did not start"; }
   ssp_started=1
   for _ in $(seq 100); do curl -fs -o /dev/null "$ssp/simplesaml/saml2/idp/metadata.php" && break; sleep 0.1; done
 fi
@@ -185,7 +184,7 @@ curl -fs -o /dev/null "$ssp/simplesaml/saml2/idp/metadata.php" || die "SimpleSAM
 httpd_pid=$(cat "$STATE/run/httpd.pid")
 ssp_pids() { echo "$httpd_pid" $(ps --no-headers -o pid= --ppid "$httpd_pid"); }
 t0=$(date +%s%N)
-python3 "$peers/simplesamlphp/sso_login.py" --sessions "$SESSIONS" --sp "$SP_ENTITY" --acs "$SP_ACS" \
+python3 "$peer/sso_login.py" --sessions "$SESSIONS" --sp "$SP_ENTITY" --acs "$SP_ACS" \
   --cookies "$work/ssp-cookies" --path-out "$work/ssp-login-path" >"$work/ssp-login.log" 2>&1 \
   || { cat "$work/ssp-login.log" >&2; die "SimpleSAMLphp logins failed"; }
 ssp_login_s=$(awk -v a="$(date +%s%N)" -v b="$t0" 'BEGIN { printf "%.1f", (a - b) / 1e9 }')

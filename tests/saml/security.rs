@@ -1,4 +1,4 @@
-//! The SAML attack catalogue (../shared/SECURITY_CASES.md §A–C, mapped in
+//! The SAML attack catalogue (tests/interop/SECURITY_CASES.md §A–C, mapped in
 //! tests/interop/SECURITY.md): every hostile or broken message is refused with an error page
 //! (400, never a redirect, never a SAMLResponse, never a 500) and an audit event naming the reason.
 

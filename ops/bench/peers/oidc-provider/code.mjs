@@ -2,9 +2,9 @@
 // 127.0.0.1:3001 (PORT) with one confidential code-flow client and a scripted interaction that
 // logs in 'bench-user' and grants 'openid' at once, so that one login leaves a session with
 // which every later authorize request answers with a code (the session's grant is reused).
-// A variant of ../shared/peers/oidc-provider/server.mjs; oidc.sh copies it into the copied peer
-// directory and runs it from there (so that 'oidc-provider' resolves to its node_modules).
-// Same keys file (ES256 + RS256); ID tokens are RS256 (oidc-provider's default
+// The code-flow sibling of server.mjs in this folder (same keys file, ES256 + RS256); oidc.sh
+// runs it from here after setup.sh has installed the pinned oidc-provider into node_modules.
+// ID tokens are RS256 (oidc-provider's default
 // id_token_signed_response_alg); access tokens are oidc-provider's default for a
 // userinfo-capable token: opaque, kept in the adapter.
 //
