@@ -240,6 +240,18 @@ async fn service_sessions_keep_the_idps_idle_limit(b: Backend) {
     let age = kuntalaistili_schema::now_utc() - checked[0].unwrap();
     assert!(age < chrono::Duration::seconds(10), "{age}");
 
+    // A script's request (no page load) is not served once the IdP's confirmation is older than
+    // the idle limit: the IdP session may be gone.
+    let (b4, id4) = in_the_noticeboard(&app, "skripti").await;
+    backdate(&app, &id4, 5, 90).await;
+    let r = b4
+        .get(app.url("/services/noticeboard/api/notices"))
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 401);
+
     // The IdP session ended without the service hearing of it: the next page load finds out.
     let (b3, id3) = in_the_noticeboard(&app, "unohtunut").await;
     let uid = id3.clone();

@@ -6,6 +6,8 @@
 use kuntalaistili_schema::users;
 use kuntalaistili_tests::{dual, Backend, TestApp};
 
+use serde_json::Value;
+
 use super::*;
 
 dual!(privileged_scopes_need_the_persons_role);
@@ -107,6 +109,18 @@ async fn privileged_scopes_need_the_persons_role(b: Backend) {
     assert_eq!(get(&app, &at, "/api/v1/users").await, 403);
     assert_eq!(get(&app, &at, "/scim/v2/Users").await, 403);
     assert_eq!(get(&app, &at, "/api/v1/clients").await, 403);
+    // Introspection tells a resource server only what the person may hold now.
+    let r = app
+        .client
+        .post(app.url("/oauth2/introspect"))
+        .header("authorization", rp.basic())
+        .form(&[("token", at.as_str())])
+        .send()
+        .await
+        .unwrap();
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["active"], true, "{v}");
+    assert_eq!(v["scope"], "openid offline_access", "{v}");
     let (s, e) = token(
         &app,
         Some(rp.basic()),

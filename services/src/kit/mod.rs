@@ -246,7 +246,14 @@ impl Kit {
         })
         .await??;
         let Some(s) = found else { return Ok(None) };
-        if now - s.idp_checked() > limits.recheck_after && is_page_load(req) {
+        let unconfirmed = now - s.idp_checked();
+        // Past the IdP's own idle limit since it last confirmed its session, that session may be
+        // gone (idled out, ended where no logout token reached us): a form post or a script's
+        // request is not served on the strength of it; a page load asks the IdP first.
+        if unconfirmed > limits.idle && !is_page_load(req) {
+            return Ok(None);
+        }
+        if unconfirmed > limits.recheck_after && is_page_load(req) {
             let back = req
                 .uri()
                 .path_and_query()
