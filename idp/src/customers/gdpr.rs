@@ -112,6 +112,8 @@ pub fn export(
         "preferred_language": u.preferred_language,
         "national_id": national_id,
         "message_channels": u.message_channels.split_whitespace().collect::<Vec<_>>(),
+        // The identifier a provisioning system (SCIM) keeps for the person.
+        "external_id": u.external_id,
         "created_at": iso_utc(u.created_at),
         "updated_at": iso_utc(u.updated_at),
         "erasure_requested_at": t(u.erasure_requested_at),
