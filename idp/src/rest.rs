@@ -306,7 +306,7 @@ pub async fn user_disable(
     match r {
         Ok(Ok((uid, grants))) => {
             // The services the person was logged in to end their sessions too.
-            crate::oidc::logout::notify(&state, &uid, grants).await;
+            crate::session::logout::grants_revoked(&state, &uid, grants).await;
             HttpResponse::NoContent().finish()
         }
         Ok(Err(e)) => customer_error(e),
@@ -351,7 +351,7 @@ pub async fn user_delete(
     .await;
     match r {
         Ok(Ok(Some(grants))) => {
-            crate::oidc::logout::notify(&state, &uid, grants).await;
+            crate::session::logout::grants_revoked(&state, &uid, grants).await;
             HttpResponse::NoContent().finish()
         }
         Ok(Ok(None)) => problem(StatusCode::NOT_FOUND, "no such user"),

@@ -23,7 +23,7 @@ use super::sso::{post_xml, refusal, Binding, SamlForm, MAX_RELAY_STATE};
 use super::{b64, kind, post_form, refuse, signer_blocking, sp_blocking, urls};
 use crate::audit::Event;
 use crate::error::WebError;
-use crate::session::logout::redirect;
+use crate::session::logout::{redirect, Ended, LogoutParty};
 use crate::IdpState;
 
 /// How long a logout round may take.
@@ -61,6 +61,24 @@ struct Round {
     current: Option<Told>,
     partial: bool,
     finish: LogoutFinish,
+}
+
+/// SAML's part in logouts: the SPs of the ended session are told front-channel, one after
+/// another, before the browser arrives where the logout ends.
+pub struct SingleLogout;
+
+impl LogoutParty for SingleLogout {
+    fn front_channel<'a>(
+        &'a self,
+        state: &'a web::Data<IdpState>,
+        ended: &'a Ended,
+        done: &'a str,
+    ) -> futures_util::future::LocalBoxFuture<'a, Option<HttpResponse>> {
+        Box::pin(async move {
+            let finish = LogoutFinish::Page(done.to_owned());
+            Some(propagate_logout(state, ended.saml.clone(), finish).await)
+        })
+    }
 }
 
 /// Starts telling `participants` (front-channel) and ends at `finish`. With nobody to tell, the
@@ -519,10 +537,11 @@ async fn request_in(
             continue;
         };
         match crate::session::logout::end_session(state, &session, &user, ip.clone()).await {
-            Ok(parts) => {
+            Ok(session_end) => {
                 ended += 1;
                 others.extend(
-                    parts
+                    session_end
+                        .saml
                         .into_iter()
                         .filter(|o| o.sp_entity_id != sp.row.entity_id),
                 );

@@ -12,7 +12,7 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use crate::admin::{context, require_admin, require_admin_form};
+use super::{context, require_admin, require_admin_form};
 use crate::error::WebError;
 use crate::rest::{admin, body_limited, json_ok, unavailable};
 use crate::session::logout::redirect;
@@ -124,7 +124,7 @@ pub async fn admin_sps_get(
     ctx.insert("sps", &rows);
     let names: Vec<&str> = ATTRIBUTES.iter().map(|(n, _)| *n).collect();
     ctx.insert("known_attributes", &names.join(", "));
-    ctx.insert("metadata_url", &super::urls(&state).entity_id);
+    ctx.insert("metadata_url", &crate::saml::urls(&state).entity_id);
     Ok(state.form_page(&req, StatusCode::OK, "admin/sps.html", ctx))
 }
 
@@ -137,7 +137,7 @@ fn refused(
         RegistryError::Db(kuntalaistili_schema::DbError::NotFound(_))
         | RegistryError::NotFound(_) => Err(WebError::NotFound),
         RegistryError::Db(_) => Err(WebError::Unavailable),
-        other => Ok(crate::admin::refused(
+        other => Ok(super::refused(
             state,
             req,
             "admin.sp_refused",
