@@ -95,7 +95,9 @@ fn module_cycles_none_between_modules() {
     }
     for (i, (krate, members)) in PENDING.iter().enumerate() {
         if !seen_pending.contains(&i) {
-            eprintln!("module_cycles: PENDING entry {krate} {members:?} is no longer a circle; remove it");
+            eprintln!(
+                "module_cycles: PENDING entry {krate} {members:?} is no longer a circle; remove it"
+            );
         }
     }
     assert!(
@@ -127,12 +129,10 @@ fn crate_graph(root: &Path, src: &Path) -> Graph {
         for (path, line) in named_paths(&strip(&text), module, &known) {
             if let Some(target) = deepest_module(&path, &known) {
                 if target != *module {
-                    arrows
-                        .entry(target)
-                        .or_insert_with(|| {
-                            let shown = file.strip_prefix(root).unwrap_or(file);
-                            format!("{}:{line}", shown.display())
-                        });
+                    arrows.entry(target).or_insert_with(|| {
+                        let shown = file.strip_prefix(root).unwrap_or(file);
+                        format!("{}:{line}", shown.display())
+                    });
                 }
             }
         }
@@ -258,7 +258,10 @@ fn strip(text: &str) -> String {
         } else if c[i] == '\'' {
             // A character literal ('x', '\n', '\u{..}'), or a lifetime ('a) left as it is.
             let end = if next == Some('\\') {
-                c[i + 2..].iter().position(|&x| x == '\'').map(|p| i + 2 + p)
+                c[i + 2..]
+                    .iter()
+                    .position(|&x| x == '\'')
+                    .map(|p| i + 2 + p)
             } else if c.get(i + 2) == Some(&'\'') {
                 Some(i + 2)
             } else {
@@ -765,6 +768,9 @@ fn module_cycles_reader_sees_arrows() {
         .collect();
     assert_eq!(
         named,
-        ["a::b", "a::c", "d"].iter().map(|s| s.to_string()).collect()
+        ["a::b", "a::c", "d"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect()
     );
 }
