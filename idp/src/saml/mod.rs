@@ -8,8 +8,11 @@
 //! redirect. A trusted request that cannot be satisfied (passive without a session, a NameID
 //! format we cannot give) gets a signed SAML status response at the SP's ACS.
 
+mod answer;
+mod binding;
 pub mod request;
 pub mod response;
+mod round;
 mod slo;
 mod sso;
 
@@ -29,7 +32,7 @@ use crate::audit::Event;
 use crate::error::WebError;
 use crate::IdpState;
 
-pub use slo::SingleLogout;
+pub use round::SingleLogout;
 
 pub mod kind {
     pub const REQUEST_REFUSED: &str = "saml.request_refused";
