@@ -14,7 +14,8 @@ use utoipa::ToSchema;
 
 use super::{context, require_admin, require_admin_form};
 use crate::error::WebError;
-use crate::rest::{admin, body_limited, json_ok, unavailable};
+use crate::rest::admin;
+use crate::rest::call::{body_limited, json_ok, unavailable};
 use crate::session::logout::redirect;
 use crate::IdpState;
 
@@ -298,7 +299,7 @@ fn api_error(e: RegistryError) -> HttpResponse {
     responses((status = 200, description = "Every SP with its settings, endpoints and what it receives"),
         (status = 401, description = "No valid token"), (status = 403, description = "Token lacks the admin scope")))]
 pub async fn api_sps_list(state: web::Data<IdpState>, req: HttpRequest) -> HttpResponse {
-    if let Err(r) = admin(&state, &req).await {
+    if let Err(r) = admin(&state, &req).await.map(|c| c.actor()) {
         return r;
     }
     let st = state.clone();
@@ -321,7 +322,7 @@ pub async fn api_sps_create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let actor = match admin(&state, &req).await {
+    let actor = match admin(&state, &req).await.map(|c| c.actor()) {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -371,7 +372,7 @@ pub async fn api_sp_get(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> HttpResponse {
-    if let Err(r) = admin(&state, &req).await {
+    if let Err(r) = admin(&state, &req).await.map(|c| c.actor()) {
         return r;
     }
     let (st, id) = (state.clone(), id.into_inner());
@@ -394,7 +395,7 @@ pub async fn api_sp_patch(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let actor = match admin(&state, &req).await {
+    let actor = match admin(&state, &req).await.map(|c| c.actor()) {
         Ok(a) => a,
         Err(r) => return r,
     };
@@ -432,7 +433,7 @@ pub async fn api_sp_delete(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let actor = match admin(&state, &req).await {
+    let actor = match admin(&state, &req).await.map(|c| c.actor()) {
         Ok(a) => a,
         Err(r) => return r,
     };
