@@ -1,7 +1,10 @@
 //! The shape every handler of the JSON APIs under `/api/v1` shares (the administrators' REST API,
 //! the access-rights API): the caller's token must carry a scope ([`Call::start`]), the work runs
 //! on the blocking pool ([`Call::run`]), and whatever goes wrong is answered as RFC 7807 problem
-//! JSON ([`Problem`]). Handlers write their steps with `?` inside [`respond`].
+//! JSON ([`Problem`]). A handler that is only that is one call of [`scoped`]; others write their
+//! steps with `?` inside [`respond`].
+
+use std::future::Future;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -70,6 +73,37 @@ impl Call {
             Err(_) => Err(unavailable()),
         }
     }
+}
+
+/// The whole of a handler that checks the scope, reads its input, and does its work on the
+/// blocking pool: the caller must hold `scope`; `input` (a body, say; [`nothing`] for none) is
+/// read next; `work` runs with the caller as audit actor (`client:<id>`) and the input, and its
+/// [`Reply`] is the answer. Every failure on the way is problem JSON.
+pub async fn scoped<I, E>(
+    state: &web::Data<IdpState>,
+    req: &HttpRequest,
+    scope: &str,
+    input: impl Future<Output = Result<I, HttpResponse>>,
+    work: impl FnOnce(&IdpState, String, I) -> Result<Reply, E> + Send + 'static,
+) -> HttpResponse
+where
+    I: Send + 'static,
+    E: Problem + Send + 'static,
+{
+    respond(
+        async {
+            let call = Call::start(state, req, scope).await?;
+            let input = input.await?;
+            let actor = call.actor();
+            call.run(move |st| work(st, actor, input)).await.map(reply)
+        }
+        .await,
+    )
+}
+
+/// No input for [`scoped`].
+pub fn nothing() -> std::future::Ready<Result<(), HttpResponse>> {
+    std::future::ready(Ok(()))
 }
 
 /// The answer of a handler written with `?`: both ways end in a response.
