@@ -774,3 +774,40 @@ fn module_cycles_reader_sees_arrows() {
             .collect()
     );
 }
+
+#[test]
+fn module_cycles_folder_keeps_its_own_circle_only() {
+    let graph = |arrows: &[(&str, &str)]| -> Graph {
+        let mut g = Graph::new();
+        for (from, to) in arrows {
+            g.entry(from.to_string())
+                .or_default()
+                .insert(to.to_string(), String::new());
+            g.entry(to.to_string()).or_default();
+        }
+        g
+    };
+    // mod.rs mounts its files, they use what it keeps: allowed.
+    let folder = graph(&[("saml", "saml::sso"), ("saml::sso", "saml")]);
+    assert!(reported_circles(&folder).is_empty());
+    // Its files naming each other: reported.
+    let siblings = graph(&[
+        ("saml", "saml::sso"),
+        ("saml::sso", "saml::slo"),
+        ("saml::slo", "saml::sso"),
+    ]);
+    assert_eq!(
+        reported_circles(&siblings),
+        vec![vec!["saml::slo", "saml::sso"]]
+    );
+    // A circle through a module outside the folder: reported whole.
+    let leaving = graph(&[
+        ("saml::slo", "saml"),
+        ("saml", "session::logout"),
+        ("session::logout", "saml::slo"),
+    ]);
+    assert_eq!(
+        reported_circles(&leaving),
+        vec![vec!["saml", "saml::slo", "session::logout"]]
+    );
+}

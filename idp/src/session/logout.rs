@@ -1,10 +1,13 @@
 //! Logout, owned here: `/logout` (a confirmation page on GET, the CSRF-protected logout on POST),
-//! [`end_session`] that every way out of a session goes through, and the interface through which
-//! the protocols tell their parties ([`LogoutParty`]).
+//! [`end_session`] that ends one SSO session (for `/logout`, RP-initiated logout and SAML Single
+//! Logout alike), [`grants_revoked`] for grants that end otherwise (an account disabled, sessions
+//! ended from a list), and the interface through which the protocols tell their parties
+//! ([`LogoutParty`]).
 //!
-//! This module names no protocol. Each protocol implements [`LogoutParty`] and is registered at
-//! start-up ([`IdpState::logout`]): OIDC tells its clients back-channel, SAML sends the browser
-//! along its SPs front-channel. Protocols call into this module, never the other way round.
+//! This module calls no protocol module. Each protocol implements [`LogoutParty`] and is
+//! registered at start-up ([`IdpState::logout`]): OIDC tells its clients back-channel, SAML sends
+//! the browser along its SPs front-channel. Protocols call into this module, never the other way
+//! round.
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
