@@ -14,6 +14,7 @@ mod interop_oidc;
 mod keys;
 mod login;
 mod messaging;
+mod module_cycles;
 mod oidc;
 mod ops;
 mod portal;

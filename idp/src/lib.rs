@@ -99,6 +99,8 @@ pub struct IdpState {
     pub authz: Arc<authz::Index>,
     /// In-memory copies of SAML SPs, the SAML signing key and the IdP metadata.
     pub saml: saml::Cache,
+    /// The protocols told when a session ends (OIDC back-channel, SAML front-channel).
+    pub logout: session::logout::LogoutParties,
 }
 
 #[derive(Debug, thiserror::Error)]
@@ -146,6 +148,9 @@ impl IdpState {
                 .build()?,
             authz: Arc::new(authz::Index::default()),
             saml: saml::Cache::default(),
+            logout: session::logout::LogoutParties::default()
+                .with(oidc::logout::BackChannelLogout)
+                .with(saml::SingleLogout),
         })
     }
 }
@@ -303,6 +308,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     )
     .route(paths::RESIDENT, web::get().to(api::residents_get))
     .route(paths::AUDIT_EVENTS, web::post().to(api::audit_events_post))
+    .configure(admin::sps::configure)
     .configure(saml::configure)
     .configure(authz::api::configure)
     .configure(scim::configure)

@@ -1,11 +1,13 @@
 //! Administration pages (`/admin/…`), for users with the admin role: people (search, view,
 //! disable, reset password, end sessions, grant and revoke rights), relying parties (register,
-//! rotate secrets, remove), roles, the audit log browser, statistics. Server-rendered, fi/sv/en,
-//! every form CSRF-protected, every change audited with the administrator as actor.
+//! rotate secrets, remove), SAML SPs (with their REST API, [`sps`]), roles, the audit log
+//! browser, statistics. Server-rendered, fi/sv/en, every form CSRF-protected, every change
+//! audited with the administrator as actor.
 
 pub mod clients;
 pub mod log;
 pub mod roles;
+pub mod sps;
 pub mod stats;
 pub mod users;
 

@@ -225,7 +225,7 @@ pub async fn action(
                 WebError::Unavailable
             })?;
             // The services the person was logged in to end their sessions too.
-            crate::oidc::logout::notify(&state, &user.id, done.grants).await;
+            crate::session::logout::grants_revoked(&state, &user.id, done.grants).await;
             Ok(back("disabled"))
         }
         "password" => {
@@ -256,7 +256,7 @@ pub async fn action(
                 WebError::Unavailable
             })?;
             // A password set by someone else ends every session, the services' too.
-            crate::oidc::logout::notify(&state, &user.id, grants).await;
+            crate::session::logout::grants_revoked(&state, &user.id, grants).await;
             Ok(back("password"))
         }
         "end-sessions" => {
@@ -281,7 +281,7 @@ pub async fn action(
                 })
             })
             .await??;
-            crate::oidc::logout::notify(&state, &user.id, grants).await;
+            crate::session::logout::grants_revoked(&state, &user.id, grants).await;
             Ok(back("sessions"))
         }
         "grant" => {

@@ -2,16 +2,18 @@
 //! management of roles, groups and grants for administrators' tools (`admin`). Errors are RFC 7807
 //! problem JSON.
 
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use kuntalaistili_connectors::http::{problem, read_limited};
+use kuntalaistili_connectors::http::problem;
 use kuntalaistili_schema::authz as rows;
 use serde::Deserialize;
 use serde_json::json;
 
 use super::{AuthzError, NewGrant};
-use crate::api::caller;
 use crate::audit::Event;
+use crate::rest::call::{
+    body_limited, nothing, reply, respond, scoped, unavailable, Call, Problem, Reply,
+};
 use crate::IdpState;
 use kuntalaistili_schema::audit;
 
@@ -45,39 +47,24 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
         .route("/api/v1/authz/people/{sub}", web::get().to(person_get));
 }
 
-fn unavailable() -> HttpResponse {
-    problem(StatusCode::SERVICE_UNAVAILABLE, "try again shortly")
-}
-
-/// A status and a JSON body (none for 204), built on the blocking thread.
-type Reply = (StatusCode, serde_json::Value);
-
-fn answer(r: Result<Result<Reply, AuthzError>, actix_web::error::BlockingError>) -> HttpResponse {
-    match r {
-        Ok(Ok((StatusCode::NO_CONTENT, _))) => HttpResponse::NoContent().finish(),
-        Ok(Ok((status, v))) => json_ok(status, v),
-        Ok(Err(AuthzError::Invalid(m))) => problem(StatusCode::BAD_REQUEST, &m),
-        Ok(Err(AuthzError::NotFound(what))) => {
-            problem(StatusCode::NOT_FOUND, &format!("{what} not found"))
+impl Problem for AuthzError {
+    fn answer(self) -> HttpResponse {
+        match self {
+            AuthzError::Invalid(m) => problem(StatusCode::BAD_REQUEST, &m),
+            AuthzError::NotFound(what) => {
+                problem(StatusCode::NOT_FOUND, &format!("{what} not found"))
+            }
+            AuthzError::Db(e) => {
+                tracing::error!(error = %e, "access rights storage error");
+                unavailable()
+            }
         }
-        Ok(Err(AuthzError::Db(e))) => {
-            tracing::error!(error = %e, "access rights storage error");
-            unavailable()
-        }
-        Err(_) => unavailable(),
     }
 }
 
+/// A JSON body of at most 16 KiB.
 async fn body<T: serde::de::DeserializeOwned>(payload: web::Payload) -> Result<T, HttpResponse> {
-    let bytes = read_limited(payload, 16 * 1024).await?;
-    serde_json::from_slice(&bytes)
-        .map_err(|e| problem(StatusCode::BAD_REQUEST, &format!("malformed body: {e}")))
-}
-
-fn json_ok(status: StatusCode, v: serde_json::Value) -> HttpResponse {
-    HttpResponse::build(status)
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .json(v)
+    body_limited(payload, 16 * 1024).await
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -101,87 +88,79 @@ pub(crate) async fn check_post(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let who = match caller(&state, &req, CHECK_SCOPE).await {
-        Ok(c) => c,
-        Err(resp) => return resp,
-    };
-    let q: CheckRequest = match body(payload).await {
-        Ok(q) => q,
-        Err(resp) => return resp,
-    };
-    let function = match q.permission.split_once(':') {
-        Some((s, f)) if s == q.service => f.to_owned(),
-        Some(_) => {
-            return problem(
-                StatusCode::BAD_REQUEST,
-                "permission names another service than service",
-            )
-        }
-        None => q.permission.clone(),
-    };
-    if rows::parse_permission(&format!("{}:{function}", q.service), false).is_none() {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "service and permission must be 1-64 characters of a-z, 0-9, '-', '_' and '.'",
-        );
-    }
-    if q.sub.is_empty() || q.sub.len() > 128 {
-        return problem(StatusCode::NOT_FOUND, "no such person");
-    }
-    let st = state.clone();
-    let r = web::block(move || -> Result<Reply, AuthzError> {
-        let mut conn = st.db.conn()?;
-        let rights = st.authz.rights(&mut conn, &q.sub)?;
-        let now = kuntalaistili_schema::now_utc();
-        let allowed = rights.allows(&q.service, &function, now);
-        if !allowed {
-            if !rights.active
-                && kuntalaistili_schema::users::find_by_id(&mut conn, &q.sub)?.is_none()
-            {
-                return Err(AuthzError::NotFound("person"));
+    respond(
+        async {
+            let call = Call::start(&state, &req, CHECK_SCOPE).await?;
+            let who = call.caller.client_id.clone();
+            let q: CheckRequest = body(payload).await?;
+            let function = match q.permission.split_once(':') {
+                Some((s, f)) if s == q.service => f.to_owned(),
+                Some(_) => {
+                    return Err(problem(
+                        StatusCode::BAD_REQUEST,
+                        "permission names another service than service",
+                    ))
+                }
+                None => q.permission.clone(),
+            };
+            if rows::parse_permission(&format!("{}:{function}", q.service), false).is_none() {
+                return Err(problem(
+                    StatusCode::BAD_REQUEST,
+                    "service and permission must be 1-64 characters of a-z, 0-9, '-', '_' and '.'",
+                ));
             }
-            if !q.probe {
-                audit::append(
-                    &mut conn,
-                    Event::failure(super::kind::DENIED)
-                        .actor(who.client_id.clone())
-                        .subject(q.sub.clone())
-                        .details(json!({ "service": q.service, "permission": function }))
-                        .into_new(),
-                    now,
-                )?;
+            if q.sub.is_empty() || q.sub.len() > 128 {
+                return Err(problem(StatusCode::NOT_FOUND, "no such person"));
             }
+            call.run(move |st| -> Result<Reply, AuthzError> {
+                let mut conn = st.db.conn()?;
+                let rights = st.authz.rights(&mut conn, &q.sub)?;
+                let now = kuntalaistili_schema::now_utc();
+                let allowed = rights.allows(&q.service, &function, now);
+                if !allowed {
+                    if !rights.active
+                        && kuntalaistili_schema::users::find_by_id(&mut conn, &q.sub)?.is_none()
+                    {
+                        return Err(AuthzError::NotFound("person"));
+                    }
+                    if !q.probe {
+                        audit::append(
+                            &mut conn,
+                            Event::failure(super::kind::DENIED)
+                                .actor(who.clone())
+                                .subject(q.sub.clone())
+                                .details(json!({ "service": q.service, "permission": function }))
+                                .into_new(),
+                            now,
+                        )?;
+                    }
+                }
+                Ok((
+                    StatusCode::OK,
+                    json!({
+                        "allowed": allowed,
+                        "sub": q.sub,
+                        "service": q.service,
+                        "permission": format!("{}:{function}", q.service),
+                    }),
+                ))
+            })
+            .await
+            .map(reply)
         }
-        Ok((
-            StatusCode::OK,
-            json!({
-                "allowed": allowed,
-                "sub": q.sub,
-                "service": q.service,
-                "permission": format!("{}:{function}", q.service),
-            }),
-        ))
-    })
-    .await;
-    answer(r)
-}
-
-macro_rules! admin {
-    ($state:expr, $req:expr) => {
-        match caller(&$state, &$req, ADMIN_SCOPE).await {
-            Ok(c) => format!("client:{}", c.client_id),
-            Err(resp) => return resp,
-        }
-    };
+        .await,
+    )
 }
 
 /// Every role.
 #[utoipa::path(get, path = "/api/v1/authz/roles", tag = "authz", security(("bearer" = ["admin"])), responses((status = 200, description = "Every role with its permissions")))]
 pub(crate) async fn roles_get(state: web::Data<IdpState>, req: HttpRequest) -> HttpResponse {
-    admin!(state, req);
-    let st = state.clone();
-    answer(
-        web::block(move || -> Result<Reply, AuthzError> {
+    scoped(
+        &state,
+        &req,
+        ADMIN_SCOPE,
+        nothing(),
+        move |st, _, ()| -> Result<Reply, AuthzError> {
             let roles = rows::roles(&mut *st.db.conn()?)?;
             let items: Vec<_> = roles
                 .into_iter()
@@ -195,9 +174,9 @@ pub(crate) async fn roles_get(state: web::Data<IdpState>, req: HttpRequest) -> H
                 })
                 .collect();
             Ok((StatusCode::OK, json!({ "items": items })))
-        })
-        .await,
+        },
     )
+    .await
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -216,15 +195,13 @@ pub(crate) async fn role_put(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let actor = admin!(state, req);
-    let b: RoleBody = match body(payload).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
     let name = path.into_inner();
-    let st = state.clone();
-    answer(
-        web::block(move || -> Result<Reply, AuthzError> {
+    scoped(
+        &state,
+        &req,
+        ADMIN_SCOPE,
+        body(payload),
+        move |st, actor, b: RoleBody| -> Result<Reply, AuthzError> {
             let new = super::save_role(
                 &mut *st.db.conn()?,
                 &name,
@@ -241,9 +218,9 @@ pub(crate) async fn role_put(
                 },
                 json!({ "name": name, "description": b.description.trim(), "permissions": b.permissions }),
             ))
-        })
-        .await,
+        },
     )
+    .await
 }
 
 /// Remove a role.
@@ -253,10 +230,12 @@ pub(crate) async fn role_delete(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let actor = admin!(state, req);
-    let st = state.clone();
-    answer(
-        web::block(move || -> Result<Reply, AuthzError> {
+    scoped(
+        &state,
+        &req,
+        ADMIN_SCOPE,
+        nothing(),
+        move |st, actor, ()| -> Result<Reply, AuthzError> {
             super::remove_role(
                 &mut *st.db.conn()?,
                 &path,
@@ -264,18 +243,20 @@ pub(crate) async fn role_delete(
                 kuntalaistili_schema::now_utc(),
             )?;
             Ok((StatusCode::NO_CONTENT, serde_json::Value::Null))
-        })
-        .await,
+        },
     )
+    .await
 }
 
 /// Every group.
 #[utoipa::path(get, path = "/api/v1/authz/groups", tag = "authz", security(("bearer" = ["admin"])), responses((status = 200, description = "Every group with its members")))]
 pub(crate) async fn groups_get(state: web::Data<IdpState>, req: HttpRequest) -> HttpResponse {
-    admin!(state, req);
-    let st = state.clone();
-    answer(
-        web::block(move || -> Result<Reply, AuthzError> {
+    scoped(
+        &state,
+        &req,
+        ADMIN_SCOPE,
+        nothing(),
+        move |st, _, ()| -> Result<Reply, AuthzError> {
             let items: Vec<_> = rows::groups(&mut *st.db.conn()?)?
                 .into_iter()
                 .map(|(g, m)| {
@@ -288,9 +269,9 @@ pub(crate) async fn groups_get(state: web::Data<IdpState>, req: HttpRequest) -> 
                 })
                 .collect();
             Ok((StatusCode::OK, json!({ "items": items })))
-        })
-        .await,
+        },
     )
+    .await
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -308,14 +289,12 @@ pub(crate) async fn group_put(
     path: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let actor = admin!(state, req);
-    let b: GroupBody = match body(payload).await {
-        Ok(b) => b,
-        Err(resp) => return resp,
-    };
-    let st = state.clone();
-    answer(
-        web::block(move || -> Result<Reply, AuthzError> {
+    scoped(
+        &state,
+        &req,
+        ADMIN_SCOPE,
+        body(payload),
+        move |st, actor, b: GroupBody| -> Result<Reply, AuthzError> {
             let new = super::save_group(
                 &mut *st.db.conn()?,
                 &path,
@@ -331,9 +310,9 @@ pub(crate) async fn group_put(
                 },
                 json!({ "name": *path, "description": b.description.trim() }),
             ))
-        })
-        .await,
+        },
     )
+    .await
 }
 
 /// Remove a group.
@@ -343,10 +322,12 @@ pub(crate) async fn group_delete(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let actor = admin!(state, req);
-    let st = state.clone();
-    answer(
-        web::block(move || -> Result<Reply, AuthzError> {
+    scoped(
+        &state,
+        &req,
+        ADMIN_SCOPE,
+        nothing(),
+        move |st, actor, ()| -> Result<Reply, AuthzError> {
             super::remove_group(
                 &mut *st.db.conn()?,
                 &path,
@@ -354,9 +335,9 @@ pub(crate) async fn group_delete(
                 kuntalaistili_schema::now_utc(),
             )?;
             Ok((StatusCode::NO_CONTENT, serde_json::Value::Null))
-        })
-        .await,
+        },
     )
+    .await
 }
 
 async fn member(
@@ -365,11 +346,13 @@ async fn member(
     path: web::Path<(String, String)>,
     add: bool,
 ) -> HttpResponse {
-    let actor = admin!(state, req);
-    let st = state.clone();
     let (group, sub) = path.into_inner();
-    answer(
-        web::block(move || -> Result<Reply, AuthzError> {
+    scoped(
+        &state,
+        &req,
+        ADMIN_SCOPE,
+        nothing(),
+        move |st, actor, ()| -> Result<Reply, AuthzError> {
             super::set_member(
                 &mut *st.db.conn()?,
                 &group,
@@ -379,9 +362,9 @@ async fn member(
                 kuntalaistili_schema::now_utc(),
             )?;
             Ok((StatusCode::NO_CONTENT, serde_json::Value::Null))
-        })
-        .await,
+        },
     )
+    .await
 }
 
 /// Add a member.
@@ -417,22 +400,26 @@ pub(crate) struct GrantsQuery {
 /// `GET /api/v1/authz/grants?user=&group=&limit=&offset=`: newest first, pages of at most 500.
 #[utoipa::path(get, path = "/api/v1/authz/grants", tag = "authz", params(GrantsQuery), security(("bearer" = ["admin"])), responses((status = 200, description = "A page of grants, newest first")))]
 pub(crate) async fn grants_get(state: web::Data<IdpState>, req: HttpRequest) -> HttpResponse {
-    admin!(state, req);
-    let q = match web::Query::<GrantsQuery>::from_query(req.query_string()) {
-        Ok(q) => q.into_inner(),
-        Err(e) => return problem(StatusCode::BAD_REQUEST, &e.to_string()),
+    let query = async {
+        let q = web::Query::<GrantsQuery>::from_query(req.query_string())
+            .map_err(|e| problem(StatusCode::BAD_REQUEST, &e.to_string()))?
+            .into_inner();
+        let limit = q.limit.unwrap_or(100);
+        let offset = q.offset.unwrap_or(0);
+        if !(1..=500).contains(&limit) || offset < 0 {
+            return Err(problem(
+                StatusCode::BAD_REQUEST,
+                "limit must be 1-500 and offset not negative",
+            ));
+        }
+        Ok((q, limit, offset))
     };
-    let limit = q.limit.unwrap_or(100);
-    let offset = q.offset.unwrap_or(0);
-    if !(1..=500).contains(&limit) || offset < 0 {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "limit must be 1-500 and offset not negative",
-        );
-    }
-    let st = state.clone();
-    answer(
-        web::block(move || -> Result<Reply, AuthzError> {
+    scoped(
+        &state,
+        &req,
+        ADMIN_SCOPE,
+        query,
+        move |st, _, (q, limit, offset)| -> Result<Reply, AuthzError> {
             let items = rows::grants(
                 &mut *st.db.conn()?,
                 q.user.as_deref(),
@@ -455,9 +442,9 @@ pub(crate) async fn grants_get(state: web::Data<IdpState>, req: HttpRequest) -> 
                     "next_offset": more.then_some(offset + limit),
                 }),
             ))
-        })
-        .await,
+        },
     )
+    .await
 }
 
 /// Grant a role or a permission to a person or a group.
@@ -467,14 +454,12 @@ pub(crate) async fn grants_post(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let actor = admin!(state, req);
-    let g: NewGrant = match body(payload).await {
-        Ok(g) => g,
-        Err(resp) => return resp,
-    };
-    let st = state.clone();
-    answer(
-        web::block(move || -> Result<Reply, AuthzError> {
+    scoped(
+        &state,
+        &req,
+        ADMIN_SCOPE,
+        body(payload),
+        move |st, actor, g: NewGrant| -> Result<Reply, AuthzError> {
             let row = super::grant(
                 &mut *st.db.conn()?,
                 g,
@@ -482,9 +467,9 @@ pub(crate) async fn grants_post(
                 kuntalaistili_schema::now_utc(),
             )?;
             Ok((StatusCode::CREATED, super::grant_json(&row)))
-        })
-        .await,
+        },
     )
+    .await
 }
 
 /// Revoke a grant.
@@ -494,10 +479,12 @@ pub(crate) async fn grant_delete(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    let actor = admin!(state, req);
-    let st = state.clone();
-    answer(
-        web::block(move || -> Result<Reply, AuthzError> {
+    scoped(
+        &state,
+        &req,
+        ADMIN_SCOPE,
+        nothing(),
+        move |st, actor, ()| -> Result<Reply, AuthzError> {
             super::revoke(
                 &mut *st.db.conn()?,
                 &path,
@@ -505,9 +492,9 @@ pub(crate) async fn grant_delete(
                 kuntalaistili_schema::now_utc(),
             )?;
             Ok((StatusCode::NO_CONTENT, serde_json::Value::Null))
-        })
-        .await,
+        },
     )
+    .await
 }
 
 /// `GET /api/v1/authz/people/{sub}`: everything a person holds and how (role, group, period).
@@ -517,10 +504,12 @@ pub(crate) async fn person_get(
     req: HttpRequest,
     path: web::Path<String>,
 ) -> HttpResponse {
-    admin!(state, req);
-    let st = state.clone();
-    answer(
-        web::block(move || -> Result<Reply, AuthzError> {
+    scoped(
+        &state,
+        &req,
+        ADMIN_SCOPE,
+        nothing(),
+        move |st, _, ()| -> Result<Reply, AuthzError> {
             let mut conn = st.db.conn()?;
             if kuntalaistili_schema::users::find_by_id(&mut conn, &path)?.is_none() {
                 return Err(AuthzError::NotFound("person"));
@@ -549,7 +538,7 @@ pub(crate) async fn person_get(
                 StatusCode::OK,
                 json!({ "sub": *path, "active": rights.active, "entitlements": items }),
             ))
-        })
-        .await,
+        },
     )
+    .await
 }

@@ -6,7 +6,6 @@ use actix_web::http::header;
 use actix_web::HttpResponse;
 use serde_json::json;
 
-use super::authorize::see_other;
 use crate::IdpState;
 
 /// Where and how the answer goes back to the client (known good).
@@ -15,6 +14,14 @@ pub struct Reply {
     pub redirect_uri: String,
     pub state: Option<String>,
     pub form_post: bool,
+}
+
+/// A 303 to `to`, not to be cached.
+pub fn see_other(to: &str) -> HttpResponse {
+    HttpResponse::SeeOther()
+        .insert_header((header::LOCATION, to.to_owned()))
+        .insert_header((header::CACHE_CONTROL, "no-store"))
+        .finish()
 }
 
 /// An error back to the client.

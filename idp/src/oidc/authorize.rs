@@ -6,131 +6,34 @@
 //! errors go back to the client (query or form_post) with `state` and `iss` (RFC 9207).
 //! A request that needs the resident (login, consent) is stored server-side and referred to by a
 //! random id, so the login page only ever carries a short local `next` link.
+//!
+//! This file is the HTTP side: it reads the request, loads what the decisions need, stores and
+//! issues, and renders. The decisions themselves are plain functions in [`super::request`].
 
-use std::sync::Arc;
-
-use actix_web::http::{header, StatusCode};
+use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{Duration, NaiveDateTime};
+use chrono::Duration;
 use kuntalaistili_metadata::crypto::{random_token, sha256_hex};
-use kuntalaistili_schema::oidc_clients::OidcClient;
 use kuntalaistili_schema::oidc_flows::{self as flows, AuthRequest, Code, Grant};
 use kuntalaistili_schema::pool::write_tx;
 use kuntalaistili_schema::sessions::Session;
 use kuntalaistili_schema::users::User;
 use kuntalaistili_schema::{audit, DbError};
-use serde::{Deserialize, Serialize};
+use serde::Deserialize;
 use serde_json::json;
 
-use super::answer::{reply, reply_error, Reply};
-use super::client_auth::MAX_PARAM;
-use super::{claims, pkce};
+use super::answer::{reply, reply_error, see_other};
+use super::claims;
+use super::request::{
+    self, AuthParams, Checked, ConsentStep, Invalid, Prompt, Stage, CODE_SECONDS, REQUEST_MINUTES,
+    REQUEST_URI_PREFIX,
+};
 use crate::audit::{kind, Event};
 use crate::csrf;
 use crate::error::WebError;
-use crate::i18n::{self, Lang};
+use crate::i18n;
 use crate::session::current;
 use crate::IdpState;
-
-/// How long a code may wait for redemption.
-pub const CODE_SECONDS: i64 = 60;
-/// How long a stored request waits for the resident (login, consent) or a pushed one for use.
-pub const REQUEST_MINUTES: i64 = 30;
-/// Prefix of PAR request URIs (RFC 9126 §2.2).
-pub const REQUEST_URI_PREFIX: &str = "urn:ietf:params:oauth:request_uri:";
-
-/// The parameters of an authorization request, as received (and as stored while waiting).
-#[derive(Debug, Clone, Default, Serialize, Deserialize)]
-pub struct AuthParams {
-    pub response_type: Option<String>,
-    pub client_id: Option<String>,
-    pub redirect_uri: Option<String>,
-    pub scope: Option<String>,
-    pub state: Option<String>,
-    pub nonce: Option<String>,
-    pub code_challenge: Option<String>,
-    pub code_challenge_method: Option<String>,
-    pub response_mode: Option<String>,
-    pub prompt: Option<String>,
-    pub max_age: Option<String>,
-    pub acr_values: Option<String>,
-    pub login_hint: Option<String>,
-    pub ui_locales: Option<String>,
-    pub id_token_hint: Option<String>,
-    pub request_uri: Option<String>,
-    pub request: Option<String>,
-    pub registration: Option<String>,
-    pub claims: Option<String>,
-}
-
-impl AuthParams {
-    fn values(&self) -> [&Option<String>; 19] {
-        [
-            &self.response_type,
-            &self.client_id,
-            &self.redirect_uri,
-            &self.scope,
-            &self.state,
-            &self.nonce,
-            &self.code_challenge,
-            &self.code_challenge_method,
-            &self.response_mode,
-            &self.prompt,
-            &self.max_age,
-            &self.acr_values,
-            &self.login_hint,
-            &self.ui_locales,
-            &self.id_token_hint,
-            &self.request_uri,
-            &self.request,
-            &self.registration,
-            &self.claims,
-        ]
-    }
-}
-
-/// Which step of the flow we are at.
-#[derive(Debug, Clone)]
-enum Stage {
-    /// A new request from the client.
-    Fresh,
-    /// Back from the login page for a stored request created at `at`.
-    /// (`id` is the stored row when the request was stored; signed requests carry themselves.)
-    Resumed {
-        id: Option<String>,
-        at: NaiveDateTime,
-    },
-    /// The resident allowed the stored request `id`.
-    Consented { id: String },
-}
-
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Prompt {
-    Default,
-    None,
-    Login,
-    Consent,
-}
-
-/// A request that passed validation.
-pub(super) struct Checked {
-    client: Arc<OidcClient>,
-    reply: Reply,
-    scopes: Vec<String>,
-    nonce: Option<String>,
-    code_challenge: Option<String>,
-    prompt: Prompt,
-    max_age: Option<i64>,
-    login_hint: Option<String>,
-    lang: Option<Lang>,
-    acr_values: Vec<String>,
-}
-
-/// The outcome of validation before the redirect URI is trusted.
-pub(super) enum Invalid {
-    Page(WebError),
-    Redirect(Reply, &'static str, String),
-}
 
 /// `GET /oauth2/authorize`.
 pub async fn oidc_authorize_get(
@@ -332,29 +235,7 @@ async fn decide(
     };
     let found = current(state, req).await?;
     let now = kuntalaistili_schema::now_utc();
-
-    // Login: none yet, another person hinted, forced, or too old for max_age. A login that
-    // happened after this request was stored satisfies `prompt=login` and `max_age`.
-    let fresh_login = |s: &Session| match &stage {
-        Stage::Resumed { at, .. } => s.auth_time >= *at,
-        Stage::Consented { .. } => true,
-        Stage::Fresh => false,
-    };
-    let needs_login = match &found {
-        None => true,
-        Some((s, u)) => {
-            let other_person = c
-                .login_hint
-                .as_ref()
-                .is_some_and(|h| !h.trim().eq_ignore_ascii_case(&u.username));
-            let forced = c.prompt == Prompt::Login && !fresh_login(s);
-            let too_old = c
-                .max_age
-                .is_some_and(|m| (now - s.auth_time).num_seconds() > m && !fresh_login(s));
-            (other_person && !fresh_login(s)) || forced || too_old
-        }
-    };
-    if needs_login {
+    if request::needs_login(&c, found.as_ref(), &stage, now) {
         if c.prompt == Prompt::None {
             return Ok(reply_error(
                 state,
@@ -372,14 +253,7 @@ async fn decide(
                 "the request is too large; send it by PAR (RFC 9126)",
             ));
         };
-        let mut login = format!("{}?next={}", crate::paths::LOGIN, enc(&next));
-        if let Some(h) = &c.login_hint {
-            login.push_str(&format!("&username={}", enc(h)));
-        }
-        if let Some(l) = c.lang {
-            login.push_str(&format!("&lang={}", l.code()));
-        }
-        return Ok(see_other(&login));
+        return Ok(see_other(&request::login_url(&c, &next)));
     }
     let Some((session, user)) = found else {
         return Err(WebError::Internal);
@@ -399,46 +273,36 @@ async fn decide(
 
     // Consent: asked unless this client is first-party or the resident already allowed these
     // scopes; `prompt=consent` always asks.
-    let consented = matches!(stage, Stage::Consented { .. });
-    if c.client.require_consent && !consented {
+    if request::may_ask_consent(&c, &stage) {
         let (st, uid, cid) = (state.clone(), user.id.clone(), c.client.client_id.clone());
         let remembered = web::block(move || -> Result<Option<String>, DbError> {
             flows::consent(&mut *st.db.conn()?, &uid, &cid)
         })
         .await??;
-        let held: Vec<&str> = remembered
-            .as_deref()
-            .map(|s| s.split_whitespace().collect())
-            .unwrap_or_default();
-        let covered = c.scopes.iter().all(|s| held.contains(&s.as_str()));
-        if c.prompt == Prompt::Consent || !covered {
-            if c.prompt == Prompt::None {
+        match request::consent_step(&c, remembered.as_deref()) {
+            ConsentStep::Remembered => {}
+            ConsentStep::Required => {
                 return Ok(reply_error(
                     state,
                     &c.reply,
                     "consent_required",
                     "the resident has not allowed this client",
-                ));
+                ))
             }
-            let id = store(state, &c, &params, Some(&session.id), &stage).await?;
-            return Ok(consent_page(state, req, &c, &user, &id));
+            ConsentStep::Ask => {
+                let id = store(state, &c, &params, Some(&session.id), &stage).await?;
+                return Ok(consent_page(state, req, &c, &user, &id));
+            }
         }
     }
 
-    let done = match &stage {
-        Stage::Fresh => None,
-        Stage::Resumed { id, .. } => id.clone(),
-        Stage::Consented { id } => Some(id.clone()),
-    };
+    let consented = matches!(stage, Stage::Consented { .. });
+    let done = request::answered(&stage);
     let code = issue_code(state, &c, &session, &user, consented, done).await?;
     let Some(code) = code else {
         return Err(WebError::BadRequest("oidc.error_request_expired"));
     };
-    let mut fields = vec![("code", code)];
-    if let Some(s) = &c.reply.state {
-        fields.push(("state", s.clone()));
-    }
-    fields.push(("iss", state.settings.public_url.clone()));
+    let fields = request::code_fields(&c, code, &state.settings.public_url);
     Ok(reply(state, &c.reply, fields))
 }
 
@@ -458,17 +322,6 @@ async fn refused_scope_audit(state: &web::Data<IdpState>, user: &User, client: &
     if !matches!(r, Ok(Ok(()))) {
         tracing::error!("auditing a refused privileged scope failed");
     }
-}
-
-pub(super) fn enc(s: &str) -> String {
-    url::form_urlencoded::byte_serialize(s.as_bytes()).collect()
-}
-
-pub(super) fn see_other(to: &str) -> HttpResponse {
-    HttpResponse::SeeOther()
-        .insert_header((header::LOCATION, to.to_owned()))
-        .insert_header((header::CACHE_CONTROL, "no-store"))
-        .finish()
 }
 
 /// Stores the request for the resident's next step (reusing the stored row when resuming) and
@@ -520,203 +373,17 @@ async fn store(
     Ok(id)
 }
 
-/// Validates the parameters. Until the client and redirect URI are known good, failures are
-/// pages; afterwards they are redirects to the client.
+/// Validates the parameters (see [`request::validate`]) with the client they name.
 pub(super) async fn check(
     state: &web::Data<IdpState>,
-    req: &HttpRequest,
+    _req: &HttpRequest,
     p: &AuthParams,
 ) -> Result<Checked, Invalid> {
-    let page = |k: &'static str| Invalid::Page(WebError::BadRequest(k));
-    let client_id = p
-        .client_id
-        .as_deref()
-        .filter(|c| c.len() <= MAX_PARAM)
-        .ok_or_else(|| page("oidc.error_client"))?;
+    let client_id = request::client_id(p)?;
     let client = super::client_auth::load(state, client_id)
         .await
-        .map_err(|_| Invalid::Page(WebError::Unavailable))?
-        .filter(|c| !c.disabled)
-        .ok_or_else(|| page("oidc.error_client"))?;
-    let registered: Vec<String> = serde_json::from_str(&client.redirect_uris).unwrap_or_default();
-    let redirect_uri = p
-        .redirect_uri
-        .as_ref()
-        .filter(|r| registered.contains(r))
-        .ok_or_else(|| page("oidc.error_redirect_uri"))?
-        .clone();
-    let mut reply = Reply {
-        redirect_uri,
-        state: p.state.clone(),
-        form_post: false,
-    };
-    let bad =
-        |r: &Reply, code: &'static str, d: &str| Invalid::Redirect(r.clone(), code, d.to_owned());
-    match p.response_mode.as_deref() {
-        None | Some("query") => {}
-        Some("form_post") => reply.form_post = true,
-        Some(_) => return Err(bad(&reply, "invalid_request", "unsupported response_mode")),
-    }
-    if p.values()
-        .iter()
-        .any(|v| v.as_ref().is_some_and(|v| v.len() > MAX_PARAM))
-    {
-        reply.state = reply.state.filter(|s| s.len() <= MAX_PARAM);
-        return Err(bad(&reply, "invalid_request", "a parameter is too long"));
-    }
-    if p.request.is_some() {
-        return Err(bad(
-            &reply,
-            "request_not_supported",
-            "request objects are not supported; use PAR",
-        ));
-    }
-    if p.registration.is_some() {
-        return Err(bad(
-            &reply,
-            "registration_not_supported",
-            "use the registration endpoint",
-        ));
-    }
-    match p.response_type.as_deref() {
-        None => return Err(bad(&reply, "invalid_request", "response_type is required")),
-        Some("code") => {}
-        Some(_) => {
-            return Err(bad(
-                &reply,
-                "unsupported_response_type",
-                "only response_type=code is supported",
-            ))
-        }
-    }
-    let grants: Vec<String> = serde_json::from_str(&client.grant_types).unwrap_or_default();
-    if !grants.iter().any(|g| g == "authorization_code") {
-        return Err(bad(
-            &reply,
-            "unauthorized_client",
-            "the client may not use the code flow",
-        ));
-    }
-    let mut scopes: Vec<String> = Vec::new();
-    for s in p.scope.as_deref().unwrap_or_default().split_whitespace() {
-        if !scopes.iter().any(|x| x == s) {
-            scopes.push(s.to_owned());
-        }
-    }
-    if !scopes.iter().any(|s| s == "openid") {
-        return Err(bad(&reply, "invalid_scope", "the openid scope is required"));
-    }
-    let allowed: Vec<&str> = client.scopes.split_whitespace().collect();
-    if let Some(s) = scopes.iter().find(|s| !allowed.contains(&s.as_str())) {
-        return Err(bad(
-            &reply,
-            "invalid_scope",
-            &format!("scope {s:?} is not allowed for this client"),
-        ));
-    }
-    let code_challenge = match (
-        p.code_challenge.as_deref(),
-        p.code_challenge_method.as_deref(),
-    ) {
-        (None, None) if client.public_client => {
-            return Err(bad(
-                &reply,
-                "invalid_request",
-                "PKCE (S256) is required for public clients",
-            ))
-        }
-        (None, None) => None,
-        (None, Some(_)) => {
-            return Err(bad(
-                &reply,
-                "invalid_request",
-                "code_challenge_method without code_challenge",
-            ))
-        }
-        (Some(_), None | Some("plain")) => {
-            return Err(bad(
-                &reply,
-                "invalid_request",
-                "PKCE method plain is not allowed; use S256",
-            ))
-        }
-        (Some(ch), Some("S256")) if pkce::valid_challenge(ch) => Some(ch.to_owned()),
-        (Some(_), Some("S256")) => {
-            return Err(bad(
-                &reply,
-                "invalid_request",
-                "code_challenge is malformed",
-            ))
-        }
-        (Some(_), Some(_)) => {
-            return Err(bad(
-                &reply,
-                "invalid_request",
-                "unsupported code_challenge_method",
-            ))
-        }
-    };
-    let mut prompt = Prompt::Default;
-    let asked: Vec<&str> = p
-        .prompt
-        .as_deref()
-        .unwrap_or_default()
-        .split_whitespace()
-        .collect();
-    if asked.contains(&"none") && asked.len() > 1 {
-        return Err(bad(
-            &reply,
-            "invalid_request",
-            "prompt=none cannot be combined",
-        ));
-    }
-    for a in &asked {
-        prompt = match *a {
-            "none" => Prompt::None,
-            "login" => Prompt::Login,
-            "consent" if prompt != Prompt::Login => Prompt::Consent,
-            "consent" | "select_account" => prompt,
-            _ => return Err(bad(&reply, "invalid_request", "unknown prompt value")),
-        };
-    }
-    // `login consent` asks for both; consent is asked anyway after a forced login unless
-    // remembered, so `Login` wins here and consent follows the normal rules.
-    let max_age = match p.max_age.as_deref() {
-        None => None,
-        Some(m) => match m.trim().parse::<i64>() {
-            Ok(v) if v >= 0 => Some(v),
-            _ => {
-                return Err(bad(
-                    &reply,
-                    "invalid_request",
-                    "max_age must be a non-negative integer",
-                ))
-            }
-        },
-    };
-    let lang = p
-        .ui_locales
-        .as_deref()
-        .and_then(|l| l.split_whitespace().find_map(Lang::parse));
-    let _ = req;
-    Ok(Checked {
-        client,
-        reply,
-        scopes,
-        nonce: p.nonce.clone(),
-        code_challenge,
-        prompt,
-        max_age,
-        login_hint: p.login_hint.clone().filter(|h| !h.trim().is_empty()),
-        lang,
-        acr_values: p
-            .acr_values
-            .as_deref()
-            .unwrap_or_default()
-            .split_whitespace()
-            .map(str::to_owned)
-            .collect(),
-    })
+        .map_err(|_| Invalid::Page(WebError::Unavailable))?;
+    request::validate(p, client)
 }
 
 /// Creates the grant and its code (and remembers consent) in one transaction; `None` when the

@@ -3,7 +3,7 @@
 
 use chrono::{Duration, NaiveDateTime};
 
-use super::authorize::{AuthParams, REQUEST_MINUTES};
+use super::request::{AuthParams, REQUEST_MINUTES};
 use crate::IdpState;
 
 const PURPOSE: &str = "authorize-resume";

@@ -19,7 +19,7 @@ use crate::csrf;
 use crate::error::WebError;
 use crate::i18n::{self, Lang};
 use crate::session::current;
-use crate::session::logout::{end_session, redirect};
+use crate::session::logout::{answer, end_session, redirect, Ended, LogoutParty};
 use crate::{client_ip, IdpState};
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,14 +134,8 @@ async fn handle(
         .as_ref()
         .is_some_and(|c| c["sid"].as_str() == Some(session.id.as_str()));
     if confirmed || same_session {
-        let participants =
-            end_session(&state, &session, &user, client_ip(&req, &state.settings)).await?;
-        let mut resp = crate::saml::propagate_logout(
-            &state,
-            participants,
-            crate::saml::LogoutFinish::Page(done.clone()),
-        )
-        .await;
+        let ended = end_session(&state, &session, &user, client_ip(&req, &state.settings)).await?;
+        let mut resp = answer(&state, &ended, &done).await;
         resp.add_cookie(&crate::session::removal_cookie(secure))
             .map_err(|_| WebError::Internal)?;
         return Ok(resp);
@@ -168,6 +162,19 @@ async fn handle(
     }
     ctx.insert("hidden", &hidden);
     Ok(state.form_page(&req, StatusCode::OK, "idp/logout.html", ctx))
+}
+
+/// OIDC's part in logouts: the clients of the ended grants are told back-channel ([`notify`]).
+pub struct BackChannelLogout;
+
+impl LogoutParty for BackChannelLogout {
+    fn back_channel<'a>(
+        &'a self,
+        state: &'a web::Data<IdpState>,
+        ended: &'a Ended,
+    ) -> futures_util::future::LocalBoxFuture<'a, ()> {
+        Box::pin(notify(state, &ended.user_id, ended.grants.clone()))
+    }
 }
 
 /// How long a logout waits for the clients' back-channel answers before it answers the

@@ -19,6 +19,7 @@ pub mod par;
 pub mod pkce;
 pub mod privileged;
 pub mod register;
+pub mod request;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

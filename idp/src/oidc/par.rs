@@ -8,7 +8,8 @@ use kuntalaistili_schema::oidc_flows::{self as flows, AuthRequest};
 use kuntalaistili_schema::DbError;
 use serde_json::json;
 
-use super::authorize::{check, AuthParams, Invalid, REQUEST_URI_PREFIX};
+use super::authorize::check;
+use super::request::{AuthParams, Invalid, REQUEST_URI_PREFIX};
 use crate::error::WebError;
 use crate::IdpState;
 

@@ -8,9 +8,11 @@
 //! redirect. A trusted request that cannot be satisfied (passive without a session, a NameID
 //! format we cannot give) gets a signed SAML status response at the SP's ACS.
 
-pub mod manage;
+mod answer;
+mod binding;
 pub mod request;
 pub mod response;
+mod round;
 mod slo;
 mod sso;
 
@@ -30,7 +32,7 @@ use crate::audit::Event;
 use crate::error::WebError;
 use crate::IdpState;
 
-pub use slo::{propagate_logout, LogoutFinish};
+pub use round::SingleLogout;
 
 pub mod kind {
     pub const REQUEST_REFUSED: &str = "saml.request_refused";
@@ -249,8 +251,7 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
                 e.into()
             })
     };
-    cfg.configure(manage::configure)
-        .route(paths::METADATA, web::get().to(saml_metadata_get))
+    cfg.route(paths::METADATA, web::get().to(saml_metadata_get))
         .service(
             web::resource(paths::SSO)
                 .app_data(form())

@@ -439,7 +439,7 @@ async fn replace_user(
     .await;
     match r {
         Ok(Ok((v, grants))) => {
-            crate::oidc::logout::notify(state, &uid, grants).await;
+            crate::session::logout::grants_revoked(state, &uid, grants).await;
             resource(StatusCode::OK, &p.apply(v))
         }
         Ok(Err(e)) => customer_error(e),

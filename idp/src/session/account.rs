@@ -246,7 +246,7 @@ async fn end_sessions(
         )?)
     })
     .await??;
-    crate::oidc::logout::notify(&state, &uid, grants).await;
+    crate::session::logout::grants_revoked(&state, &uid, grants).await;
     if !found {
         return Err(WebError::NotFound);
     }
@@ -497,7 +497,7 @@ pub async fn session_account_erase_post(
         )?)
     })
     .await??;
-    crate::oidc::logout::notify(&state, &user.id, grants).await;
+    crate::session::logout::grants_revoked(&state, &user.id, grants).await;
     let lang = i18n::negotiate(&req);
     let mut ctx = state.templates.context(lang, "/account", None);
     ctx.insert(

@@ -12,9 +12,10 @@ use serde::Deserialize;
 use serde_json::{json, Value};
 use utoipa::ToSchema;
 
-use crate::admin::{context, require_admin, require_admin_form};
+use super::{context, require_admin, require_admin_form};
 use crate::error::WebError;
-use crate::rest::{admin, body_limited, json_ok, unavailable};
+use crate::rest::admin;
+use crate::rest::call::{body_limited, json_ok, respond, unavailable, Problem};
 use crate::session::logout::redirect;
 use crate::IdpState;
 
@@ -124,7 +125,7 @@ pub async fn admin_sps_get(
     ctx.insert("sps", &rows);
     let names: Vec<&str> = ATTRIBUTES.iter().map(|(n, _)| *n).collect();
     ctx.insert("known_attributes", &names.join(", "));
-    ctx.insert("metadata_url", &super::urls(&state).entity_id);
+    ctx.insert("metadata_url", &crate::saml::urls(&state).entity_id);
     Ok(state.form_page(&req, StatusCode::OK, "admin/sps.html", ctx))
 }
 
@@ -137,7 +138,7 @@ fn refused(
         RegistryError::Db(kuntalaistili_schema::DbError::NotFound(_))
         | RegistryError::NotFound(_) => Err(WebError::NotFound),
         RegistryError::Db(_) => Err(WebError::Unavailable),
-        other => Ok(crate::admin::refused(
+        other => Ok(super::refused(
             state,
             req,
             "admin.sp_refused",
@@ -277,19 +278,21 @@ impl SpBody {
     }
 }
 
-fn api_error(e: RegistryError) -> HttpResponse {
-    match e {
-        RegistryError::Exists(_) => problem(StatusCode::CONFLICT, &e.to_string()),
-        RegistryError::NotFound(_) => problem(StatusCode::NOT_FOUND, &e.to_string()),
-        RegistryError::Db(kuntalaistili_schema::DbError::NotFound(_)) => {
-            problem(StatusCode::NOT_FOUND, "no such service provider")
+impl Problem for RegistryError {
+    fn answer(self) -> HttpResponse {
+        match self {
+            RegistryError::Exists(_) => problem(StatusCode::CONFLICT, &self.to_string()),
+            RegistryError::NotFound(_) => problem(StatusCode::NOT_FOUND, &self.to_string()),
+            RegistryError::Db(kuntalaistili_schema::DbError::NotFound(_)) => {
+                problem(StatusCode::NOT_FOUND, "no such service provider")
+            }
+            RegistryError::Db(err) => {
+                tracing::error!(error = %err, "SP registry");
+                unavailable()
+            }
+            RegistryError::Fetch(_) => problem(StatusCode::BAD_GATEWAY, &self.to_string()),
+            other => problem(StatusCode::BAD_REQUEST, &other.to_string()),
         }
-        RegistryError::Db(err) => {
-            tracing::error!(error = %err, "SP registry");
-            unavailable()
-        }
-        RegistryError::Fetch(_) => problem(StatusCode::BAD_GATEWAY, &e.to_string()),
-        other => problem(StatusCode::BAD_REQUEST, &other.to_string()),
     }
 }
 
@@ -298,18 +301,17 @@ fn api_error(e: RegistryError) -> HttpResponse {
     responses((status = 200, description = "Every SP with its settings, endpoints and what it receives"),
         (status = 401, description = "No valid token"), (status = 403, description = "Token lacks the admin scope")))]
 pub async fn api_sps_list(state: web::Data<IdpState>, req: HttpRequest) -> HttpResponse {
-    if let Err(r) = admin(&state, &req).await {
-        return r;
-    }
-    let st = state.clone();
-    match web::block(move || registry::list(&mut *st.db.conn()?)).await {
-        Ok(Ok(all)) => json_ok(
-            StatusCode::OK,
-            &json!({ "service_providers": all.iter().map(row_json).collect::<Vec<_>>() }),
-        ),
-        Ok(Err(e)) => api_error(e),
-        Err(_) => unavailable(),
-    }
+    respond(
+        async {
+            let call = admin(&state, &req).await?;
+            let all = call.run(|st| registry::list(&mut *st.db.conn()?)).await?;
+            Ok(json_ok(
+                StatusCode::OK,
+                &json!({ "service_providers": all.iter().map(row_json).collect::<Vec<_>>() }),
+            ))
+        }
+        .await,
+    )
 }
 
 #[utoipa::path(post, path = "/api/v1/saml/sps", tag = "saml", request_body = SpBody,
@@ -321,45 +323,36 @@ pub async fn api_sps_create(
     req: HttpRequest,
     payload: web::Payload,
 ) -> HttpResponse {
-    let actor = match admin(&state, &req).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let b: SpBody = match body_limited(payload, MAX_BODY).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    let (xml, url) = match metadata_text(
-        b.metadata.clone(),
-        b.metadata_url.clone(),
-        state.settings.saml_metadata_ca.as_deref(),
-    )
-    .await
-    {
-        Ok(v) => v,
-        Err(e) => return api_error(e),
-    };
-    let settings = b.settings();
-    let st = state.clone();
-    match web::block(move || {
-        registry::add(
-            &mut *st.db.conn()?,
-            &xml,
-            url.as_deref(),
-            &settings,
-            &actor,
-            now(),
-        )
-    })
-    .await
-    {
-        Ok(Ok(sp)) => {
+    respond(
+        async {
+            let call = admin(&state, &req).await?;
+            let actor = call.actor();
+            let b: SpBody = body_limited(payload, MAX_BODY).await?;
+            let (xml, url) = metadata_text(
+                b.metadata.clone(),
+                b.metadata_url.clone(),
+                state.settings.saml_metadata_ca.as_deref(),
+            )
+            .await
+            .map_err(Problem::answer)?;
+            let settings = b.settings();
+            let sp = call
+                .run(move |st| {
+                    registry::add(
+                        &mut *st.db.conn()?,
+                        &xml,
+                        url.as_deref(),
+                        &settings,
+                        &actor,
+                        now(),
+                    )
+                })
+                .await?;
             state.saml.forget_sp(&sp.row.entity_id);
-            json_ok(StatusCode::CREATED, &row_json(&sp))
+            Ok(json_ok(StatusCode::CREATED, &row_json(&sp)))
         }
-        Ok(Err(e)) => api_error(e),
-        Err(_) => unavailable(),
-    }
+        .await,
+    )
 }
 
 #[utoipa::path(get, path = "/api/v1/saml/sps/{entity_id}", tag = "saml",
@@ -371,16 +364,18 @@ pub async fn api_sp_get(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> HttpResponse {
-    if let Err(r) = admin(&state, &req).await {
-        return r;
-    }
-    let (st, id) = (state.clone(), id.into_inner());
-    match web::block(move || registry::load(&mut *st.db.conn()?, &id)).await {
-        Ok(Ok(Some(sp))) => json_ok(StatusCode::OK, &row_json(&sp)),
-        Ok(Ok(None)) => problem(StatusCode::NOT_FOUND, "no such service provider"),
-        Ok(Err(e)) => api_error(e),
-        Err(_) => unavailable(),
-    }
+    respond(
+        async {
+            let call = admin(&state, &req).await?;
+            let id = id.into_inner();
+            let sp = call
+                .run(move |st| registry::load(&mut *st.db.conn()?, &id))
+                .await?
+                .ok_or_else(|| problem(StatusCode::NOT_FOUND, "no such service provider"))?;
+            Ok(json_ok(StatusCode::OK, &row_json(&sp)))
+        }
+        .await,
+    )
 }
 
 #[utoipa::path(patch, path = "/api/v1/saml/sps/{entity_id}", tag = "saml", request_body = SpBody,
@@ -394,33 +389,30 @@ pub async fn api_sp_patch(
     id: web::Path<String>,
     payload: web::Payload,
 ) -> HttpResponse {
-    let actor = match admin(&state, &req).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let b: SpBody = match body_limited(payload, 32 * 1024).await {
-        Ok(b) => b,
-        Err(r) => return r,
-    };
-    if b.metadata.is_some() || b.metadata_url.is_some() {
-        return problem(
-            StatusCode::BAD_REQUEST,
-            "metadata is replaced by a refresh (kuntalaistili sp refresh), not by PATCH",
-        );
-    }
-    let settings = b.settings();
-    let (st, id) = (state.clone(), id.into_inner());
-    let id2 = id.clone();
-    let r = web::block(move || {
-        registry::configure(&mut *st.db.conn()?, &id2, &settings, &actor, now())
-    })
-    .await;
-    state.saml.forget_sp(&id);
-    match r {
-        Ok(Ok(sp)) => json_ok(StatusCode::OK, &row_json(&sp)),
-        Ok(Err(e)) => api_error(e),
-        Err(_) => unavailable(),
-    }
+    respond(
+        async {
+            let call = admin(&state, &req).await?;
+            let actor = call.actor();
+            let b: SpBody = body_limited(payload, 32 * 1024).await?;
+            if b.metadata.is_some() || b.metadata_url.is_some() {
+                return Err(problem(
+                    StatusCode::BAD_REQUEST,
+                    "metadata is replaced by a refresh (kuntalaistili sp refresh), not by PATCH",
+                ));
+            }
+            let settings = b.settings();
+            let id = id.into_inner();
+            let id2 = id.clone();
+            let r = call
+                .run(move |st| {
+                    registry::configure(&mut *st.db.conn()?, &id2, &settings, &actor, now())
+                })
+                .await;
+            state.saml.forget_sp(&id);
+            Ok(json_ok(StatusCode::OK, &row_json(&r?)))
+        }
+        .await,
+    )
 }
 
 #[utoipa::path(delete, path = "/api/v1/saml/sps/{entity_id}", tag = "saml",
@@ -432,19 +424,21 @@ pub async fn api_sp_delete(
     req: HttpRequest,
     id: web::Path<String>,
 ) -> HttpResponse {
-    let actor = match admin(&state, &req).await {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
-    let (st, id) = (state.clone(), id.into_inner());
-    let id2 = id.clone();
-    let r = web::block(move || registry::remove(&mut *st.db.conn()?, &id2, &actor, now())).await;
-    state.saml.forget_sp(&id);
-    match r {
-        Ok(Ok(())) => HttpResponse::NoContent().finish(),
-        Ok(Err(e)) => api_error(e),
-        Err(_) => unavailable(),
-    }
+    respond(
+        async {
+            let call = admin(&state, &req).await?;
+            let actor = call.actor();
+            let id = id.into_inner();
+            let id2 = id.clone();
+            let r = call
+                .run(move |st| registry::remove(&mut *st.db.conn()?, &id2, &actor, now()))
+                .await;
+            state.saml.forget_sp(&id);
+            r?;
+            Ok(HttpResponse::NoContent().finish())
+        }
+        .await,
+    )
 }
 
 /// Mounts the admin pages and the REST API.
