@@ -6,10 +6,10 @@ use kuntalaistili_schema::{authz as groups_store, users, DbError};
 use serde_json::{json, Value};
 
 use super::http::{
-    authorize, body, error, not_found, public_base, read, resource, scim_json, unavailable,
-    with_meta, Refusal,
+    authorize, body, error, not_found, public_base, resource, scim_json, unavailable, with_meta,
+    Refusal,
 };
-use super::query::{parse_list_query, projection, Projection};
+use super::query::{parse_list_query, projection, read, Projection};
 use super::users::{live_user, str_at};
 use super::{patch, Kind, GROUP_SCHEMA};
 use crate::IdpState;

@@ -190,23 +190,6 @@ pub(super) fn precondition(req: &HttpRequest, current: &Value) -> Result<(), Ref
     }
 }
 
-/// A resource read (`GET …/{id}`): `304` when `If-None-Match` names its version, else the
-/// representation the projection asks for, with its ETag.
-pub(super) fn read(req: &HttpRequest, p: &super::query::Projection, v: Value) -> HttpResponse {
-    let tag = v["meta"]["version"].as_str().unwrap_or_default();
-    if req
-        .headers()
-        .get(header::IF_NONE_MATCH)
-        .and_then(|h| h.to_str().ok())
-        .is_some_and(|h| h.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
-    {
-        return HttpResponse::NotModified()
-            .insert_header((header::ETAG, tag.to_owned()))
-            .finish();
-    }
-    resource(StatusCode::OK, &p.apply(v))
-}
-
 /// A method the endpoint does not have (RFC 7644 §3.12 answers it with a SCIM error).
 pub(super) async fn method_not_allowed(req: HttpRequest) -> HttpResponse {
     let mut r = error(

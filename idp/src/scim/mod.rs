@@ -12,6 +12,7 @@ mod http;
 mod patch;
 mod query;
 mod schemas;
+mod search;
 mod users;
 
 use std::future::Future;
@@ -37,7 +38,7 @@ pub(crate) const MAX_BODY: usize = 64 * 1024;
 pub(crate) const MAX_COUNT: usize = 1000;
 
 pub fn configure(cfg: &mut web::ServiceConfig) {
-    use query::Scope;
+    use search::Scope;
     let not_allowed = || web::route().to(http::method_not_allowed);
     cfg.route(
         "/scim/v2/ServiceProviderConfig",
@@ -63,17 +64,17 @@ pub fn configure(cfg: &mut web::ServiceConfig) {
     .route("/scim/v2/ResourceTypes/{id}", not_allowed())
     .route(
         "/scim/v2/.search",
-        web::post().to(|s, r, p| query::search(s, r, p, Scope::All)),
+        web::post().to(|s, r, p| search::search(s, r, p, Scope::All)),
     )
     .route("/scim/v2/.search", not_allowed())
     .route(
         "/scim/v2/Users/.search",
-        web::post().to(|s, r, p| query::search(s, r, p, Scope::Users)),
+        web::post().to(|s, r, p| search::search(s, r, p, Scope::Users)),
     )
     .route("/scim/v2/Users/.search", not_allowed())
     .route(
         "/scim/v2/Groups/.search",
-        web::post().to(|s, r, p| query::search(s, r, p, Scope::Groups)),
+        web::post().to(|s, r, p| search::search(s, r, p, Scope::Groups)),
     )
     .route("/scim/v2/Groups/.search", not_allowed())
     .route("/scim/v2/Users", web::get().to(users::users_list))

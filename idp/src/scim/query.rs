@@ -2,13 +2,12 @@
 //! (`POST …/.search`, §3.4.3), filtering, sorting (§3.4.2.3), pagination, and partial
 //! representations (`attributes` / `excludedAttributes`, §3.4.2.5 and §3.9).
 
-use actix_web::http::StatusCode;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Map, Value};
 
-use super::http::{authorize, body, scim_json, unavailable, Refusal};
-use super::{filter, groups, users, LIST_SCHEMA, MAX_COUNT};
-use crate::IdpState;
+use super::http::{resource, Refusal};
+use super::{filter, LIST_SCHEMA, MAX_COUNT};
 
 const SEARCH_SCHEMA: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
 
@@ -136,7 +135,7 @@ pub(super) fn parse_list_query(req: &HttpRequest) -> Result<Query, Refusal> {
 }
 
 /// A SearchRequest message (RFC 7644 §3.4.3): the list parameters as a JSON body.
-fn parse_search(doc: &Value) -> Result<Query, Refusal> {
+pub(super) fn parse_search(doc: &Value) -> Result<Query, Refusal> {
     let field = |name: &str| {
         doc.as_object().and_then(|o| {
             o.iter()
@@ -382,49 +381,21 @@ impl Projection {
     }
 }
 
-/// Which resources a search covers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(super) enum Scope {
-    All,
-    Users,
-    Groups,
-}
-
-/// `POST /.search`, `POST /Users/.search`, `POST /Groups/.search` (RFC 7644 §3.4.3).
-pub(super) async fn search(
-    state: web::Data<IdpState>,
-    req: HttpRequest,
-    payload: web::Payload,
-    scope: Scope,
-) -> HttpResponse {
-    if let Err(r) = authorize(&state, &req).await {
-        return r;
+/// A resource read (`GET …/{id}`): `304` when `If-None-Match` names its version, else the
+/// representation the projection asks for, with its ETag.
+pub(super) fn read(req: &HttpRequest, p: &Projection, v: Value) -> HttpResponse {
+    let tag = v["meta"]["version"].as_str().unwrap_or_default();
+    if req
+        .headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|h| h.to_str().ok())
+        .is_some_and(|h| h.split(',').any(|t| t.trim() == tag || t.trim() == "*"))
+    {
+        return HttpResponse::NotModified()
+            .insert_header((header::ETAG, tag.to_owned()))
+            .finish();
     }
-    let doc = match body(payload).await {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
-    let q = match parse_search(&doc) {
-        Ok(q) => q,
-        Err(r) => return r.response(),
-    };
-    let st = state.clone();
-    let r = web::block(move || -> Result<Value, kuntalaistili_schema::DbError> {
-        match scope {
-            Scope::Users => users::users_page(&st, &q),
-            Scope::Groups => Ok(q.page(groups::all_groups(&st)?)),
-            Scope::All => {
-                let mut docs = users::all_users(&st)?;
-                docs.extend(groups::all_groups(&st)?);
-                Ok(q.page(docs))
-            }
-        }
-    })
-    .await;
-    match r {
-        Ok(Ok(v)) => scim_json(StatusCode::OK, &v),
-        _ => unavailable(),
-    }
+    resource(StatusCode::OK, &p.apply(v))
 }
 
 #[cfg(test)]

@@ -8,10 +8,10 @@ use kuntalaistili_schema::{users, DbError};
 use serde_json::{json, Map, Value};
 
 use super::http::{
-    authorize, authorize_client, body, error, not_found, public_base, read, resource, scim_json,
+    authorize, authorize_client, body, error, not_found, public_base, resource, scim_json,
     unavailable, with_meta, Provisioner, Refusal,
 };
-use super::query::{list_response, parse_list_query, projection, Projection, Query};
+use super::query::{list_response, parse_list_query, projection, read, Projection, Query};
 use super::{filter, patch, Kind, MUNICIPAL_SCHEMA, USER_SCHEMA};
 use crate::customers::{self, CustomerError, NewPerson};
 use crate::IdpState;
