@@ -2,7 +2,7 @@
 //! and resident front pages, the notice API contract, the resident's notice board, and logout
 //! from a service ending every session (RP-initiated plus back-channel logout).
 
-use kuntalaistili_tests::{dual, follow, Backend, TestApp};
+use kuntalaistili_tests::{dual, follow, Alone, Backend, TestApp};
 use serde_json::{json, Value};
 
 dual!(
@@ -422,57 +422,21 @@ dual!(a_service_runs_alone_against_the_idp);
 async fn a_service_runs_alone_against_the_idp(b: Backend) {
     let app = TestApp::start(b).await;
     app.add_user("erillinen", PASSWORD).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}");
+    // Its own port and database (SQLite, whatever the IdP runs on).
+    let alone = Alone::start(&app, "noticeboard", "/services/noticeboard", |nb| {
+        kuntalaistili_federation::clients::NewClient {
+            name: "Ilmoitustaulu (erillinen)".into(),
+            redirect_uris: vec![format!("{nb}/auth/callback")],
+            post_logout_redirect_uris: vec![format!("{nb}/")],
+            backchannel_logout_uri: Some(format!("{nb}/auth/backchannel-logout")),
+            skip_consent: true,
+            scopes: "openid profile".into(),
+            ..Default::default()
+        }
+    })
+    .await;
+    let base = alone.base.clone();
     let nb = format!("{base}/services/noticeboard");
-    let (id, secret) = {
-        let nb = nb.clone();
-        app.with_conn(move |c| {
-            let (cl, s) = kuntalaistili_federation::clients::add(
-                c,
-                kuntalaistili_federation::clients::NewClient {
-                    name: "Ilmoitustaulu (erillinen)".into(),
-                    redirect_uris: vec![format!("{nb}/auth/callback")],
-                    post_logout_redirect_uris: vec![format!("{nb}/")],
-                    backchannel_logout_uri: Some(format!("{nb}/auth/backchannel-logout")),
-                    skip_consent: true,
-                    scopes: "openid profile".into(),
-                    ..Default::default()
-                },
-                "test",
-                kuntalaistili_schema::now_utc(),
-            )
-            .unwrap();
-            (cl.client_id, s.unwrap())
-        })
-        .await
-    };
-    // Its own database (SQLite, whatever the IdP runs on).
-    let own = tokio::task::spawn_blocking(|| kuntalaistili_tests::TestDb::new(Backend::Sqlite))
-        .await
-        .unwrap();
-    let mut config = kuntalaistili_tests::test_config(&own);
-    config.listen = format!("127.0.0.1:{port}");
-    config.service.issuer = Some(app.base.clone());
-    config.service.client_id = Some(id);
-    config.service.client_secret = Some(secret);
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let system = actix_web::rt::System::new();
-        let sys = actix_web::rt::System::current();
-        system.block_on(async move {
-            let bound = kuntalaistili::bind_service(&config, "noticeboard").unwrap();
-            tx.send((sys, bound.server.handle())).unwrap();
-            let _ = bound.server.await;
-        });
-    });
-    let (sys, handle) = tokio::task::spawn_blocking(move || rx.recv().unwrap())
-        .await
-        .unwrap();
 
     let browser = app.browser();
     assert_eq!(
@@ -489,8 +453,7 @@ async fn a_service_runs_alone_against_the_idp(b: Backend) {
     // Nothing of the IdP runs there.
     let r = browser.get(format!("{base}/login")).send().await.unwrap();
     assert_eq!(r.status(), 404);
-    drop(handle.stop(false));
-    sys.stop();
+    alone.stop();
 }
 
 dual!(a_service_login_cannot_be_finished_in_another_browser);

@@ -235,32 +235,8 @@ async fn pay_confirm_replay_and_refund(b: Backend) {
     .await;
     assert_eq!(s, 201, "{v}");
     let second = v["id"].as_str().unwrap().to_owned();
-    let (_, _, mine) = follow(&app, &browser, "/services/reservations/mine").await;
-    let csrf = csrf_from(&mine).unwrap();
-    let r = app
-        .post_form(
-            &browser,
-            &format!("/services/reservations/mine/{second}/pay"),
-            &[("csrf", &csrf)],
-        )
-        .await;
-    let bank_url = r.headers()["location"].to_str().unwrap().to_owned();
-    let page = browser
-        .get(&bank_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let form_token = field_from(&page, "token").unwrap();
-    let bank_path = bank_url.trim_start_matches(&app.base).to_owned();
-    app.post_form(
-        &browser,
-        &format!("{bank_path}/pay"),
-        &[("token", &form_token)],
-    )
-    .await;
+    let bank_url = press_pay(&app, &browser, &second).await;
+    pay_at_bank(&app, &browser, &bank_url).await;
     assert_eq!(state_of(&app, &second).await, "confirmed");
     let sid = second.clone();
     app.with_conn(move |c| {
@@ -365,24 +341,7 @@ async fn unpaid_reservations_expire(b: Backend) {
         .await;
     assert_eq!(r.status(), 409);
     // The payment finished at the bank after all: recorded, and the money goes back.
-    let page = browser
-        .get(&bank_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let form_token = field_from(&page, "token").unwrap();
-    let bank_path = bank_url.trim_start_matches(&app.base).to_owned();
-    let r = app
-        .post_form(
-            &browser,
-            &format!("{bank_path}/pay"),
-            &[("token", &form_token)],
-        )
-        .await;
-    assert_eq!(r.status(), 303);
+    pay_at_bank(&app, &browser, &bank_url).await;
     assert_eq!(order_of(&app, &id).await.unwrap().0, "refunded");
     assert_eq!(state_of(&app, &id).await, "cancelled");
     eventually("the expiry and refund notices", || {
