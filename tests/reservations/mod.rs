@@ -8,6 +8,7 @@
 
 mod appointments;
 mod booking;
+mod calendar;
 mod paid_twice;
 mod payments;
 mod staff;
