@@ -8,7 +8,7 @@ use kuntalaistili_schema::reservations::{self as store, Reservation, Series};
 use kuntalaistili_schema::DbError;
 
 use super::super::{engine, Booking};
-use super::{denied_page, hhmm, manage_page, staff, unit_of_resource, BlockForm, SeriesForm};
+use super::{denied_page, hhmm, manage_page, staff_form, unit_of_resource, BlockForm, SeriesForm};
 use crate::kit::{render, KitError};
 
 fn staff_reservation(
@@ -50,13 +50,10 @@ pub(super) async fn block_post(
     req: HttpRequest,
     f: BlockForm,
 ) -> Result<HttpResponse, KitError> {
-    let (resident, scope) = match staff(&b, &req).await? {
+    let (resident, scope) = match staff_form(&b, &req, f.csrf.as_deref()).await? {
         Ok(r) => r,
         Err(resp) => return Ok(resp),
     };
-    if !crate::kit::Kit::csrf_ok(&resident, f.csrf.as_deref()) {
-        return Ok(HttpResponse::Forbidden().finish());
-    }
     let lang = render::negotiate(&req);
     let tr = |k: &str| b.kit.templates.tr.text(lang, k);
     let (Some(day), Some(s), Some(e)) = (engine::parse_date(&f.date), hhmm(&f.start), hhmm(&f.end))
@@ -119,13 +116,10 @@ pub(super) async fn series_post(
     req: HttpRequest,
     f: SeriesForm,
 ) -> Result<HttpResponse, KitError> {
-    let (resident, scope) = match staff(&b, &req).await? {
+    let (resident, scope) = match staff_form(&b, &req, f.csrf.as_deref()).await? {
         Ok(r) => r,
         Err(resp) => return Ok(resp),
     };
-    if !crate::kit::Kit::csrf_ok(&resident, f.csrf.as_deref()) {
-        return Ok(HttpResponse::Forbidden().finish());
-    }
     let lang = render::negotiate(&req);
     let tr = |k: &str| b.kit.templates.tr.text(lang, k);
     let parsed = (

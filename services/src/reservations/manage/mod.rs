@@ -211,6 +211,23 @@ async fn staff(
     Ok(Ok((resident, Scope::Units(mine))))
 }
 
+/// As [`staff`], for a form: also refused (403) unless the form's CSRF token is the staff
+/// member's own.
+async fn staff_form(
+    b: &Booking,
+    req: &HttpRequest,
+    csrf: Option<&str>,
+) -> Result<Result<(Resident, Scope), HttpResponse>, KitError> {
+    let (resident, scope) = match staff(b, req).await? {
+        Ok(r) => r,
+        Err(resp) => return Ok(Err(resp)),
+    };
+    if !crate::kit::Kit::csrf_ok(&resident, csrf) {
+        return Ok(Err(HttpResponse::Forbidden().finish()));
+    }
+    Ok(Ok((resident, scope)))
+}
+
 /// The unit of a resource of this service (for the scope check).
 async fn unit_of_resource(b: &Booking, resource: &str) -> Result<Option<String>, KitError> {
     let (db, id, kind) = (b.kit.db.clone(), resource.to_owned(), b.kind);
@@ -311,13 +328,10 @@ async fn handle_post(
     (id, action): (String, String),
     f: HandleForm,
 ) -> Result<HttpResponse, KitError> {
-    let (resident, scope) = match staff(&b, &req).await? {
+    let (resident, scope) = match staff_form(&b, &req, f.csrf.as_deref()).await? {
         Ok(r) => r,
         Err(resp) => return Ok(resp),
     };
-    if !crate::kit::Kit::csrf_ok(&resident, f.csrf.as_deref()) {
-        return Ok(HttpResponse::Forbidden().finish());
-    }
     // Where to go back to is checked before acting: a refused path changes nothing.
     let Some(back) = b
         .kit

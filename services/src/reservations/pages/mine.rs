@@ -11,7 +11,7 @@ use super::super::{api, engine, Booking};
 use super::{
     lang_of, require, reservation_view, rule_text, tr, with_csp, ActionForm, MineQuery, CSP_PAY,
 };
-use crate::kit::{see_other, KitError};
+use crate::kit::{see_other, KitError, Resident};
 
 pub(super) async fn mine_page(
     b: web::Data<Booking>,
@@ -71,18 +71,27 @@ pub(super) async fn mine_page(
     ))
 }
 
+/// The logged-in resident behind a form whose CSRF token is theirs (`None`: answer 403).
+async fn form_resident(
+    b: &Booking,
+    req: &HttpRequest,
+    csrf: Option<&str>,
+) -> Result<Option<Resident>, KitError> {
+    Ok(b.kit
+        .resident(req)
+        .await?
+        .filter(|r| crate::kit::Kit::csrf_ok(r, csrf)))
+}
+
 pub(super) async fn mine_action(
     b: web::Data<Booking>,
     req: HttpRequest,
     (id, action): (String, String),
     f: ActionForm,
 ) -> Result<HttpResponse, KitError> {
-    let Some(resident) = b.kit.resident(&req).await? else {
+    let Some(resident) = form_resident(&b, &req, f.csrf.as_deref()).await? else {
         return Ok(HttpResponse::Forbidden().finish());
     };
-    if !crate::kit::Kit::csrf_ok(&resident, f.csrf.as_deref()) {
-        return Ok(HttpResponse::Forbidden().finish());
-    }
     if id.len() > 64 {
         return Ok(HttpResponse::NotFound().finish());
     }
@@ -148,12 +157,9 @@ pub(super) async fn feed_post(
     req: HttpRequest,
     f: ActionForm,
 ) -> Result<HttpResponse, KitError> {
-    let Some(resident) = b.kit.resident(&req).await? else {
+    let Some(resident) = form_resident(&b, &req, f.csrf.as_deref()).await? else {
         return Ok(HttpResponse::Forbidden().finish());
     };
-    if !crate::kit::Kit::csrf_ok(&resident, f.csrf.as_deref()) {
-        return Ok(HttpResponse::Forbidden().finish());
-    }
     let token = crate::kit::random_token();
     let (db, kind, sub, h) = (
         b.kit.db.clone(),
