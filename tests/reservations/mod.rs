@@ -304,15 +304,24 @@ pub async fn audit_events(app: &TestApp, event_type: &str) -> Vec<Value> {
 pub async fn press_pay(app: &TestApp, browser: &reqwest::Client, id: &str) -> String {
     let (_, _, mine) = follow(app, browser, "/services/reservations/mine").await;
     let csrf = csrf_from(&mine).unwrap();
-    let r = app
-        .post_form(
-            browser,
-            &format!("/services/reservations/mine/{id}/pay"),
-            &[("csrf", &csrf)],
-        )
-        .await;
+    let r = post_pay(app, browser, &csrf, id).await;
     assert_eq!(r.status(), 303);
     r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// Posts the "pay" form of reservation `id` on the resident's page with the page's `csrf`.
+pub async fn post_pay(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    csrf: &str,
+    id: &str,
+) -> reqwest::Response {
+    app.post_form(
+        browser,
+        &format!("/services/reservations/mine/{id}/pay"),
+        &[("csrf", csrf)],
+    )
+    .await
 }
 
 /// Pays at the test bank page.

@@ -67,13 +67,7 @@ async fn pay_confirm_replay_and_refund(b: Backend) {
         "{mine}"
     );
     let csrf = csrf_from(&mine).unwrap();
-    let r = app
-        .post_form(
-            &browser,
-            &format!("/services/reservations/mine/{id}/pay"),
-            &[("csrf", &csrf)],
-        )
-        .await;
+    let r = post_pay(&app, &browser, &csrf, &id).await;
     assert_eq!(r.status(), 303);
     let bank_url = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(bank_url.starts_with(&app.url("/testbank/")), "{bank_url}");
@@ -296,13 +290,7 @@ async fn unpaid_reservations_expire(b: Backend) {
     // The resident goes to the bank, then lingers there past the payment time.
     let (_, _, mine) = follow(&app, &browser, "/services/reservations/mine").await;
     let csrf = csrf_from(&mine).unwrap();
-    let r = app
-        .post_form(
-            &browser,
-            &format!("/services/reservations/mine/{id}/pay"),
-            &[("csrf", &csrf)],
-        )
-        .await;
+    let r = post_pay(&app, &browser, &csrf, &id).await;
     assert_eq!(r.status(), 303);
     let bank_url = r.headers()["location"].to_str().unwrap().to_owned();
     let rid = id.clone();
@@ -332,13 +320,7 @@ async fn unpaid_reservations_expire(b: Backend) {
     assert!(!mine
         .replace("&#x2F;", "/")
         .contains(&format!("/mine/{id}/pay")));
-    let r = app
-        .post_form(
-            &browser,
-            &format!("/services/reservations/mine/{id}/pay"),
-            &[("csrf", &csrf)],
-        )
-        .await;
+    let r = post_pay(&app, &browser, &csrf, &id).await;
     assert_eq!(r.status(), 409);
     // The payment finished at the bank after all: recorded, and the money goes back.
     pay_at_bank(&app, &browser, &bank_url).await;
