@@ -12,7 +12,8 @@ mod blocks;
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use chrono::{Datelike, Duration};
-use kuntalaistili_schema::reservations as store;
+use kuntalaistili_schema::pool::AnyConnection;
+use kuntalaistili_schema::reservations::{self as store, Resource, Unit};
 use kuntalaistili_schema::DbError;
 use serde::Deserialize;
 use serde_json::json;
@@ -180,19 +181,12 @@ async fn staff(
         return Ok(Ok((resident, Scope::All)));
     }
     let (db, kind) = (b.kit.db.clone(), b.kind);
-    let units: std::collections::BTreeSet<String> = web::block(move || {
-        store::search(
-            &mut *db.conn()?,
-            &store::Search {
-                kind: Some(kind.to_owned()),
-                ..store::Search::default()
-            },
-        )
-    })
-    .await??
-    .into_iter()
-    .map(|(_, u)| u.id)
-    .collect();
+    let units: std::collections::BTreeSet<String> =
+        web::block(move || resources_of(&mut *db.conn()?, kind))
+            .await??
+            .into_iter()
+            .map(|(_, u)| u.id)
+            .collect();
     let mut mine = std::collections::BTreeSet::new();
     for u in units {
         if b.kit
@@ -228,6 +222,17 @@ async fn staff_form(
     Ok(Ok((resident, scope)))
 }
 
+/// Every resource of the service's `kind`, with its unit.
+fn resources_of(conn: &mut AnyConnection, kind: &str) -> Result<Vec<(Resource, Unit)>, DbError> {
+    store::search(
+        conn,
+        &store::Search {
+            kind: Some(kind.to_owned()),
+            ..store::Search::default()
+        },
+    )
+}
+
 /// The unit of a resource of this service (for the scope check).
 async fn unit_of_resource(b: &Booking, resource: &str) -> Result<Option<String>, KitError> {
     let (db, id, kind) = (b.kit.db.clone(), resource.to_owned(), b.kind);
@@ -260,13 +265,7 @@ async fn manage_page(
             .into_iter()
             .filter(|(_, res)| res.kind == kind && sc.allows(&res.unit_id))
             .collect();
-        let resources = store::search(
-            &mut conn,
-            &store::Search {
-                kind: Some(kind.to_owned()),
-                ..store::Search::default()
-            },
-        )?;
+        let resources = resources_of(&mut conn, kind)?;
         let resources = resources
             .into_iter()
             .filter(|(_, u)| sc.allows(&u.id))
@@ -474,13 +473,7 @@ async fn report_page(
     );
     let (rows, resources) = web::block(move || -> Result<_, DbError> {
         let mut conn = db.conn()?;
-        let resources = store::search(
-            &mut conn,
-            &store::Search {
-                kind: Some(kind.to_owned()),
-                ..store::Search::default()
-            },
-        )?;
+        let resources = resources_of(&mut conn, kind)?;
         Ok((store::report(&mut conn, f, t)?, resources))
     })
     .await??;
