@@ -2,15 +2,13 @@
 //! certificate and cover the root; it must not have expired) and register every SP in it.
 
 use chrono::NaiveDateTime;
-use kuntalaistili_metadata::saml::metadata::{
-    self as md, MetadataError, SpMetadata, NAMEID_PERSISTENT,
-};
+use kuntalaistili_metadata::saml::metadata::{self as md, MetadataError, SpMetadata};
 use kuntalaistili_metadata::saml::sign;
 use kuntalaistili_metadata::saml::xml;
 use kuntalaistili_schema::pool::{write_tx, AnyConnection};
-use kuntalaistili_schema::saml::{self as store, Aggregate, ServiceProvider};
+use kuntalaistili_schema::saml::{self as store, Aggregate};
 
-use super::{audited, expiry, RegistryError, DEFAULT_ATTRIBUTES};
+use super::{audited, expiry, new_row, RegistryError};
 
 /// Reads a signed aggregate: the signature must verify with `cert_der` and cover the root, and
 /// the aggregate must not have expired. Returns the SPs in it.
@@ -75,26 +73,7 @@ pub fn add_aggregate(
                 None => {
                     store::insert_sp(
                         conn,
-                        &ServiceProvider {
-                            entity_id: m.entity_id.clone(),
-                            metadata_xml: stored_xml.clone(),
-                            source_url: None,
-                            aggregate_url: Some(url.to_owned()),
-                            valid_until: expiry(m, now),
-                            fetched_at: now,
-                            require_signed_requests: false,
-                            sign_response: false,
-                            sign_assertion: true,
-                            encrypt_assertions: false,
-                            name_id_format: NAMEID_PERSISTENT.to_owned(),
-                            attributes: DEFAULT_ATTRIBUTES.to_owned(),
-                            allow_national_id: false,
-                            release_permissions: String::new(),
-                            enabled: true,
-                            left_aggregate_at: None,
-                            created_at: now,
-                            updated_at: now,
-                        },
+                        &new_row(m, stored_xml.clone(), None, Some(url.to_owned()), now),
                     )?;
                 }
             }

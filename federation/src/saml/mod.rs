@@ -293,6 +293,37 @@ fn warn_expired(m: &SpMetadata) {
     }
 }
 
+/// The row of a newly registered SP, from its metadata `m` (stored as `stored_xml`) with the
+/// defaults: persistent NameIDs, the default attributes, signed assertions, enabled.
+fn new_row(
+    m: &SpMetadata,
+    stored_xml: String,
+    source_url: Option<String>,
+    aggregate_url: Option<String>,
+    now: NaiveDateTime,
+) -> ServiceProvider {
+    ServiceProvider {
+        entity_id: m.entity_id.clone(),
+        metadata_xml: stored_xml,
+        source_url,
+        aggregate_url,
+        valid_until: expiry(m, now),
+        fetched_at: now,
+        require_signed_requests: false,
+        sign_response: false,
+        sign_assertion: true,
+        encrypt_assertions: false,
+        name_id_format: NAMEID_PERSISTENT.to_owned(),
+        attributes: DEFAULT_ATTRIBUTES.to_owned(),
+        allow_national_id: false,
+        release_permissions: String::new(),
+        enabled: true,
+        left_aggregate_at: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 /// Reads one SP's metadata document; refuses aggregates (they need `add_aggregate` and a
 /// certificate) and expired metadata.
 pub fn read_single(
@@ -323,26 +354,7 @@ pub fn add(
     now: NaiveDateTime,
 ) -> Result<Sp, RegistryError> {
     let (m, stored_xml) = read_single(metadata_xml, now)?;
-    let mut row = ServiceProvider {
-        entity_id: m.entity_id.clone(),
-        metadata_xml: stored_xml,
-        source_url: source_url.map(str::to_owned),
-        aggregate_url: None,
-        valid_until: expiry(&m, now),
-        fetched_at: now,
-        require_signed_requests: false,
-        sign_response: false,
-        sign_assertion: true,
-        encrypt_assertions: false,
-        name_id_format: NAMEID_PERSISTENT.to_owned(),
-        attributes: DEFAULT_ATTRIBUTES.to_owned(),
-        allow_national_id: false,
-        release_permissions: String::new(),
-        enabled: true,
-        left_aggregate_at: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let mut row = new_row(&m, stored_xml, source_url.map(str::to_owned), None, now);
     apply(&mut row, settings)?;
     if row.encrypt_assertions && m.encryption_certs.is_empty() {
         return Err(RegistryError::Invalid(format!(
