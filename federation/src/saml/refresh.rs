@@ -1,5 +1,6 @@
-//! Metadata from the network: fetching it (HTTPS, bounded, no redirects) and refreshing the SPs
-//! added from a URL and every aggregate; a refresh that fails keeps the last good copy.
+//! Metadata from the network: fetching it (HTTPS, or HTTP on the loopback interface; bounded; no
+//! redirects) and refreshing the SPs added from a URL and every aggregate; a refresh that fails
+//! keeps the last good copy.
 
 use chrono::NaiveDateTime;
 use kuntalaistili_metadata::saml::metadata as md;

@@ -1,6 +1,6 @@
 //! The outbox of a booking service: each state change queues a notice to the resident's notice
 //! board and a message through the IdP's message API, and [`deliver`] sends them, retrying with
-//! backoff until they are taken (both ends are idempotent on the key).
+//! backoff until they are taken or given up (both ends are idempotent on the key).
 
 use std::collections::BTreeMap;
 
