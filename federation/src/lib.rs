@@ -1,8 +1,9 @@
-//! The relying-party registry. Today: OIDC clients ([`clients`]) created by the operator CLI.
-//! With the OIDC and SAML issues: dynamic registration rules, SAML SPs, attribute release and
-//! claim mapping per RP, metadata import and refresh.
+//! The relying-party registry: OIDC clients ([`clients`]) and SAML service providers ([`saml`]),
+//! added from metadata (a file, a URL, or a signed federation aggregate), with their settings and
+//! the metadata refresh.
 //!
-//! No HTTP here; storage goes through `kuntalaistili-schema`.
+//! No HTTP server here; storage goes through `kuntalaistili-schema`, and only [`saml::fetch`] goes
+//! out to the network (for metadata).
 #![deny(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 pub mod clients;

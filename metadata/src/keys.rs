@@ -236,11 +236,15 @@ pub(crate) fn install_successor(
     Ok(row)
 }
 
+/// The `alg` column value of the IdP's SAML signing key (`crate::saml::keys`, which builds on this
+/// module and re-exports it as `ALG`): never a JWS algorithm, so never in the JWKS.
+pub const SAML_ALG: &str = "SAML";
+
 /// The published keys as a JWKS document (public parts only).
 pub fn jwks(conn: &mut AnyConnection, now: NaiveDateTime) -> Result<Value, KeysError> {
     let keys: Vec<Value> = signing_keys::published(conn, now)?
         .iter()
-        .filter(|k| k.alg != crate::saml::keys::ALG)
+        .filter(|k| k.alg != SAML_ALG)
         .filter_map(|k| serde_json::from_str(&k.public_jwk).ok())
         .collect();
     Ok(json!({ "keys": keys }))

@@ -399,27 +399,7 @@ impl TestApp {
     /// Runs `kuntalaistili --config … ARGS` in-process against this server's database (as an
     /// operator would, next to the running server); returns the exit code and the output.
     pub fn cli(&self, args: &[&str]) -> (i32, String) {
-        let config = self.db.dir().join("cli.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "master_key = \"{}\"\n[database]\nurl = \"{}\"\n[log]\nlevel = \"error\"\n",
-                self.config.master_key.clone().unwrap(),
-                self.db.url
-            ),
-        )
-        .unwrap();
-        let (mut input, mut out) = (std::io::Cursor::new(Vec::new()), Vec::new());
-        let mut io = kuntalaistili::cli::Io {
-            stdin: &mut input,
-            interactive: false,
-            out: &mut out,
-        };
-        let mut argv = vec!["kuntalaistili", "--config", config.to_str().unwrap()];
-        argv.extend_from_slice(args);
-        let code = kuntalaistili::cli::run_args(argv, &mut io)
-            .unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
-        (code, String::from_utf8(out).unwrap())
+        cli_on(&self.db, &self.config, args)
     }
 
     /// As [`cli`](Self::cli) with `--json`, the output parsed.
@@ -495,4 +475,115 @@ pub async fn follow(app: &TestApp, client: &reqwest::Client, start: &str) -> (u1
             .to_string();
     }
     panic!("redirect loop from {start}");
+}
+
+/// Runs `kuntalaistili --config … ARGS` in-process against `db` with `config`'s master key (a
+/// `cli.toml` written in the database's directory); returns the exit code and the output.
+fn cli_on(db: &TestDb, config: &Config, args: &[&str]) -> (i32, String) {
+    let file = db.dir().join("cli.toml");
+    std::fs::write(
+        &file,
+        format!(
+            "master_key = \"{}\"\n[database]\nurl = \"{}\"\n[log]\nlevel = \"error\"\n",
+            config.master_key.clone().unwrap(),
+            db.url
+        ),
+    )
+    .unwrap();
+    let (mut input, mut out) = (std::io::Cursor::new(Vec::new()), Vec::new());
+    let mut io = kuntalaistili::cli::Io {
+        stdin: &mut input,
+        interactive: false,
+        out: &mut out,
+    };
+    let mut argv = vec!["kuntalaistili", "--config", file.to_str().unwrap()];
+    argv.extend_from_slice(args);
+    let code =
+        kuntalaistili::cli::run_args(argv, &mut io).unwrap_or_else(|e| panic!("{args:?}: {e:#}"));
+    (code, String::from_utf8(out).unwrap())
+}
+
+/// A built-in service served alone (`serve --only NAME --issuer URL`) on its own port and its own
+/// SQLite database (whatever the IdP runs on), a relying party of a [`TestApp`]'s IdP over HTTP
+/// only. [`stop`](Self::stop) ends it.
+pub struct Alone {
+    /// `http://127.0.0.1:PORT`, the service's server.
+    pub base: String,
+    /// The service's own database.
+    pub db: TestDb,
+    pub config: Config,
+    sys: actix_web::rt::System,
+    handle: actix_web::dev::ServerHandle,
+}
+
+impl Alone {
+    /// Serves the built-in service `name` alone: a free port, the client `client` makes of the
+    /// service's address (`base` + `path`) registered at `app`'s IdP, its own database.
+    pub async fn start(
+        app: &TestApp,
+        name: &'static str,
+        path: &str,
+        client: impl FnOnce(&str) -> kuntalaistili_federation::clients::NewClient + Send + 'static,
+    ) -> Alone {
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let base = format!("http://127.0.0.1:{port}");
+        let (id, secret) = {
+            let url = format!("{base}{path}");
+            app.with_conn(move |c| {
+                let (cl, s) = kuntalaistili_federation::clients::add(
+                    c,
+                    client(&url),
+                    "test",
+                    kuntalaistili_schema::now_utc(),
+                )
+                .unwrap();
+                (cl.client_id, s.unwrap())
+            })
+            .await
+        };
+        let db = tokio::task::spawn_blocking(|| TestDb::new(Backend::Sqlite))
+            .await
+            .unwrap();
+        let mut config = test_config(&db);
+        config.listen = format!("127.0.0.1:{port}");
+        config.service.issuer = Some(app.base.clone());
+        config.service.client_id = Some(id);
+        config.service.client_secret = Some(secret);
+        let (tx, rx) = mpsc::channel();
+        std::thread::spawn(move || {
+            let system = actix_web::rt::System::new();
+            let sys = actix_web::rt::System::current();
+            system.block_on(async move {
+                let bound = kuntalaistili::bind_service(&config, name).unwrap();
+                tx.send((sys, bound.server.handle(), config)).unwrap();
+                let _ = bound.server.await;
+            });
+        });
+        let (sys, handle, config) = tokio::task::spawn_blocking(move || rx.recv().unwrap())
+            .await
+            .unwrap();
+        Alone {
+            base,
+            db,
+            config,
+            sys,
+            handle,
+        }
+    }
+
+    /// Runs `kuntalaistili --config … ARGS` in-process against the service's own database, as its
+    /// operator would; returns the exit code and the output.
+    pub fn cli(&self, args: &[&str]) -> (i32, String) {
+        cli_on(&self.db, &self.config, args)
+    }
+
+    /// Stops the service's server.
+    pub fn stop(self) {
+        drop(self.handle.stop(false));
+        self.sys.stop();
+    }
 }

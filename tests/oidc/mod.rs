@@ -6,6 +6,7 @@
 
 mod authorize;
 mod endpoints;
+mod par;
 mod privileged;
 mod ssrf;
 mod tokens;
@@ -200,6 +201,18 @@ async fn audit_count(app: &TestApp, kind: &'static str) -> usize {
         kuntalaistili_schema::audit::recent(c, Some(kind), None, 500)
             .unwrap()
             .len()
+    })
+    .await
+}
+
+/// How many authorization requests are stored (anonymous ones must not be).
+pub async fn stored_auth_requests(app: &TestApp) -> i64 {
+    app.with_conn(|c| {
+        use diesel::prelude::*;
+        kuntalaistili_schema::schema::oidc_auth_requests::table
+            .count()
+            .get_result::<i64>(c)
+            .unwrap()
     })
     .await
 }

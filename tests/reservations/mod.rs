@@ -8,13 +8,14 @@
 
 mod appointments;
 mod booking;
+mod calendar;
 mod paid_twice;
 mod payments;
 mod staff;
 
 use chrono::{Duration, NaiveDate};
 use kuntalaistili_schema::reservations::{self as store, ApptType, Hours, Resource, Unit};
-use kuntalaistili_tests::TestApp;
+use kuntalaistili_tests::{csrf_from, field_from, follow, TestApp};
 use serde_json::Value;
 
 use crate::oidc::{self, Rp};
@@ -297,4 +298,46 @@ pub async fn audit_events(app: &TestApp, event_type: &str) -> Vec<Value> {
             .collect()
     })
     .await
+}
+
+/// Presses "pay" on the resident's page; the test bank's address.
+pub async fn press_pay(app: &TestApp, browser: &reqwest::Client, id: &str) -> String {
+    let (_, _, mine) = follow(app, browser, "/services/reservations/mine").await;
+    let csrf = csrf_from(&mine).unwrap();
+    let r = post_pay(app, browser, &csrf, id).await;
+    assert_eq!(r.status(), 303);
+    r.headers()["location"].to_str().unwrap().to_owned()
+}
+
+/// Posts the "pay" form of reservation `id` on the resident's page with the page's `csrf`.
+pub async fn post_pay(
+    app: &TestApp,
+    browser: &reqwest::Client,
+    csrf: &str,
+    id: &str,
+) -> reqwest::Response {
+    app.post_form(
+        browser,
+        &format!("/services/reservations/mine/{id}/pay"),
+        &[("csrf", csrf)],
+    )
+    .await
+}
+
+/// Pays at the test bank page.
+pub async fn pay_at_bank(app: &TestApp, browser: &reqwest::Client, bank_url: &str) {
+    let page = browser
+        .get(bank_url)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let token = field_from(&page, "token").unwrap();
+    let path = bank_url.trim_start_matches(&app.base).to_owned();
+    let r = app
+        .post_form(browser, &format!("{path}/pay"), &[("token", &token)])
+        .await;
+    assert_eq!(r.status(), 303);
 }

@@ -4,7 +4,7 @@
 //! a staff form whose return path carries CR/LF is refused before it acts (item 10), and the
 //! reservations and appointments services keep a calendar feed each.
 
-use kuntalaistili_tests::{csrf_from, dual, field_from, follow, Backend};
+use kuntalaistili_tests::{csrf_from, dual, follow, Backend};
 use serde_json::json;
 
 use super::*;
@@ -38,39 +38,6 @@ async fn set_order_state(app: &TestApp, order: &str, state: &'static str) {
             .unwrap()
     })
     .await;
-}
-
-/// Presses "pay" on the resident's page; the test bank's address.
-async fn press_pay(app: &TestApp, browser: &reqwest::Client, id: &str) -> String {
-    let (_, _, mine) = follow(app, browser, "/services/reservations/mine").await;
-    let csrf = csrf_from(&mine).unwrap();
-    let r = app
-        .post_form(
-            browser,
-            &format!("/services/reservations/mine/{id}/pay"),
-            &[("csrf", &csrf)],
-        )
-        .await;
-    assert_eq!(r.status(), 303);
-    r.headers()["location"].to_str().unwrap().to_owned()
-}
-
-/// Pays at the test bank page.
-async fn pay_at_bank(app: &TestApp, browser: &reqwest::Client, bank_url: &str) {
-    let page = browser
-        .get(bank_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let token = field_from(&page, "token").unwrap();
-    let path = bank_url.trim_start_matches(&app.base).to_owned();
-    let r = app
-        .post_form(browser, &format!("{path}/pay"), &[("token", &token)])
-        .await;
-    assert_eq!(r.status(), 303);
 }
 
 async fn a_reservation_is_paid_once(b: Backend) {

@@ -67,13 +67,7 @@ async fn pay_confirm_replay_and_refund(b: Backend) {
         "{mine}"
     );
     let csrf = csrf_from(&mine).unwrap();
-    let r = app
-        .post_form(
-            &browser,
-            &format!("/services/reservations/mine/{id}/pay"),
-            &[("csrf", &csrf)],
-        )
-        .await;
+    let r = post_pay(&app, &browser, &csrf, &id).await;
     assert_eq!(r.status(), 303);
     let bank_url = r.headers()["location"].to_str().unwrap().to_owned();
     assert!(bank_url.starts_with(&app.url("/testbank/")), "{bank_url}");
@@ -235,32 +229,8 @@ async fn pay_confirm_replay_and_refund(b: Backend) {
     .await;
     assert_eq!(s, 201, "{v}");
     let second = v["id"].as_str().unwrap().to_owned();
-    let (_, _, mine) = follow(&app, &browser, "/services/reservations/mine").await;
-    let csrf = csrf_from(&mine).unwrap();
-    let r = app
-        .post_form(
-            &browser,
-            &format!("/services/reservations/mine/{second}/pay"),
-            &[("csrf", &csrf)],
-        )
-        .await;
-    let bank_url = r.headers()["location"].to_str().unwrap().to_owned();
-    let page = browser
-        .get(&bank_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let form_token = field_from(&page, "token").unwrap();
-    let bank_path = bank_url.trim_start_matches(&app.base).to_owned();
-    app.post_form(
-        &browser,
-        &format!("{bank_path}/pay"),
-        &[("token", &form_token)],
-    )
-    .await;
+    let bank_url = press_pay(&app, &browser, &second).await;
+    pay_at_bank(&app, &browser, &bank_url).await;
     assert_eq!(state_of(&app, &second).await, "confirmed");
     let sid = second.clone();
     app.with_conn(move |c| {
@@ -320,13 +290,7 @@ async fn unpaid_reservations_expire(b: Backend) {
     // The resident goes to the bank, then lingers there past the payment time.
     let (_, _, mine) = follow(&app, &browser, "/services/reservations/mine").await;
     let csrf = csrf_from(&mine).unwrap();
-    let r = app
-        .post_form(
-            &browser,
-            &format!("/services/reservations/mine/{id}/pay"),
-            &[("csrf", &csrf)],
-        )
-        .await;
+    let r = post_pay(&app, &browser, &csrf, &id).await;
     assert_eq!(r.status(), 303);
     let bank_url = r.headers()["location"].to_str().unwrap().to_owned();
     let rid = id.clone();
@@ -356,33 +320,10 @@ async fn unpaid_reservations_expire(b: Backend) {
     assert!(!mine
         .replace("&#x2F;", "/")
         .contains(&format!("/mine/{id}/pay")));
-    let r = app
-        .post_form(
-            &browser,
-            &format!("/services/reservations/mine/{id}/pay"),
-            &[("csrf", &csrf)],
-        )
-        .await;
+    let r = post_pay(&app, &browser, &csrf, &id).await;
     assert_eq!(r.status(), 409);
     // The payment finished at the bank after all: recorded, and the money goes back.
-    let page = browser
-        .get(&bank_url)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let form_token = field_from(&page, "token").unwrap();
-    let bank_path = bank_url.trim_start_matches(&app.base).to_owned();
-    let r = app
-        .post_form(
-            &browser,
-            &format!("{bank_path}/pay"),
-            &[("token", &form_token)],
-        )
-        .await;
-    assert_eq!(r.status(), 303);
+    pay_at_bank(&app, &browser, &bank_url).await;
     assert_eq!(order_of(&app, &id).await.unwrap().0, "refunded");
     assert_eq!(state_of(&app, &id).await, "cancelled");
     eventually("the expiry and refund notices", || {

@@ -2,7 +2,7 @@
 //! skipped week, the unit calendar (one occurrence cancelled alone) and the report — only for
 //! people with the access right, asked at the moment of use.
 
-use kuntalaistili_tests::{csrf_from, dual, follow, Backend};
+use kuntalaistili_tests::{csrf_from, dual, follow, Alone, Backend};
 use serde_json::json;
 
 use super::*;
@@ -421,93 +421,27 @@ dual!(reservations_run_alone_against_the_idp);
 async fn reservations_run_alone_against_the_idp(b: Backend) {
     let app = app(b).await;
     let user = app.add_user("erillinen", PASSWORD).await;
-    let port = std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port();
-    let base = format!("http://127.0.0.1:{port}/services/reservations");
-    let (id, secret) = {
-        let base = base.clone();
-        app.with_conn(move |c| {
-            let (cl, s) = kuntalaistili_federation::clients::add(
-                c,
-                kuntalaistili_federation::clients::NewClient {
-                    name: "Tilavaraus (erillinen)".into(),
-                    redirect_uris: vec![format!("{base}/auth/callback")],
-                    post_logout_redirect_uris: vec![format!("{base}/")],
-                    backchannel_logout_uri: Some(format!("{base}/auth/backchannel-logout")),
-                    grant_types: vec!["authorization_code".into(), "client_credentials".into()],
-                    skip_consent: true,
-                    scopes:
-                        "openid profile email authz:check audit:write notices:write messages:send"
-                            .into(),
-                    ..Default::default()
-                },
-                "test",
-                kuntalaistili_schema::now_utc(),
-            )
-            .unwrap();
-            (cl.client_id, s.unwrap())
-        })
-        .await
-    };
-    let own = tokio::task::spawn_blocking(|| kuntalaistili_tests::TestDb::new(Backend::Sqlite))
-        .await
-        .unwrap();
-    let mut config = kuntalaistili_tests::test_config(&own);
-    config.listen = format!("127.0.0.1:{port}");
-    config.service.issuer = Some(app.base.clone());
-    config.service.client_id = Some(id);
-    config.service.client_secret = Some(secret);
+    let alone = Alone::start(&app, "reservations", "/services/reservations", |base| {
+        kuntalaistili_federation::clients::NewClient {
+            name: "Tilavaraus (erillinen)".into(),
+            redirect_uris: vec![format!("{base}/auth/callback")],
+            post_logout_redirect_uris: vec![format!("{base}/")],
+            backchannel_logout_uri: Some(format!("{base}/auth/backchannel-logout")),
+            grant_types: vec!["authorization_code".into(), "client_credentials".into()],
+            skip_consent: true,
+            scopes: "openid profile email authz:check audit:write notices:write messages:send"
+                .into(),
+            ..Default::default()
+        }
+    })
+    .await;
+    let base = format!("{}/services/reservations", alone.base);
     let example = concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../ops/config/bookings.example.json"
     );
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let system = actix_web::rt::System::new();
-        let sys = actix_web::rt::System::current();
-        system.block_on(async move {
-            let bound = kuntalaistili::bind_service(&config, "reservations").unwrap();
-            tx.send((sys, bound.server.handle(), config)).unwrap();
-            let _ = bound.server.await;
-        });
-    });
-    let (sys, handle, config) = tokio::task::spawn_blocking(move || rx.recv().unwrap())
-        .await
-        .unwrap();
     // The operator imports the resources into the service's own database.
-    let cli_config = own.dir().join("cli.toml");
-    std::fs::write(
-        &cli_config,
-        format!(
-            "master_key = \"{}\"\n[database]\nurl = \"{}\"\n[log]\nlevel = \"error\"\n",
-            config.master_key.clone().unwrap(),
-            own.url
-        ),
-    )
-    .unwrap();
-    let code = tokio::task::block_in_place(|| {
-        let (mut input, mut out) = (std::io::Cursor::new(Vec::new()), Vec::new());
-        let mut io = kuntalaistili::cli::Io {
-            stdin: &mut input,
-            interactive: false,
-            out: &mut out,
-        };
-        kuntalaistili::cli::run_args(
-            [
-                "kuntalaistili",
-                "--config",
-                cli_config.to_str().unwrap(),
-                "bookings",
-                "import",
-                example,
-            ],
-            &mut io,
-        )
-        .unwrap()
-    });
+    let (code, _) = tokio::task::block_in_place(|| alone.cli(&["bookings", "import", example]));
     assert_eq!(code, 0);
     let browser = app.browser();
     assert_eq!(
@@ -556,8 +490,7 @@ async fn reservations_run_alone_against_the_idp(b: Backend) {
         }
     })
     .await;
-    drop(handle.stop(false));
-    sys.stop();
+    alone.stop();
 }
 
 dual!(queued_notices_survive_and_are_delivered);

@@ -14,7 +14,7 @@ use crate::crypto::MasterKeys;
 use crate::keys::{self, Alg, KeysError, RotationPolicy};
 
 /// The `alg` column value of SAML keys (never a JWS algorithm, so never in the JWKS).
-pub const ALG: &str = "SAML";
+pub use crate::keys::SAML_ALG as ALG;
 
 /// How long the self-signed certificate is valid. SAML trusts the key in metadata, not the
 /// certificate's dates, but some SPs check them; rotation replaces the key long before.

@@ -14,10 +14,10 @@ use actix_web::web;
 use crate::reservations::Booking;
 
 pub const BASE: &str = "/services/appointments";
-/// Scope of a resident's access token for the JSON API.
-pub const SCOPE: &str = "appointments";
 /// The access-rights service whose `manage` function staff need.
-pub const AUTHZ_SERVICE: &str = "appointments";
+pub use crate::reservations::APPOINTMENTS_AUTHZ_SERVICE as AUTHZ_SERVICE;
+/// Scope of a resident's access token for the JSON API.
+pub use crate::reservations::APPOINTMENTS_SCOPE as SCOPE;
 
 /// Mounts appointment booking (same routes as facility reservation under its own base path).
 pub fn configure(cfg: &mut web::ServiceConfig, booking: web::Data<Booking>) {

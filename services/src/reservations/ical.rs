@@ -5,7 +5,7 @@
 use actix_web::http::header;
 use actix_web::{web, HttpResponse};
 use chrono::{Duration, NaiveDateTime};
-use kuntalaistili_schema::reservations as store;
+use kuntalaistili_schema::reservations::{self as store, Reservation};
 use kuntalaistili_schema::DbError;
 use sha2::{Digest, Sha256};
 
@@ -21,6 +21,25 @@ pub struct Event {
     /// `CONFIRMED` or `TENTATIVE`.
     pub status: &'static str,
     pub stamp: NaiveDateTime,
+}
+
+impl Event {
+    /// The event of a reservation: confirmed, or tentative while it waits.
+    fn of(r: &Reservation, summary: String, location: String) -> Event {
+        Event {
+            uid: format!("{}@kuntalaistili", r.id),
+            begins: r.begins_at,
+            ends: r.ends_at,
+            summary,
+            location,
+            status: if r.state == "confirmed" {
+                "CONFIRMED"
+            } else {
+                "TENTATIVE"
+            },
+            stamp: r.updated_at,
+        }
+    }
 }
 
 /// Escapes a TEXT value (RFC 5545 3.3.11).
@@ -143,18 +162,12 @@ async fn resource_feed(b: web::Data<Booking>, id: String) -> HttpResponse {
         Ok(Ok(Some((res, busy)))) => {
             let events: Vec<Event> = busy
                 .iter()
-                .map(|r| Event {
-                    uid: format!("{}@kuntalaistili", r.id),
-                    begins: r.begins_at,
-                    ends: r.ends_at,
-                    summary: format!("Varattu / Bokad / Reserved: {}", res.name_fi),
-                    location: res.name_fi.clone(),
-                    status: if r.state == "confirmed" {
-                        "CONFIRMED"
-                    } else {
-                        "TENTATIVE"
-                    },
-                    stamp: r.updated_at,
+                .map(|r| {
+                    Event::of(
+                        r,
+                        format!("Varattu / Bokad / Reserved: {}", res.name_fi),
+                        res.name_fi.clone(),
+                    )
                 })
                 .collect();
             ics(calendar(&res.name_fi, &events))
@@ -186,18 +199,9 @@ async fn resident_feed(b: web::Data<Booking>, token: String) -> HttpResponse {
             let events: Vec<Event> = list
                 .iter()
                 .filter(|(r, _)| r.is_active())
-                .map(|(r, res)| Event {
-                    uid: format!("{}@kuntalaistili", r.id),
-                    begins: r.begins_at,
-                    ends: r.ends_at,
-                    summary: res.name(&r.language).to_owned(),
-                    location: res.name(&r.language).to_owned(),
-                    status: if r.state == "confirmed" {
-                        "CONFIRMED"
-                    } else {
-                        "TENTATIVE"
-                    },
-                    stamp: r.updated_at,
+                .map(|(r, res)| {
+                    let name = res.name(&r.language);
+                    Event::of(r, name.to_owned(), name.to_owned())
                 })
                 .collect();
             ics(calendar("Kuntalaistili", &events))

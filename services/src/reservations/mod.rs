@@ -35,6 +35,12 @@ pub const SCOPE: &str = "reservations";
 /// The access-rights service and function of staff.
 pub const AUTHZ_SERVICE: &str = "reservations";
 pub const AUTHZ_MANAGE: &str = "manage";
+/// Scope of a resident's access token for appointment booking's JSON API (the `appointment`
+/// kind); `crate::appointments` re-exports it as its `SCOPE`.
+pub const APPOINTMENTS_SCOPE: &str = "appointments";
+/// The access-rights service of appointment booking's staff; `crate::appointments` re-exports it
+/// as its `AUTHZ_SERVICE`.
+pub const APPOINTMENTS_AUTHZ_SERVICE: &str = "appointments";
 
 /// One booking service: facility reservation or appointment booking.
 pub struct Booking {
@@ -63,10 +69,7 @@ impl Booking {
         payment_minutes: i64,
     ) -> Booking {
         let (scope, authz_service) = if kind == "appointment" {
-            (
-                crate::appointments::SCOPE,
-                crate::appointments::AUTHZ_SERVICE,
-            )
+            (APPOINTMENTS_SCOPE, APPOINTMENTS_AUTHZ_SERVICE)
         } else {
             (SCOPE, AUTHZ_SERVICE)
         };

@@ -2,6 +2,13 @@
 //! slot), a resource's week calendar with its free slots as buttons (live: the page listens to
 //! the resource's event stream), booking, own reservations with cancel and pay, the calendar-feed
 //! address, and the payment provider's return and callback addresses.
+//!
+//! - here: the routes, search, a resource's calendar and booking.
+//! - `mine`: the resident's own reservations and their calendar feed.
+//! - `payments`: the payment provider's return and callback addresses.
+
+mod mine;
+mod payments;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -13,7 +20,7 @@ use serde_json::{json, Value};
 
 use super::api;
 use super::engine;
-use super::flows::{self, BookError, Paid, Request, Who};
+use super::flows::{self, BookError, Request, Who};
 use super::Booking;
 use crate::kit::{render, see_other, KitError, Resident};
 
@@ -61,7 +68,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, booking: web::Data<Booking>) {
         &format!("{base}/mine"),
         web::get().to(move |req: HttpRequest, q: web::Query<MineQuery>| {
             let b = b4.clone();
-            async move { mine_page(b, req, q.into_inner(), None).await }
+            async move { mine::mine_page(b, req, q.into_inner(), None).await }
         }),
     )
     .route(
@@ -69,7 +76,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, booking: web::Data<Booking>) {
         web::post().to(
             move |req: HttpRequest, p: web::Path<(String, String)>, f: web::Form<ActionForm>| {
                 let b = b5.clone();
-                async move { mine_action(b, req, p.into_inner(), f.into_inner()).await }
+                async move { mine::mine_action(b, req, p.into_inner(), f.into_inner()).await }
             },
         ),
     )
@@ -77,28 +84,28 @@ pub fn configure(cfg: &mut web::ServiceConfig, booking: web::Data<Booking>) {
         &format!("{base}/feed"),
         web::post().to(move |req: HttpRequest, f: web::Form<ActionForm>| {
             let b = b6.clone();
-            async move { feed_post(b, req, f.into_inner()).await }
+            async move { mine::feed_post(b, req, f.into_inner()).await }
         }),
     )
     .route(
         &format!("{base}/payments/return"),
         web::get().to(move |req: HttpRequest| {
             let b = b7.clone();
-            async move { payment_return(b, req).await }
+            async move { payments::payment_return(b, req).await }
         }),
     )
     .route(
         &format!("{base}/payments/callback"),
         web::get().to(move |req: HttpRequest| {
             let b = b8.clone();
-            async move { payment_callback(b, req).await }
+            async move { payments::payment_callback(b, req).await }
         }),
     )
     .route(
         &format!("{base}/payments/refund-callback"),
         web::get().to(move |req: HttpRequest| {
             let b = b9.clone();
-            async move { refund_callback(b, req).await }
+            async move { payments::refund_callback(b, req).await }
         }),
     )
     .route(
@@ -114,7 +121,7 @@ pub fn configure(cfg: &mut web::ServiceConfig, booking: web::Data<Booking>) {
 
 /// Progressive enhancement of the week calendar: listens to the resource's event stream and
 /// reloads the calendar section when its availability changes (the page works without it).
-const CALENDAR_JS: &str = include_str!("../../../templates/static/calendar.js");
+const CALENDAR_JS: &str = include_str!("../../../../templates/static/calendar.js");
 
 /// The policy of the calendar page: its one script from here, its event stream from here.
 const CSP_CALENDAR: &str = "default-src 'none'; style-src 'self'; img-src 'self'; script-src 'self'; connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'";
@@ -576,232 +583,6 @@ async fn book_post(
             };
             let text = rule_text(&b, &req, &e);
             resource_page(b, req, id, wq, Some((status, text))).await
-        }
-    }
-}
-
-async fn mine_page(
-    b: web::Data<Booking>,
-    req: HttpRequest,
-    q: MineQuery,
-    extra: Option<(StatusCode, &'static str, String)>,
-) -> Result<HttpResponse, KitError> {
-    let back = format!("{}/mine", b.base());
-    let resident = match require(&b, &req, &back).await? {
-        Ok(r) => r,
-        Err(redirect) => return Ok(redirect),
-    };
-    let lang = lang_of(&req);
-    let (db, sub, kind) = (b.kit.db.clone(), resident.sub.clone(), b.kind);
-    let list = web::block(move || store::of_resident(&mut *db.conn()?, &sub, kind)).await??;
-    let now = kuntalaistili_schema::now_utc();
-    let views: Vec<Value> = list
-        .iter()
-        .map(|(r, res)| reservation_view(r, res, lang, now))
-        .collect();
-    let (upcoming, past): (Vec<Value>, Vec<Value>) = views
-        .into_iter()
-        .partition(|v| v["upcoming"] == true && v["active"] == true);
-    let mut ctx = tera::Context::new();
-    let mut upcoming = upcoming;
-    upcoming.reverse();
-    ctx.insert("upcoming", &upcoming);
-    ctx.insert("past", &past);
-    ctx.insert("done", &q.done.filter(|d| d.len() <= 64));
-    ctx.insert("csrf", &resident.csrf);
-    ctx.insert("base", b.base());
-    ctx.insert("kind", b.kind);
-    ctx.insert("test_bank", &b.pay.is_test());
-    let status = match extra {
-        Some((s, "confirm", value)) => {
-            ctx.insert(
-                "confirm",
-                &serde_json::from_str::<Value>(&value).unwrap_or_default(),
-            );
-            s
-        }
-        Some((s, key, value)) => {
-            ctx.insert(key, &value);
-            s
-        }
-        None => StatusCode::OK,
-    };
-    Ok(with_csp(
-        b.kit.page(
-            &req,
-            status,
-            "services/reservations_mine.html",
-            Some(&resident),
-            ctx,
-        ),
-        CSP_PAY,
-    ))
-}
-
-async fn mine_action(
-    b: web::Data<Booking>,
-    req: HttpRequest,
-    (id, action): (String, String),
-    f: ActionForm,
-) -> Result<HttpResponse, KitError> {
-    let Some(resident) = b.kit.resident(&req).await? else {
-        return Ok(HttpResponse::Forbidden().finish());
-    };
-    if !crate::kit::Kit::csrf_ok(&resident, f.csrf.as_deref()) {
-        return Ok(HttpResponse::Forbidden().finish());
-    }
-    if id.len() > 64 {
-        return Ok(HttpResponse::NotFound().finish());
-    }
-    // Cancelling a paid reservation asks first (the slot is lost, the payment goes back).
-    if action == "cancel" && f.confirm.is_none() {
-        if let Ok((r, res)) = flows::load(&b, &id, Some(&resident.sub)).await {
-            if r.state == "confirmed" && r.price_cents > 0 {
-                let lang = lang_of(&req);
-                let text = tr(&b, &req, "res.confirm_cancel")
-                    .replace("{resource}", res.name(lang))
-                    .replace("{time}", &engine::local_span(r.begins_at, r.ends_at))
-                    .replace("{amount}", &engine::euros(r.price_cents));
-                let confirm = json!({ "id": id, "text": text }).to_string();
-                return mine_page(
-                    b,
-                    req,
-                    MineQuery { done: None },
-                    Some((StatusCode::OK, "confirm", confirm)),
-                )
-                .await;
-            }
-        }
-    }
-    let result = match action.as_str() {
-        "cancel" => flows::cancel_by_resident(&b, &resident.sub, &id)
-            .await
-            .map(|_| None),
-        "pay" => flows::start_payment(&b, &resident.sub, resident.email.as_deref(), &id)
-            .await
-            .map(Some),
-        "move" => match f.begins_at.as_deref().and_then(api::parse_instant) {
-            Some(t) => flows::reschedule(&b, &resident.sub, &id, t)
-                .await
-                .map(|_| None),
-            None => Err(BookError::Rule(engine::RuleError::BadTimes)),
-        },
-        _ => return Ok(HttpResponse::NotFound().finish()),
-    };
-    match result {
-        Ok(Some(href)) => Ok(see_other(&href)),
-        Ok(None) => Ok(see_other(&format!("{}/mine", b.base()))),
-        Err(BookError::Db(_) | BookError::Blocking) => Err(KitError::Blocking),
-        Err(e) => {
-            let status = match e {
-                BookError::NoReservation => StatusCode::NOT_FOUND,
-                BookError::Payment(_) => StatusCode::BAD_GATEWAY,
-                _ => StatusCode::CONFLICT,
-            };
-            let text = rule_text(&b, &req, &e);
-            mine_page(
-                b,
-                req,
-                MineQuery { done: None },
-                Some((status, "error", text)),
-            )
-            .await
-        }
-    }
-}
-
-async fn feed_post(
-    b: web::Data<Booking>,
-    req: HttpRequest,
-    f: ActionForm,
-) -> Result<HttpResponse, KitError> {
-    let Some(resident) = b.kit.resident(&req).await? else {
-        return Ok(HttpResponse::Forbidden().finish());
-    };
-    if !crate::kit::Kit::csrf_ok(&resident, f.csrf.as_deref()) {
-        return Ok(HttpResponse::Forbidden().finish());
-    }
-    let token = crate::kit::random_token();
-    let (db, kind, sub, h) = (
-        b.kit.db.clone(),
-        b.kind,
-        resident.sub.clone(),
-        super::ical::token_hash(&token),
-    );
-    web::block(move || {
-        store::feed_of(
-            &mut *db.conn()?,
-            kind,
-            &sub,
-            &h,
-            kuntalaistili_schema::now_utc(),
-        )
-    })
-    .await??;
-    let url = b.kit.cfg.url(&format!("/feed/{token}.ics"));
-    mine_page(
-        b,
-        req,
-        MineQuery { done: None },
-        Some((StatusCode::OK, "feed_url", url)),
-    )
-    .await
-}
-
-fn query_pairs(req: &HttpRequest) -> Vec<(String, String)> {
-    url::form_urlencoded::parse(req.query_string().as_bytes())
-        .map(|(k, v)| (k.into_owned(), v.into_owned()))
-        .take(64)
-        .collect()
-}
-
-async fn payment_return(b: web::Data<Booking>, req: HttpRequest) -> Result<HttpResponse, KitError> {
-    match flows::payment_answer(&b, query_pairs(&req), "redirect").await {
-        Ok(Paid::Confirmed(id) | Paid::NotPaid(id) | Paid::Refunded(id) | Paid::Pending(id)) => {
-            Ok(see_other(&format!("{}/mine?done={id}", b.base())))
-        }
-        Err(BookError::Db(_) | BookError::Blocking) => Err(KitError::Blocking),
-        Err(e) => {
-            let lang = render::negotiate(&req);
-            let mut ctx = tera::Context::new();
-            ctx.insert(
-                "heading",
-                &b.kit.templates.tr.text(lang, "res.error_payment_title"),
-            );
-            ctx.insert("message", &rule_text(&b, &req, &e));
-            Ok(b.kit.page(
-                &req,
-                StatusCode::BAD_REQUEST,
-                "services/message.html",
-                None,
-                ctx,
-            ))
-        }
-    }
-}
-
-async fn payment_callback(b: web::Data<Booking>, req: HttpRequest) -> HttpResponse {
-    match flows::payment_answer(&b, query_pairs(&req), "callback").await {
-        Ok(_) => HttpResponse::Ok()
-            .insert_header((header::CACHE_CONTROL, "no-store"))
-            .body("OK"),
-        Err(BookError::Db(_) | BookError::Blocking) => HttpResponse::ServiceUnavailable().finish(),
-        Err(BookError::NoReservation) => HttpResponse::NotFound().finish(),
-        Err(_) => HttpResponse::BadRequest().finish(),
-    }
-}
-
-/// Paytrail tells the outcome of a refund here; we record refunds when the API accepts them, so
-/// this only checks the signature and logs.
-async fn refund_callback(b: web::Data<Booking>, req: HttpRequest) -> HttpResponse {
-    match b.pay.verify(&query_pairs(&req)) {
-        Ok(v) => {
-            tracing::info!(stamp = %v.stamp, status = ?v.status, "refund callback");
-            HttpResponse::Ok().body("OK")
-        }
-        Err(e) => {
-            tracing::warn!(error = %e, "refund callback refused");
-            HttpResponse::BadRequest().finish()
         }
     }
 }

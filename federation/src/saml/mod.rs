@@ -5,6 +5,15 @@
 //! always what an operator can inspect. An SP whose metadata has expired (`validUntil`, or the
 //! fetch time plus `cacheDuration`) is no longer trusted until a refresh brings valid metadata;
 //! a refresh that fails keeps the last good copy.
+//!
+//! - here: the registry — adding, configuring, replacing and removing SPs, and loading them.
+//! - `aggregate`: signed federation aggregates. `refresh`: fetching metadata and refreshing it.
+
+mod aggregate;
+mod refresh;
+
+pub use aggregate::{add_aggregate, read_aggregate};
+pub use refresh::{fetch, refresh, RefreshReport};
 
 use chrono::NaiveDateTime;
 use kuntalaistili_metadata::saml::metadata::{
@@ -13,7 +22,7 @@ use kuntalaistili_metadata::saml::metadata::{
 use kuntalaistili_metadata::saml::sign::{self, SignError};
 use kuntalaistili_metadata::saml::xml;
 use kuntalaistili_schema::pool::{write_tx, AnyConnection};
-use kuntalaistili_schema::saml::{self as store, Aggregate, ServiceProvider};
+use kuntalaistili_schema::saml::{self as store, ServiceProvider};
 use kuntalaistili_schema::DbError;
 
 fn audited(
@@ -284,6 +293,37 @@ fn warn_expired(m: &SpMetadata) {
     }
 }
 
+/// The row of a newly registered SP, from its metadata `m` (stored as `stored_xml`) with the
+/// defaults: persistent NameIDs, the default attributes, signed assertions, enabled.
+fn new_row(
+    m: &SpMetadata,
+    stored_xml: String,
+    source_url: Option<String>,
+    aggregate_url: Option<String>,
+    now: NaiveDateTime,
+) -> ServiceProvider {
+    ServiceProvider {
+        entity_id: m.entity_id.clone(),
+        metadata_xml: stored_xml,
+        source_url,
+        aggregate_url,
+        valid_until: expiry(m, now),
+        fetched_at: now,
+        require_signed_requests: false,
+        sign_response: false,
+        sign_assertion: true,
+        encrypt_assertions: false,
+        name_id_format: NAMEID_PERSISTENT.to_owned(),
+        attributes: DEFAULT_ATTRIBUTES.to_owned(),
+        allow_national_id: false,
+        release_permissions: String::new(),
+        enabled: true,
+        left_aggregate_at: None,
+        created_at: now,
+        updated_at: now,
+    }
+}
+
 /// Reads one SP's metadata document; refuses aggregates (they need `add_aggregate` and a
 /// certificate) and expired metadata.
 pub fn read_single(
@@ -314,26 +354,7 @@ pub fn add(
     now: NaiveDateTime,
 ) -> Result<Sp, RegistryError> {
     let (m, stored_xml) = read_single(metadata_xml, now)?;
-    let mut row = ServiceProvider {
-        entity_id: m.entity_id.clone(),
-        metadata_xml: stored_xml,
-        source_url: source_url.map(str::to_owned),
-        aggregate_url: None,
-        valid_until: expiry(&m, now),
-        fetched_at: now,
-        require_signed_requests: false,
-        sign_response: false,
-        sign_assertion: true,
-        encrypt_assertions: false,
-        name_id_format: NAMEID_PERSISTENT.to_owned(),
-        attributes: DEFAULT_ATTRIBUTES.to_owned(),
-        allow_national_id: false,
-        release_permissions: String::new(),
-        enabled: true,
-        left_aggregate_at: None,
-        created_at: now,
-        updated_at: now,
-    };
+    let mut row = new_row(&m, stored_xml, source_url.map(str::to_owned), None, now);
     apply(&mut row, settings)?;
     if row.encrypt_assertions && m.encryption_certs.is_empty() {
         return Err(RegistryError::Invalid(format!(
@@ -472,246 +493,4 @@ pub fn remove(
     } else {
         Err(RegistryError::NotFound(entity_id.into()))
     }
-}
-
-/// Reads a signed aggregate: the signature must verify with `cert_der` and cover the root, and
-/// the aggregate must not have expired. Returns the SPs in it.
-pub fn read_aggregate(
-    metadata_xml: &str,
-    cert_der: &[u8],
-    now: NaiveDateTime,
-) -> Result<Vec<(SpMetadata, String)>, RegistryError> {
-    let root = sign::verify_enveloped(metadata_xml, &[cert_der.to_vec()], xml::METADATA)?;
-    if let Some(u) = root.attr("validUntil").and_then(md::parse_time) {
-        if u <= now {
-            return Err(MetadataError::Expired(md::saml_time(u)).into());
-        }
-    }
-    let entities = md::read_document(&root)?;
-    Ok(entities
-        .into_iter()
-        .filter(|(m, _)| m.valid_until.is_none_or(|u| u > now))
-        .collect())
-}
-
-/// Registers (or refreshes) every SP of a signed aggregate. SPs added before from elsewhere are
-/// left alone; SPs of this aggregate that left it are disabled. Returns the entity IDs read.
-pub fn add_aggregate(
-    conn: &mut AnyConnection,
-    url: &str,
-    cert_pem: &str,
-    metadata_xml: &str,
-    actor: &str,
-    now: NaiveDateTime,
-) -> Result<Vec<String>, RegistryError> {
-    let cert = sign::cert_der_from_pem(cert_pem)?;
-    let entities = read_aggregate(metadata_xml, &cert, now)?;
-    let ids = write_tx(conn, |conn| -> Result<Vec<String>, RegistryError> {
-        let mut ids = Vec::new();
-        for (m, stored_xml) in &entities {
-            match store::find_sp(conn, &m.entity_id)? {
-                Some(existing) if existing.aggregate_url.as_deref() != Some(url) => {
-                    tracing::warn!(entity = %m.entity_id, "aggregate entry skipped: registered from elsewhere");
-                    continue;
-                }
-                Some(mut existing) => {
-                    existing.metadata_xml = stored_xml.clone();
-                    existing.valid_until = expiry(m, now);
-                    existing.fetched_at = now;
-                    existing.updated_at = now;
-                    // Back in the aggregate after leaving it: enabled again. An operator's own
-                    // disable (no `left_aggregate_at`) stands.
-                    if existing.left_aggregate_at.take().is_some() {
-                        existing.enabled = true;
-                        audited(
-                            conn,
-                            "saml.sp_rejoined",
-                            actor,
-                            &m.entity_id,
-                            serde_json::json!({ "aggregate": url }),
-                            now,
-                        )?;
-                    }
-                    store::update_sp(conn, &existing)?;
-                }
-                None => {
-                    store::insert_sp(
-                        conn,
-                        &ServiceProvider {
-                            entity_id: m.entity_id.clone(),
-                            metadata_xml: stored_xml.clone(),
-                            source_url: None,
-                            aggregate_url: Some(url.to_owned()),
-                            valid_until: expiry(m, now),
-                            fetched_at: now,
-                            require_signed_requests: false,
-                            sign_response: false,
-                            sign_assertion: true,
-                            encrypt_assertions: false,
-                            name_id_format: NAMEID_PERSISTENT.to_owned(),
-                            attributes: DEFAULT_ATTRIBUTES.to_owned(),
-                            allow_national_id: false,
-                            release_permissions: String::new(),
-                            enabled: true,
-                            left_aggregate_at: None,
-                            created_at: now,
-                            updated_at: now,
-                        },
-                    )?;
-                }
-            }
-            ids.push(m.entity_id.clone());
-        }
-        for mut gone in store::list_sps(conn)?.into_iter().filter(|s| {
-            s.aggregate_url.as_deref() == Some(url)
-                && !ids.contains(&s.entity_id)
-                && s.enabled
-                && s.left_aggregate_at.is_none()
-        }) {
-            gone.enabled = false;
-            gone.left_aggregate_at = Some(now);
-            gone.updated_at = now;
-            store::update_sp(conn, &gone)?;
-            audited(
-                conn,
-                "saml.sp_left",
-                actor,
-                &gone.entity_id,
-                serde_json::json!({ "aggregate": url }),
-                now,
-            )?;
-        }
-        store::save_aggregate(
-            conn,
-            &Aggregate {
-                url: url.to_owned(),
-                cert_pem: cert_pem.to_owned(),
-                valid_until: None,
-                fetched_at: Some(now),
-                created_at: now,
-            },
-        )?;
-        audited(
-            conn,
-            "saml.aggregate_loaded",
-            actor,
-            url,
-            serde_json::json!({ "entities": ids.len() }),
-            now,
-        )?;
-        Ok(ids)
-    })?;
-    Ok(ids)
-}
-
-/// Fetches metadata over HTTPS (plain HTTP only from the loopback interface): no redirects
-/// followed, at most [`MAX_METADATA_BYTES`], 20 seconds. The server's certificate must chain to
-/// the built-in web roots or, when `ca_pem` is given (a federation publishing from its own CA,
-/// `[saml] metadata_ca_file`), to one of its certificates.
-pub async fn fetch(url: &str, ca_pem: Option<&[u8]>) -> Result<String, RegistryError> {
-    if !md::acceptable_url(url) {
-        return Err(RegistryError::Fetch(format!(
-            "{url}: only https URLs (or http on the loopback interface) are fetched"
-        )));
-    }
-    let mut builder = reqwest::Client::builder()
-        .redirect(reqwest::redirect::Policy::none())
-        .timeout(std::time::Duration::from_secs(20));
-    if let Some(pem) = ca_pem {
-        for cert in reqwest::Certificate::from_pem_bundle(pem)
-            .map_err(|e| RegistryError::Fetch(format!("the metadata CA file: {e}")))?
-        {
-            builder = builder.add_root_certificate(cert);
-        }
-    }
-    let client = builder
-        .build()
-        .map_err(|e| RegistryError::Fetch(e.to_string()))?;
-    let mut resp = client
-        .get(url)
-        .send()
-        .await
-        .map_err(|e| RegistryError::Fetch(format!("{url}: {e}")))?;
-    if !resp.status().is_success() {
-        return Err(RegistryError::Fetch(format!(
-            "{url}: HTTP {}",
-            resp.status()
-        )));
-    }
-    let mut body = Vec::new();
-    while let Some(chunk) = resp
-        .chunk()
-        .await
-        .map_err(|e| RegistryError::Fetch(format!("{url}: {e}")))?
-    {
-        body.extend_from_slice(&chunk);
-        if body.len() > MAX_METADATA_BYTES {
-            return Err(RegistryError::Fetch(format!(
-                "{url}: larger than {MAX_METADATA_BYTES} bytes"
-            )));
-        }
-    }
-    String::from_utf8(body).map_err(|_| RegistryError::Fetch(format!("{url}: not UTF-8")))
-}
-
-/// What a refresh did.
-#[derive(Debug, Default, serde::Serialize)]
-pub struct RefreshReport {
-    pub refreshed: Vec<String>,
-    /// Entity (or aggregate URL) and why it kept its last good copy.
-    pub failed: Vec<(String, String)>,
-}
-
-/// Refreshes SPs added from a URL and every aggregate (all of them, or the one SP named).
-/// Failures keep the last good copy and are reported.
-pub async fn refresh(
-    db: &kuntalaistili_schema::Db,
-    only: Option<&str>,
-    actor: &str,
-    now: NaiveDateTime,
-    ca_pem: Option<&[u8]>,
-) -> Result<RefreshReport, RegistryError> {
-    let mut report = RefreshReport::default();
-    let (sps, aggregates) = {
-        let mut conn = db.conn()?;
-        (store::list_sps(&mut conn)?, store::aggregates(&mut conn)?)
-    };
-    if let Some(id) = only {
-        if !sps.iter().any(|s| s.entity_id == id) {
-            return Err(RegistryError::NotFound(id.into()));
-        }
-    }
-    for sp in sps.iter().filter(|s| only.is_none_or(|o| o == s.entity_id)) {
-        let Some(url) = &sp.source_url else {
-            continue;
-        };
-        let result = match fetch(url, ca_pem).await {
-            Ok(xml) => replace_metadata(&mut *db.conn()?, &sp.entity_id, &xml, actor, now),
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(_) => report.refreshed.push(sp.entity_id.clone()),
-            Err(e) => report.failed.push((sp.entity_id.clone(), e.to_string())),
-        }
-    }
-    let wanted_aggregates: Vec<&Aggregate> = aggregates
-        .iter()
-        .filter(|a| {
-            only.is_none_or(|o| {
-                sps.iter()
-                    .any(|s| s.entity_id == o && s.aggregate_url.as_deref() == Some(&a.url))
-            })
-        })
-        .collect();
-    for a in wanted_aggregates {
-        let result = match fetch(&a.url, ca_pem).await {
-            Ok(xml) => add_aggregate(&mut *db.conn()?, &a.url, &a.cert_pem, &xml, actor, now),
-            Err(e) => Err(e),
-        };
-        match result {
-            Ok(ids) => report.refreshed.extend(ids),
-            Err(e) => report.failed.push((a.url.clone(), e.to_string())),
-        }
-    }
-    Ok(report)
 }

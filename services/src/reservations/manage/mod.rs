@@ -3,11 +3,17 @@
 //! (approve or deny with a message), cancel any reservation, a unit's week calendar, reports by
 //! resource and state, staff blocks and staff reservations, and recurring series for clubs
 //! (weekly shifts; an occurrence is cancelled alone in the calendar).
+//!
+//! - here: the routes, who is staff, requests, the unit calendar, reports.
+//! - `blocks`: staff blocks, staff reservations and recurring series.
+
+mod blocks;
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
-use chrono::{Datelike, Duration, NaiveDateTime};
-use kuntalaistili_schema::reservations::{self as store, Reservation, Series};
+use chrono::{Datelike, Duration};
+use kuntalaistili_schema::pool::AnyConnection;
+use kuntalaistili_schema::reservations::{self as store, Resource, Unit};
 use kuntalaistili_schema::DbError;
 use serde::Deserialize;
 use serde_json::json;
@@ -65,14 +71,14 @@ pub fn configure(cfg: &mut web::ServiceConfig, booking: web::Data<Booking>) {
         &format!("{base}/manage/block"),
         web::post().to(move |req: HttpRequest, f: web::Form<BlockForm>| {
             let b = b5.clone();
-            async move { block_post(b, req, f.into_inner()).await }
+            async move { blocks::block_post(b, req, f.into_inner()).await }
         }),
     )
     .route(
         &format!("{base}/manage/series"),
         web::post().to(move |req: HttpRequest, f: web::Form<SeriesForm>| {
             let b = b6.clone();
-            async move { series_post(b, req, f.into_inner()).await }
+            async move { blocks::series_post(b, req, f.into_inner()).await }
         }),
     );
 }
@@ -175,19 +181,12 @@ async fn staff(
         return Ok(Ok((resident, Scope::All)));
     }
     let (db, kind) = (b.kit.db.clone(), b.kind);
-    let units: std::collections::BTreeSet<String> = web::block(move || {
-        store::search(
-            &mut *db.conn()?,
-            &store::Search {
-                kind: Some(kind.to_owned()),
-                ..store::Search::default()
-            },
-        )
-    })
-    .await??
-    .into_iter()
-    .map(|(_, u)| u.id)
-    .collect();
+    let units: std::collections::BTreeSet<String> =
+        web::block(move || resources_of(&mut *db.conn()?, kind))
+            .await??
+            .into_iter()
+            .map(|(_, u)| u.id)
+            .collect();
     let mut mine = std::collections::BTreeSet::new();
     for u in units {
         if b.kit
@@ -204,6 +203,34 @@ async fn staff(
         return Ok(Err(denied_page(b, req, &resident)));
     }
     Ok(Ok((resident, Scope::Units(mine))))
+}
+
+/// As [`staff`], for a form: also refused (403) unless the form's CSRF token is the staff
+/// member's own.
+async fn staff_form(
+    b: &Booking,
+    req: &HttpRequest,
+    csrf: Option<&str>,
+) -> Result<Result<(Resident, Scope), HttpResponse>, KitError> {
+    let (resident, scope) = match staff(b, req).await? {
+        Ok(r) => r,
+        Err(resp) => return Ok(Err(resp)),
+    };
+    if !crate::kit::Kit::csrf_ok(&resident, csrf) {
+        return Ok(Err(HttpResponse::Forbidden().finish()));
+    }
+    Ok(Ok((resident, scope)))
+}
+
+/// Every resource of the service's `kind`, with its unit.
+fn resources_of(conn: &mut AnyConnection, kind: &str) -> Result<Vec<(Resource, Unit)>, DbError> {
+    store::search(
+        conn,
+        &store::Search {
+            kind: Some(kind.to_owned()),
+            ..store::Search::default()
+        },
+    )
 }
 
 /// The unit of a resource of this service (for the scope check).
@@ -238,13 +265,7 @@ async fn manage_page(
             .into_iter()
             .filter(|(_, res)| res.kind == kind && sc.allows(&res.unit_id))
             .collect();
-        let resources = store::search(
-            &mut conn,
-            &store::Search {
-                kind: Some(kind.to_owned()),
-                ..store::Search::default()
-            },
-        )?;
+        let resources = resources_of(&mut conn, kind)?;
         let resources = resources
             .into_iter()
             .filter(|(_, u)| sc.allows(&u.id))
@@ -306,13 +327,10 @@ async fn handle_post(
     (id, action): (String, String),
     f: HandleForm,
 ) -> Result<HttpResponse, KitError> {
-    let (resident, scope) = match staff(&b, &req).await? {
+    let (resident, scope) = match staff_form(&b, &req, f.csrf.as_deref()).await? {
         Ok(r) => r,
         Err(resp) => return Ok(resp),
     };
-    if !crate::kit::Kit::csrf_ok(&resident, f.csrf.as_deref()) {
-        return Ok(HttpResponse::Forbidden().finish());
-    }
     // Where to go back to is checked before acting: a refused path changes nothing.
     let Some(back) = b
         .kit
@@ -455,13 +473,7 @@ async fn report_page(
     );
     let (rows, resources) = web::block(move || -> Result<_, DbError> {
         let mut conn = db.conn()?;
-        let resources = store::search(
-            &mut conn,
-            &store::Search {
-                kind: Some(kind.to_owned()),
-                ..store::Search::default()
-            },
-        )?;
+        let resources = resources_of(&mut conn, kind)?;
         Ok((store::report(&mut conn, f, t)?, resources))
     })
     .await??;
@@ -501,212 +513,4 @@ async fn report_page(
         Some(&resident),
         ctx,
     ))
-}
-
-fn staff_reservation(
-    res: &kuntalaistili_schema::reservations::Resource,
-    kind: &str,
-    begins: NaiveDateTime,
-    ends: NaiveDateTime,
-    purpose: String,
-    series: Option<&str>,
-    now: NaiveDateTime,
-) -> Reservation {
-    let [_, _, blocked_from, blocked_until] = engine::blocked(res, begins, ends);
-    Reservation {
-        id: uuid::Uuid::new_v4().to_string(),
-        resource_id: res.id.clone(),
-        sub: None,
-        kind: kind.to_owned(),
-        series_id: series.map(str::to_owned),
-        appt_type_id: None,
-        state: "confirmed".into(),
-        begins_at: begins,
-        ends_at: ends,
-        blocked_from,
-        blocked_until,
-        purpose,
-        price_cents: 0,
-        vat_basis_points: 0,
-        language: "fi".into(),
-        message: None,
-        expires_at: None,
-        reminded_at: None,
-        created_at: now,
-        updated_at: now,
-    }
-}
-
-async fn block_post(
-    b: web::Data<Booking>,
-    req: HttpRequest,
-    f: BlockForm,
-) -> Result<HttpResponse, KitError> {
-    let (resident, scope) = match staff(&b, &req).await? {
-        Ok(r) => r,
-        Err(resp) => return Ok(resp),
-    };
-    if !crate::kit::Kit::csrf_ok(&resident, f.csrf.as_deref()) {
-        return Ok(HttpResponse::Forbidden().finish());
-    }
-    let lang = render::negotiate(&req);
-    let tr = |k: &str| b.kit.templates.tr.text(lang, k);
-    let (Some(day), Some(s), Some(e)) = (engine::parse_date(&f.date), hhmm(&f.start), hhmm(&f.end))
-    else {
-        let t = tr("res.rule_bad_times");
-        return manage_page(b, req, Some((StatusCode::BAD_REQUEST, "error".into(), t))).await;
-    };
-    if s >= e {
-        let t = tr("res.rule_bad_times");
-        return manage_page(b, req, Some((StatusCode::BAD_REQUEST, "error".into(), t))).await;
-    }
-    match unit_of_resource(&b, &f.resource).await? {
-        Some(unit) if scope.allows(&unit) => {}
-        Some(_) => return Ok(denied_page(&b, &req, &resident)),
-        None => return Ok(HttpResponse::NotFound().finish()),
-    }
-    let kind = if f.kind.as_deref() == Some("staff") {
-        "staff"
-    } else {
-        "block"
-    };
-    let (db, bkind, rid) = (b.kit.db.clone(), b.kind, f.resource.clone());
-    let reason: String = f.reason.unwrap_or_default().chars().take(300).collect();
-    let done = web::block(move || -> Result<Option<Reservation>, DbError> {
-        let mut conn = db.conn()?;
-        let Some(res) = store::resource(&mut conn, &rid)?.filter(|r| r.kind == bkind) else {
-            return Ok(None);
-        };
-        let now = kuntalaistili_schema::now_utc();
-        let r = staff_reservation(
-            &res,
-            kind,
-            engine::local_to_utc(day, s),
-            engine::local_to_utc(day, e),
-            reason,
-            None,
-            now,
-        );
-        store::book(&mut conn, &r, None, now)?;
-        Ok(Some(r))
-    })
-    .await?;
-    match done {
-        Ok(Some(r)) => {
-            b.live.changed(&r.resource_id);
-            let t = tr("res.manage_blocked");
-            manage_page(b, req, Some((StatusCode::OK, "done".into(), t))).await
-        }
-        Ok(None) => Ok(HttpResponse::NotFound().finish()),
-        Err(DbError::Conflict(_)) => {
-            let t = tr("res.error_taken");
-            manage_page(b, req, Some((StatusCode::CONFLICT, "error".into(), t))).await
-        }
-        Err(e) => Err(e.into()),
-    }
-}
-
-async fn series_post(
-    b: web::Data<Booking>,
-    req: HttpRequest,
-    f: SeriesForm,
-) -> Result<HttpResponse, KitError> {
-    let (resident, scope) = match staff(&b, &req).await? {
-        Ok(r) => r,
-        Err(resp) => return Ok(resp),
-    };
-    if !crate::kit::Kit::csrf_ok(&resident, f.csrf.as_deref()) {
-        return Ok(HttpResponse::Forbidden().finish());
-    }
-    let lang = render::negotiate(&req);
-    let tr = |k: &str| b.kit.templates.tr.text(lang, k);
-    let parsed = (
-        f.weekday
-            .parse::<i32>()
-            .ok()
-            .filter(|w| (1..=7).contains(w)),
-        hhmm(&f.start),
-        f.minutes
-            .parse::<i32>()
-            .ok()
-            .filter(|m| (15..=24 * 60).contains(m)),
-        engine::parse_date(&f.first_day),
-        engine::parse_date(&f.last_day),
-    );
-    let (Some(weekday), Some(start), Some(minutes), Some(first), Some(last)) = parsed else {
-        let t = tr("res.rule_bad_times");
-        return manage_page(b, req, Some((StatusCode::BAD_REQUEST, "error".into(), t))).await;
-    };
-    match unit_of_resource(&b, &f.resource).await? {
-        Some(unit) if scope.allows(&unit) => {}
-        Some(_) => return Ok(denied_page(&b, &req, &resident)),
-        None => return Ok(HttpResponse::NotFound().finish()),
-    }
-    let holder: String = f.holder.trim().chars().take(200).collect();
-    if holder.is_empty() || last < first || (last - first).num_days() > 366 {
-        let t = tr("res.rule_bad_times");
-        return manage_page(b, req, Some((StatusCode::BAD_REQUEST, "error".into(), t))).await;
-    }
-    let (db, bkind, rid, by) = (
-        b.kit.db.clone(),
-        b.kind,
-        f.resource.clone(),
-        resident.sub.clone(),
-    );
-    let done = web::block(
-        move || -> Result<Option<(usize, Vec<NaiveDateTime>)>, DbError> {
-            let mut conn = db.conn()?;
-            let Some(res) = store::resource(&mut conn, &rid)?.filter(|r| r.kind == bkind) else {
-                return Ok(None);
-            };
-            let now = kuntalaistili_schema::now_utc();
-            let s = Series {
-                id: uuid::Uuid::new_v4().to_string(),
-                resource_id: res.id.clone(),
-                holder: holder.clone(),
-                weekday,
-                start_min: start,
-                minutes,
-                first_day: first,
-                last_day: last,
-                created_by: by,
-                created_at: now,
-            };
-            let mut occ = Vec::new();
-            let mut day = first;
-            while day <= last {
-                if day.weekday().number_from_monday() as i32 == weekday {
-                    let begins = engine::local_to_utc(day, start);
-                    let ends = begins + Duration::minutes(i64::from(minutes));
-                    occ.push(staff_reservation(
-                        &res,
-                        "series",
-                        begins,
-                        ends,
-                        holder.clone(),
-                        Some(&s.id),
-                        now,
-                    ));
-                }
-                day += Duration::days(1);
-            }
-            let skipped = store::add_series(&mut conn, &s, &occ)?;
-            Ok(Some((occ.len() - skipped.len(), skipped)))
-        },
-    )
-    .await??;
-    let Some((made, skipped)) = done else {
-        return Ok(HttpResponse::NotFound().finish());
-    };
-    b.live.changed(&f.resource);
-    let mut text = tr("res.manage_series_done").replace("{n}", &made.to_string());
-    if !skipped.is_empty() {
-        let days: Vec<String> = skipped
-            .iter()
-            .map(|t| engine::to_local(*t).format("%-d.%-m.%Y").to_string())
-            .collect();
-        text.push(' ');
-        text.push_str(&tr("res.manage_series_skipped").replace("{days}", &days.join(", ")));
-    }
-    manage_page(b, req, Some((StatusCode::OK, "done".into(), text))).await
 }
