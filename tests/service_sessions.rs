@@ -144,6 +144,16 @@ async fn disabling_or_resetting_a_password_ends_the_services_sessions(b: Backend
     );
     asked_to_log_in(&app, &b2).await;
 
+    // Disabled by an operator with the CLI: the services are told as well.
+    let (b4, id4) = in_the_noticeboard(&app, "neljas").await;
+    let (code, out) = app.cli(&["users", "disable", "neljas"]);
+    assert_eq!(code, 0, "{out}");
+    assert!(
+        services_forget(&app, &id4).await,
+        "the notice board was told"
+    );
+    asked_to_log_in(&app, &b4).await;
+
     // A password set by an administrator ends the IdP session and the services' sessions.
     let (b3, id3) = in_the_noticeboard(&app, "kolmas").await;
     let csrf = admin_csrf(id3.clone()).await;

@@ -92,6 +92,25 @@ pub fn transition(
     write_tx(conn, |c| transition_in(c, id, from, to, now))
 }
 
+/// Takes over a stale refund claim: only when the order is still `refunding` with the same
+/// `updated_at` the caller saw, so two nodes that found it stale never both refund it.
+pub fn reclaim_refund(
+    conn: &mut AnyConnection,
+    id: &str,
+    seen_updated_at: NaiveDateTime,
+    now: NaiveDateTime,
+) -> Result<bool, DbError> {
+    let n = diesel::update(
+        pay_orders::table
+            .filter(pay_orders::id.eq(id))
+            .filter(pay_orders::state.eq("refunding"))
+            .filter(pay_orders::updated_at.eq(seen_updated_at)),
+    )
+    .set(pay_orders::updated_at.eq(now))
+    .execute(conn)?;
+    Ok(n == 1)
+}
+
 /// [`transition`] inside the caller's transaction.
 pub fn transition_in(
     conn: &mut AnyConnection,

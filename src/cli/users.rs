@@ -63,6 +63,30 @@ pub(super) struct AddUser {
     role: Option<String>,
 }
 
+/// Sends back-channel logout for grants the CLI just revoked (as the server does for the same
+/// change made on its pages), so the services end their sessions too. The IdP state is built as
+/// `serve` builds it (keys, clients), without serving anything.
+fn tell_services(
+    config: &Config,
+    username: &str,
+    grants: Vec<kuntalaistili_schema::oidc_flows::Grant>,
+) -> anyhow::Result<()> {
+    let Some(user_id) = grants.first().map(|g| g.user_id.clone()) else {
+        return Ok(());
+    };
+    let state = crate::startup::prepare(config)?;
+    let told = std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            kuntalaistili_idp::session::logout::grants_revoked(&state, &user_id, grants).await;
+        })
+    })
+    .join();
+    if told.is_err() {
+        anyhow::bail!("telling the services that {username}'s sessions ended failed");
+    }
+    Ok(())
+}
+
 fn read_password_stdin(io: &mut Io<'_>) -> anyhow::Result<String> {
     if io.interactive {
         eprint!("Password: ");
@@ -149,13 +173,16 @@ pub(super) fn users_cmd(
         UsersCommand::SetPassword { username, .. } => {
             let hasher = PasswordHasher::new(config.password)?;
             let pw = read_password_stdin(io)?;
-            customers::set_password(&mut conn, &hasher, &username, &pw, "cli", now)?;
+            let grants = customers::set_password(&mut conn, &hasher, &username, &pw, "cli", now)?;
+            tell_services(config, &username, grants)?;
             let name = username.trim().to_lowercase();
             let value = serde_json::json!({ "username": name, "password_set": true });
             io.report(json, value, format_args!("password set for {name}"))?;
         }
         UsersCommand::Disable { username } => {
-            let ended = customers::disable(&mut conn, &username, "cli", now)?.sessions_ended;
+            let done = customers::disable(&mut conn, &username, "cli", now)?;
+            let ended = done.sessions_ended;
+            tell_services(config, &username, done.grants)?;
             let name = username.trim().to_lowercase();
             let value =
                 serde_json::json!({ "username": name, "disabled": true, "sessions_ended": ended });

@@ -484,8 +484,9 @@ fn cli_on(db: &TestDb, config: &Config, args: &[&str]) -> (i32, String) {
     std::fs::write(
         &file,
         format!(
-            "master_key = \"{}\"\n[database]\nurl = \"{}\"\n[log]\nlevel = \"error\"\n",
+            "master_key = \"{}\"\npublic_url = \"{}\"\n[database]\nurl = \"{}\"\n[log]\nlevel = \"error\"\n",
             config.master_key.clone().unwrap(),
+            config.public_url(),
             db.url
         ),
     )

@@ -57,14 +57,18 @@ pub fn add_aggregate(
                     existing.updated_at = now;
                     // Back in the aggregate after leaving it: enabled again. An operator's own
                     // disable (no `left_aggregate_at`) stands.
+                    // One that was allowed the national id or permissions waits for an
+                    // operator: the federation may have removed it for a reason.
                     if existing.left_aggregate_at.take().is_some() {
-                        existing.enabled = true;
+                        let elevated =
+                            existing.allow_national_id || !existing.release_permissions.is_empty();
+                        existing.enabled = !elevated;
                         audited(
                             conn,
                             "saml.sp_rejoined",
                             actor,
                             &m.entity_id,
-                            serde_json::json!({ "aggregate": url }),
+                            serde_json::json!({ "aggregate": url, "enabled": !elevated }),
                             now,
                         )?;
                     }

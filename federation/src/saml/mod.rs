@@ -412,8 +412,11 @@ pub fn configure(
 ) -> Result<Sp, RegistryError> {
     let mut sp = load(conn, entity_id)?.ok_or_else(|| RegistryError::NotFound(entity_id.into()))?;
     apply(&mut sp.row, settings)?;
-    // The operator decides now: a later return to the aggregate does not override it.
-    sp.row.left_aggregate_at = None;
+    // An operator who enables or disables it decides: a later return to the aggregate does not
+    // override that. Other settings leave the "left the aggregate" mark as it is.
+    if settings.enabled.is_some() {
+        sp.row.left_aggregate_at = None;
+    }
     if sp.row.encrypt_assertions && sp.md.encryption_certs.is_empty() {
         return Err(RegistryError::Invalid(format!(
             "{entity_id} publishes no encryption key, so assertions cannot be encrypted for it"

@@ -23,15 +23,15 @@ use super::{audit, load, BookError};
 pub(super) async fn refund(b: &Booking, r: &Reservation, res: &Resource, order: &PayOrder) {
     let (db, id) = (b.kit.db.clone(), order.id.clone());
     let now = kuntalaistili_schema::now_utc();
-    let from: &'static [&'static str] = if order.state == "refunding" {
-        &["refunding"]
-    } else {
-        &["paid"]
-    };
+    let (stale, seen) = (order.state == "refunding", order.updated_at);
     let claimed = web::block(move || -> Result<bool, DbError> {
         let mut conn = db.conn()?;
-        // A stale claim is taken over by touching it (its updated_at moves on).
-        orders::transition(&mut conn, &id, from, "refunding", now)
+        if stale {
+            // A stale claim is taken over only as it was seen (its updated_at moves on).
+            orders::reclaim_refund(&mut conn, &id, seen, now)
+        } else {
+            orders::transition(&mut conn, &id, &["paid"], "refunding", now)
+        }
     })
     .await;
     if !matches!(claimed, Ok(Ok(true))) {
