@@ -219,11 +219,7 @@ impl Kit {
     /// idle limit has ended (as the IdP's has); a page load whose IdP session may have ended since
     /// the IdP last confirmed it goes round the IdP silently first ([`KitError::Recheck`]).
     pub async fn resident(&self, req: &HttpRequest) -> Result<Option<Resident>, KitError> {
-        let Some(token) = req
-            .cookie(&self.cookie_name())
-            .map(|c| c.value().to_owned())
-            .filter(|v| !v.is_empty() && v.len() <= 128)
-        else {
+        let Some(token) = self.session_token(req) else {
             return Ok(None);
         };
         let (db, service, h) = (self.db.clone(), self.cfg.service, hash(&token));
@@ -286,13 +282,16 @@ impl Kit {
         }
     }
 
-    /// Ends this browser's session of the service, if it has one (the cookie is the caller's).
-    async fn end_local(&self, req: &HttpRequest) -> Result<(), KitError> {
-        let Some(token) = req
-            .cookie(&self.cookie_name())
+    /// The session token this browser's cookie carries, when it has a plausible one.
+    fn session_token(&self, req: &HttpRequest) -> Option<String> {
+        req.cookie(&self.cookie_name())
             .map(|c| c.value().to_owned())
             .filter(|v| !v.is_empty() && v.len() <= 128)
-        else {
+    }
+
+    /// Ends this browser's session of the service, if it has one (the cookie is the caller's).
+    async fn end_local(&self, req: &HttpRequest) -> Result<(), KitError> {
+        let Some(token) = self.session_token(req) else {
             return Ok(());
         };
         let (db, h) = (self.db.clone(), hash(&token));
